@@ -1,0 +1,123 @@
+"""The GigaSPOT snapshot: typed, validated per server, decoded incrementally.
+
+The document maps server id -> server. It is split first into raw JSON per server (cheap),
+and only servers whose bytes changed since the previous snapshot are decoded again: an
+unchanged server keeps the very same `Server` object, so `a is b` means "unchanged".
+A server entry with a missing or mistyped field is skipped and recorded, never fatal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+Range = tuple[float, float]
+
+
+class SnapshotError(ValueError):
+    """The document is not valid JSON or not a GigaSPOT snapshot."""
+
+
+class Gpu(msgspec.Struct, frozen=True):
+    model: str
+    pl: Range
+    mem_lock: Range | None = None
+    core_lock: Range | None = None
+    mem_offset: Range | None = None
+    core_offset: Range | None = None
+
+
+class Bid(msgspec.Struct, frozen=True):
+    owner: int
+    id: int
+    active: bool
+    price: float
+    pl: float
+    currency: str = "CLORE-Blockchain"
+    to_cache: bool = False
+    cached: bool = False
+
+
+class Server(msgspec.Struct, frozen=True):
+    bids: tuple[Bid, ...]
+    on_demand_rented: bool
+    online: bool
+    cpu: str
+    cores: int
+    threads: int
+    ram: float
+    gpus: tuple[Gpu, ...]
+    working_properly: bool
+    cuda: str
+    max_rental_length: int
+    cc: str
+    host: int
+    reliability: float
+    min_bid: float
+    energy_price: float
+
+
+_split = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_server = msgspec.json.Decoder(Server)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    servers: dict[str, Server]
+    raw: dict[str, bytes]
+    skipped: dict[str, str] = field(default_factory=dict)
+    source: bytes = b""
+
+    def sorted_ids(self) -> list[str]:
+        return sorted(self.servers, key=int)
+
+
+EMPTY = Snapshot(servers={}, raw={})
+
+
+def decode_snapshot(data: bytes, previous: Snapshot | None = None) -> Snapshot:
+    """Decode `data`, reusing the decoded servers of `previous` whose bytes are unchanged."""
+    if previous is not None and previous.source and data == previous.source:
+        return previous
+    try:
+        parts = _split.decode(data)
+    except msgspec.ValidationError as exc:
+        raise SnapshotError(f"not a GigaSPOT snapshot: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise SnapshotError(f"snapshot is not valid JSON: {exc}") from None
+    old_raw = previous.raw if previous is not None else {}
+    old_servers = previous.servers if previous is not None else {}
+    servers: dict[str, Server] = {}
+    raw: dict[str, bytes] = {}
+    skipped: dict[str, str] = {}
+    for server_id, part in parts.items():
+        body = bytes(part)
+        if not server_id.isdigit():
+            skipped[server_id] = "server id is not a number"
+            continue
+        if old_raw.get(server_id) == body and server_id in old_servers:
+            servers[server_id] = old_servers[server_id]
+            raw[server_id] = body
+            continue
+        try:
+            servers[server_id] = _server.decode(body)
+        except msgspec.ValidationError as exc:
+            skipped[server_id] = str(exc)
+            continue
+        raw[server_id] = body
+    if parts and not servers:
+        raise SnapshotError(
+            f"not a GigaSPOT snapshot: none of its {len(parts)} entries is a server"
+        )
+    return Snapshot(servers=servers, raw=raw, skipped=skipped, source=data)
+
+
+def changed_servers(old: Snapshot, new: Snapshot) -> tuple[list[str], list[str]]:
+    """Ids added or changed in `new`, and ids gone from it, compared with `old`."""
+    old_servers = old.servers
+    changed = [
+        sid for sid, server in new.servers.items() if old_servers.get(sid) is not server
+    ]
+    removed = [sid for sid in old_servers if sid not in new.servers]
+    return changed, removed
