@@ -1,0 +1,198 @@
+"""Settings from the environment or `.env`, validated once at start-up.
+
+`load_settings()` is the only entry point the app needs: it raises `ConfigError` with a
+message meant for the operator (which variables to set, which values are wrong), never a
+pydantic traceback and never a secret's value. `load_database_settings()` reads only
+`DATABASE_URL`, so `gigaspot-bot migrate` works without the Telegram and clore tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/gigaspot-bot.db"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what to change."""
+
+
+def sqlite_file_path(database_url: str) -> Path | None:
+    """The database file of a SQLite URL, or None for other databases and in-memory SQLite."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in {"", ":memory:"} or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def ensure_sqlite_parent(database_url: str) -> None:
+    """Create the folder of a SQLite database file, so the first run needs no `mkdir`."""
+    path = sqlite_file_path(database_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _masked_url(database_url: str) -> str:
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by validation, not by repr
+        return "<unparsable>"
+
+
+class DatabaseSettings(BaseSettings):
+    """The part of the settings that the `migrate` command needs."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        # `.env.example` copied as is leaves `TELEGRAM_BOT_TOKEN=`: that is "not set".
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy async URL; a relative SQLite path is relative to the working "
+        "directory, and its folder is created when missing.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _parsable_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except Exception as exc:
+            raise ValueError("is not a SQLAlchemy database URL") from exc
+        ensure_sqlite_parent(value)
+        return value
+
+    @property
+    def data_dir(self) -> Path:
+        """Where local state lives: the SQLite file's folder, else `./data`."""
+        path = sqlite_file_path(self.database_url)
+        return path.parent if path is not None else Path("data")
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, _masked_url(value) if name == "database_url" else value
+
+
+class Settings(DatabaseSettings):
+    """Everything the bot reads from its environment."""
+
+    telegram_bot_token: SecretStr = Field(description="The bot's token from @BotFather.")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Bot API root: calls go to {root}/bot{token}/."
+    )
+    clore_api_token: SecretStr = Field(
+        description="Operator's clore.ai API key, used only to fetch the market snapshot."
+    )
+    clore_api_url: str = Field("https://api.clore.ai", description="clore.ai API root.")
+    poll_interval_seconds: float = Field(
+        30, ge=2, description="Seconds between polls of get_gigaspot (clore allows 1 req/s)."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key encrypting stored API keys; when unset, data/secret.key is "
+        "generated on first run.",
+    )
+    allowed_telegram_ids: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(),
+        description="Comma-separated Telegram user ids allowed to use the bot; empty = everyone.",
+    )
+    stale_after_seconds: float = Field(
+        300, gt=0, description="Market data older than this is announced as stale."
+    )
+    realert_after_seconds: float = Field(
+        3600,
+        ge=0,
+        description="A rule x server that stopped matching is announced again only after "
+        "this long.",
+    )
+    realert_price_drop: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="... or sooner when its price to win fell by this share of the price "
+        "last announced (0.2 = 20%).",
+    )
+    max_matches_per_message: int = Field(
+        10, ge=1, description="Matches listed in one alert message; the rest are summarised."
+    )
+    default_raise_step: float = Field(
+        0.5, gt=0, description="CLORE/day added above the best competitor when raising a bid."
+    )
+    snapshot_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="A larger snapshot download is refused."
+    )
+    log_level: str = Field("INFO", description="Python logging level name.")
+
+    @field_validator("allowed_telegram_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            if not all(part.lstrip("-").isdigit() for part in parts if part):
+                raise ValueError("must be comma-separated Telegram user ids (integers)")
+            return frozenset(int(part) for part in parts if part)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if not isinstance(logging.getLevelNamesMapping().get(level), int):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("telegram_api_url", "clore_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    return str(loc[0]).upper() if loc else "?"
+
+
+def _config_error(error: ValidationError) -> ConfigError:
+    missing = sorted({_env_name(e["loc"]) for e in error.errors() if e["type"] == "missing"})
+    # Messages only, never `input`: the input may be a token.
+    invalid = [
+        f"  {_env_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors()
+        if e["type"] != "missing"
+    ]
+    lines = ["Configuration error."]
+    if missing:
+        lines.append("Set these environment variables (or put them in .env):")
+        lines += [f"  {name}" for name in missing]
+    if invalid:
+        lines.append("Fix these values:")
+        lines += invalid
+    return ConfigError("\n".join(lines))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; `overrides` (field names) win over the environment."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise _config_error(error) from None
+
+
+def load_database_settings(**overrides: Any) -> DatabaseSettings:
+    try:
+        return DatabaseSettings(**overrides)
+    except ValidationError as error:
+        raise _config_error(error) from None

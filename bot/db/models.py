@@ -1,0 +1,210 @@
+"""Tables. Portable types only: the schema must also work on PostgreSQL.
+
+Datetimes are timezone-aware UTC in Python (`UTCDateTime`); ids of Telegram and clore are
+BigInteger. Enumerations (kinds, states, outcomes) are short strings validated by the
+repositories, not CHECK constraints, because SQLite batch migrations rebuild tables from
+reflection and unnamed CHECKs would be silently lost. Any change here needs a migration:
+`tests/db/test_migrations.py` compares these models with the migrated schema.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Named constraints: batch migrations on SQLite can only drop/alter what has a name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the autoincrementing rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite keeps no offset, so values are normalised to UTC before storage (which also keeps
+    its text comparisons, e.g. `expires_at > now`, correct) and tagged UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def __repr__(self) -> str:
+        # Only the primary key: a row may carry an encrypted key or message text.
+        keys = ", ".join(
+            f"{col.key}={getattr(self, col.key, None)!r}"
+            for col in self.__table__.primary_key.columns  # type: ignore[attr-defined]
+        )
+        return f"{type(self).__name__}({keys})"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    clore_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    raise_step: Mapped[float | None] = mapped_column(Float)  # None: the configured default
+    price_cap: Mapped[float | None] = mapped_column(Float)  # max bid price without confirming
+    alerts_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # False: user blocked the bot
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Rule(Base):
+    __tablename__ = "rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)  # canonical form, as the rule formatter prints it
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MatchAlert(Base):
+    """What the user was told about one rule x server; survives restarts (no repeats)."""
+
+    __tablename__ = "match_alerts"
+
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    server_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    matching: Mapped[bool] = mapped_column(Boolean)
+    last_price: Mapped[float] = mapped_column(Float)  # price to win when last evaluated
+    announced_price: Mapped[float | None] = mapped_column(Float)
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BidAlert(Base):
+    """Last known standing of a user's order and the competitor score last alerted about."""
+
+    __tablename__ = "bid_alerts"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # leading | tied | outbid
+    last_alerted_top_score: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Outbox(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "sent_at", "failed_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # outbid | match | status | action
+    priority: Mapped[int] = mapped_column(Integer)  # lower is sent first
+    text: Mapped[str] = mapped_column(Text)
+    reply_markup: Mapped[str | None] = mapped_column(Text)  # Bot API JSON, sent as is
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CallbackAction(Base):
+    """The opaque id behind an inline button and what tapping it means."""
+
+    __tablename__ = "callback_actions"
+
+    id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    payload: Mapped[str] = mapped_column(Text)  # JSON object; see `payload_data`
+    outbox_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("outbox.id", ondelete="SET NULL"), index=True
+    )
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def payload_data(self) -> dict[str, Any]:
+        data = json.loads(self.payload)
+        return data if isinstance(data, dict) else {}
+
+
+class AuditEntry(Base):
+    """One money-touching action and how it ended; `detail` must never contain a key."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_user_id_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # SET NULL: the record of what was spent outlives the account row.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(16))  # raise | cancel | create | ...
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    server_id: Mapped[str | None] = mapped_column(String(32))
+    price: Mapped[float | None] = mapped_column(Float)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | error | ambiguous | rejected
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BotState(Base):
+    __tablename__ = "bot_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
