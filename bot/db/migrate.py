@@ -28,11 +28,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 HELP = "apply database migrations (bring the schema to the newest revision) and exit"
 
 
-def alembic_config(database_url: str) -> Config:
-    if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise RuntimeError(f"migration scripts not found in {MIGRATIONS_DIR}")
+def alembic_config(database_url: str, *, script_location: Path = MIGRATIONS_DIR) -> Config:
+    if not (script_location / "env.py").is_file():
+        raise RuntimeError(f"migration scripts not found in {script_location}")
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(script_location))
     # configparser interpolation: a literal % (e.g. in a password) must be doubled.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
@@ -51,8 +51,11 @@ async def _on_connection(database_url: str, work: Callable[[Connection], None]) 
         await engine.dispose()
 
 
-async def _run_command(database_url: str, run: Callable[[Config], None]) -> None:
-    config = alembic_config(database_url)
+async def run_alembic(
+    database_url: str, run: Callable[[Config], None], *, script_location: Path = MIGRATIONS_DIR
+) -> None:
+    """Run an Alembic command (`run(config)`) on a connection of our own engine."""
+    config = alembic_config(database_url, script_location=script_location)
 
     def work(connection: Connection) -> None:
         config.attributes["connection"] = connection
@@ -62,11 +65,11 @@ async def _run_command(database_url: str, run: Callable[[Config], None]) -> None
 
 
 async def upgrade_to_head(database_url: str) -> None:
-    await _run_command(database_url, lambda config: command.upgrade(config, "head"))
+    await run_alembic(database_url, lambda config: command.upgrade(config, "head"))
 
 
 async def downgrade_to(database_url: str, revision: str = "base") -> None:
-    await _run_command(database_url, lambda config: command.downgrade(config, revision))
+    await run_alembic(database_url, lambda config: command.downgrade(config, revision))
 
 
 async def current_revision(database_url: str) -> str | None:

@@ -1,0 +1,132 @@
+"""Callback actions: the opaque ids in inline buttons' `callback_data`.
+
+A button carries only a random id; what it does (raise order X to price Y, delete rule Z)
+is stored here, so a forged or replayed callback can do nothing. `claim` is the only way to
+act on one: it marks it used atomically, so a double tap (or two handlers racing) acts
+exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import CallbackAction, utcnow
+
+ACTION_ID_LENGTH = 22  # token_urlsafe(16): 128 random bits; Telegram allows 64 bytes of data
+
+Unclaimable = Literal["missing", "not_owner", "used", "expired"]
+
+
+def new_action_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    kind: str,
+    payload: Mapping[str, Any],
+    expires_at: datetime,
+    action_id: str | None = None,
+    outbox_id: int | None = None,
+    chat_id: int | None = None,
+    message_id: int | None = None,
+    now: datetime | None = None,
+) -> CallbackAction:
+    """`action_id` may be generated beforehand (`new_action_id`) to build the keyboard
+    before the outbox row exists; `payload` must be JSON-serialisable."""
+    action = CallbackAction(
+        id=action_id or new_action_id(),
+        user_id=user_id,
+        kind=kind,
+        payload=json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
+        outbox_id=outbox_id,
+        chat_id=chat_id,
+        message_id=message_id,
+        created_at=now or utcnow(),
+        expires_at=expires_at,
+    )
+    if len(action.id) > ACTION_ID_LENGTH:
+        raise ValueError(f"action id longer than {ACTION_ID_LENGTH} characters")
+    session.add(action)
+    await session.flush()
+    return action
+
+
+async def get(session: AsyncSession, action_id: str) -> CallbackAction | None:
+    return await session.scalar(
+        select(CallbackAction)
+        .where(CallbackAction.id == action_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def claim(
+    session: AsyncSession, action_id: str, user_id: int, *, now: datetime | None = None
+) -> CallbackAction | None:
+    """Mark the action used and return it, only if it is unused, unexpired and this user's.
+
+    None means the tap must do nothing; `why_unclaimable` tells the user why. Commit
+    before acting on the result, so the claim is durable before any money moves.
+    """
+    stamp = now or utcnow()
+    result = await session.execute(
+        update(CallbackAction)
+        .where(
+            CallbackAction.id == action_id,
+            CallbackAction.user_id == user_id,
+            CallbackAction.used_at.is_(None),
+            CallbackAction.expires_at > stamp,
+        )
+        .values(used_at=stamp)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return await get(session, action_id)
+
+
+def why_unclaimable(
+    action: CallbackAction | None, user_id: int, *, now: datetime | None = None
+) -> Unclaimable:
+    """Why `claim` returned None for `action` (as read with `get` afterwards)."""
+    if action is None:
+        return "missing"
+    if action.user_id != user_id:
+        return "not_owner"
+    if action.used_at is not None:
+        return "used"
+    if action.expires_at <= (now or utcnow()):
+        return "expired"
+    return "used"  # claimed by a concurrent tap between the UPDATE and this read
+
+
+async def attach_message(
+    session: AsyncSession, action_ids: list[str], *, chat_id: int, message_id: int
+) -> int:
+    """Remember which message carries these buttons (for editing it with the result)."""
+    result = await session.execute(
+        update(CallbackAction)
+        .where(CallbackAction.id.in_(action_ids))
+        .values(chat_id=chat_id, message_id=message_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def prune(session: AsyncSession, *, older_than: datetime) -> int:
+    """Delete actions that expired or were used before `older_than`."""
+    result = await session.execute(
+        delete(CallbackAction).where(
+            or_(CallbackAction.expires_at < older_than, CallbackAction.used_at < older_than)
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,184 @@
+"""Outbox: messages decided in a cycle's transaction and delivered later by the sender.
+
+The sender's loop: `next_due` in a short transaction, send outside any transaction, then
+`mark_sent` / `mark_retry` / `mark_failed` in another. A row is delivered at most once
+unless the process dies between Telegram's reply and `mark_sent` (then it is sent again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, get_args
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.db.models import Outbox, utcnow
+
+MessageKind = Literal["outbid", "match", "status", "action"]
+MESSAGE_KINDS: frozenset[str] = frozenset(get_args(MessageKind))
+# Lower goes first: a tap's answer, then money at risk (outbid), then news (match).
+DEFAULT_PRIORITY: dict[str, int] = {"action": 0, "outbid": 10, "match": 20, "status": 30}
+MAX_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    user_id: int
+    chat_id: int
+    kind: MessageKind
+    text: str
+    reply_markup: str | None = None  # Bot API reply_markup as JSON text
+    dedupe_key: str | None = None  # e.g. f"match:{rule_id}:{snapshot_url}"
+    priority: int | None = None  # None: DEFAULT_PRIORITY[kind]
+
+
+def _pending() -> tuple[ColumnElement[bool], ...]:
+    return (Outbox.sent_at.is_(None), Outbox.failed_at.is_(None))
+
+
+async def enqueue_many(
+    session: AsyncSession, messages: Iterable[NewMessage], *, now: datetime | None = None
+) -> list[int | None]:
+    """Queue messages; returns each one's outbox id, or None when its dedupe key was
+    already queued (now or earlier, or twice in this batch)."""
+    batch = list(messages)
+    if bad := {m.kind for m in batch} - MESSAGE_KINDS:
+        raise ValueError(f"unknown message kind(s): {sorted(bad)}")
+    keys = {m.dedupe_key for m in batch if m.dedupe_key is not None}
+    taken: set[str] = set()
+    if keys:
+        rows = await session.scalars(select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys)))
+        taken = {key for key in rows if key is not None}
+    stamp = now or utcnow()
+    created: list[Outbox | None] = []
+    for message in batch:
+        if message.dedupe_key is not None and message.dedupe_key in taken:
+            created.append(None)
+            continue
+        if message.dedupe_key is not None:
+            taken.add(message.dedupe_key)
+        row = Outbox(
+            user_id=message.user_id,
+            chat_id=message.chat_id,
+            kind=message.kind,
+            priority=(
+                DEFAULT_PRIORITY[message.kind] if message.priority is None else message.priority
+            ),
+            text=message.text,
+            reply_markup=message.reply_markup,
+            dedupe_key=message.dedupe_key,
+            created_at=stamp,
+            attempts=0,
+            next_attempt_at=stamp,
+        )
+        session.add(row)
+        created.append(row)
+    await session.flush()
+    return [row.id if row is not None else None for row in created]
+
+
+async def enqueue(
+    session: AsyncSession, message: NewMessage, *, now: datetime | None = None
+) -> int | None:
+    return (await enqueue_many(session, [message], now=now))[0]
+
+
+async def next_due(
+    session: AsyncSession, *, limit: int, now: datetime | None = None
+) -> list[Outbox]:
+    """Unsent, not given up, due by `now`; by priority, then oldest first."""
+    result = await session.scalars(
+        select(Outbox)
+        .where(*_pending(), Outbox.next_attempt_at <= (now or utcnow()))
+        .order_by(Outbox.priority, Outbox.id)
+        .limit(limit)
+    )
+    return list(result)
+
+
+async def _set(session: AsyncSession, outbox_id: int, **values: object) -> bool:
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.id == outbox_id, *_pending())
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def mark_sent(
+    session: AsyncSession,
+    outbox_id: int,
+    *,
+    message_id: int | None,
+    now: datetime | None = None,
+) -> bool:
+    """Record delivery (`message_id` lets buttons' results edit the message later)."""
+    return await _set(
+        session,
+        outbox_id,
+        sent_at=now or utcnow(),
+        message_id=message_id,
+        attempts=Outbox.attempts + 1,
+    )
+
+
+async def mark_retry(
+    session: AsyncSession, outbox_id: int, *, error: str, retry_at: datetime
+) -> bool:
+    """A transient failure (429, 5xx, timeout): try again at `retry_at`."""
+    return await _set(
+        session,
+        outbox_id,
+        next_attempt_at=retry_at,
+        last_error=error[:MAX_ERROR_CHARS],
+        attempts=Outbox.attempts + 1,
+    )
+
+
+async def mark_failed(
+    session: AsyncSession, outbox_id: int, *, error: str, now: datetime | None = None
+) -> bool:
+    """A permanent failure (blocked, chat not found, bad request): never retried."""
+    return await _set(
+        session,
+        outbox_id,
+        failed_at=now or utcnow(),
+        last_error=error[:MAX_ERROR_CHARS],
+        attempts=Outbox.attempts + 1,
+    )
+
+
+async def fail_pending_for_user(
+    session: AsyncSession, user_id: int, *, error: str, now: datetime | None = None
+) -> int:
+    """Give up on everything queued for a user, e.g. after they blocked the bot."""
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.user_id == user_id, *_pending())
+        .values(failed_at=now or utcnow(), last_error=error[:MAX_ERROR_CHARS])
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def pending_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count(Outbox.id)).where(*_pending())) or 0)
+
+
+async def prune(session: AsyncSession, *, older_than: datetime) -> int:
+    """Delete delivered or abandoned rows created before `older_than`.
+
+    Their dedupe keys are released too, so keep rows longer than a dedupe key can recur.
+    """
+    result = await session.execute(
+        delete(Outbox).where(
+            Outbox.created_at < older_than,
+            or_(Outbox.sent_at.is_not(None), Outbox.failed_at.is_not(None)),
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

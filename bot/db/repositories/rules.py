@@ -1,0 +1,83 @@
+"""Watch rules. Every function taking `user_id` acts only on that user's rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Rule, User
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveRule:
+    """A rule the matcher should evaluate, with what alerting needs about its owner."""
+
+    rule_id: int
+    user_id: int
+    text: str
+    clore_user_id: int | None  # whose bids are not competitors; None: all bids are
+    chat_id: int
+    alerts_paused: bool
+
+
+async def add(session: AsyncSession, user_id: int, text: str) -> Rule:
+    """`text` must already be the canonical form of a parsed, valid rule."""
+    rule = Rule(user_id=user_id, text=text)
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def list_for_user(session: AsyncSession, user_id: int) -> list[Rule]:
+    result = await session.scalars(select(Rule).where(Rule.user_id == user_id).order_by(Rule.id))
+    return list(result)
+
+
+async def count_for_user(session: AsyncSession, user_id: int) -> int:
+    count = await session.scalar(select(func.count(Rule.id)).where(Rule.user_id == user_id))
+    return int(count or 0)
+
+
+async def get(session: AsyncSession, rule_id: int, user_id: int) -> Rule | None:
+    return await session.scalar(select(Rule).where(Rule.id == rule_id, Rule.user_id == user_id))
+
+
+async def set_paused(session: AsyncSession, rule_id: int, user_id: int, paused: bool) -> bool:
+    """False when the rule does not exist or is not this user's."""
+    result = await session.execute(
+        update(Rule)
+        .where(Rule.id == rule_id, Rule.user_id == user_id)
+        .values(paused=paused)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def delete(session: AsyncSession, rule_id: int, user_id: int) -> bool:
+    """Deletes the rule and, by cascade, its alert state."""
+    result = await session.execute(
+        sql_delete(Rule)
+        .where(Rule.id == rule_id, Rule.user_id == user_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def active_rules(session: AsyncSession) -> list[ActiveRule]:
+    """Unpaused rules of users who have not blocked the bot, by rule id.
+
+    Rules of users with alerts paused are included (flagged) so that the alert state stays
+    current and resuming does not flood the user with old news.
+    """
+    rows = await session.execute(
+        select(
+            Rule.id, Rule.user_id, Rule.text, User.clore_user_id, User.chat_id, User.alerts_paused
+        )
+        .join(User, User.id == Rule.user_id)
+        .where(Rule.paused.is_(False), User.active.is_(True))
+        .order_by(Rule.id)
+    )
+    return [ActiveRule(*row) for row in rows]

@@ -1,0 +1,98 @@
+"""Users: one row per Telegram user who talked to the bot."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import User, utcnow
+
+
+async def get(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_by_telegram_id(session: AsyncSession, telegram_id: int) -> User | None:
+    return await session.scalar(select(User).where(User.telegram_id == telegram_id))
+
+
+async def get_or_create(session: AsyncSession, *, telegram_id: int, chat_id: int) -> User:
+    """The user for this Telegram id, created on first contact.
+
+    A user who writes to the bot can be reached again, so this also sets `active` and keeps
+    `chat_id` current.
+    """
+    user = await get_by_telegram_id(session, telegram_id)
+    if user is None:
+        try:
+            # Savepoint: a concurrent first message from the same user must not poison the
+            # caller's transaction (only possible on databases without BEGIN IMMEDIATE).
+            async with session.begin_nested():
+                user = User(telegram_id=telegram_id, chat_id=chat_id)
+                session.add(user)
+            return user
+        except IntegrityError:
+            user = await get_by_telegram_id(session, telegram_id)
+            if user is None:
+                raise
+    if user.chat_id != chat_id or not user.active:
+        user.chat_id = chat_id
+        user.active = True
+        await session.flush()
+    return user
+
+
+async def _update(session: AsyncSession, user_id: int, **values: object) -> bool:
+    result = await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def set_api_key(
+    session: AsyncSession, user_id: int, *, api_key_encrypted: str, clore_user_id: int
+) -> bool:
+    """Store an already encrypted key (see `bot.secrets.KeyBox`) and the account it owns."""
+    return await _update(
+        session, user_id, api_key_encrypted=api_key_encrypted, clore_user_id=clore_user_id
+    )
+
+
+async def clear_api_key(session: AsyncSession, user_id: int) -> bool:
+    """Forget the key and the clore account (competitor ranking then counts all bids)."""
+    return await _update(session, user_id, api_key_encrypted=None, clore_user_id=None)
+
+
+async def set_raise_step(session: AsyncSession, user_id: int, raise_step: float | None) -> bool:
+    """None restores the configured default. Must be > 0: a raise of 0 never retakes a lead."""
+    if raise_step is not None and not raise_step > 0:
+        raise ValueError("raise step must be greater than 0")
+    return await _update(session, user_id, raise_step=raise_step)
+
+
+async def set_price_cap(session: AsyncSession, user_id: int, price_cap: float | None) -> bool:
+    """None: no cap. Above the cap a raise needs an explicit confirmation."""
+    if price_cap is not None and not price_cap > 0:
+        raise ValueError("price cap must be greater than 0")
+    return await _update(session, user_id, price_cap=price_cap)
+
+
+async def set_alerts_paused(session: AsyncSession, user_id: int, paused: bool) -> bool:
+    return await _update(session, user_id, alerts_paused=paused)
+
+
+async def set_active(session: AsyncSession, user_id: int, active: bool) -> bool:
+    """`active=False` when Telegram says the user blocked the bot; nothing is sent then."""
+    return await _update(session, user_id, active=active)
+
+
+async def list_linked(session: AsyncSession) -> list[User]:
+    """Active users with a linked clore account: the ones whose bids are watched."""
+    result = await session.scalars(
+        select(User).where(User.active.is_(True), User.clore_user_id.is_not(None)).order_by(User.id)
+    )
+    return list(result)
