@@ -23,15 +23,18 @@ class Overclock(msgspec.Struct, omit_defaults=True, frozen=True):
     core_offset: int | None = None
 
 
-class NewOrder(msgspec.Struct, omit_defaults=True, frozen=True):
-    """One entry of a create_gigaspot_orders call; `oc` has one entry per GPU."""
+class NewOrder(msgspec.Struct, frozen=True):
+    """One entry of a create_gigaspot_orders call; `oc` has one entry per GPU.
+
+    Not `omit_defaults`: the currency must be sent even when it is the default one.
+    """
 
     renting_server: int
     price: float
     image: str
     oc: tuple[Overclock, ...]
     currency: str = DEFAULT_CURRENCY
-    env: dict[str, str] | None = None
+    env: dict[str, str] | msgspec.UnsetType = msgspec.UNSET  # left out of the body when unset
 
 
 class OrderEdit(msgspec.Struct, omit_defaults=True, frozen=True):

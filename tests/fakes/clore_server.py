@@ -123,6 +123,7 @@ class Fault:
     kind: str
     times: int
     key: str | None = None
+    skip: int = 0  # let this many matching calls through first
     apply: bool = False
     status: int = 500
     retry_after: float | None = 1.0
@@ -205,13 +206,18 @@ class FakeClore:
 
     # ---- driving it ------------------------------------------------------------------
 
-    def publish(self, *, timestamp: int | None = None, raw: bytes | None = None) -> str:
-        """Publish the market (or `raw` bytes as is) under a new URL and return the URL."""
+    def publish(
+        self, *, timestamp: int | None = None, raw: bytes | None = None, name: str | None = None
+    ) -> str:
+        """Publish the market (or `raw` bytes as is) under a new URL and return the URL.
+
+        The file is `prod_<seq>_<timestamp>.json` (timestamp: now by default) unless `name`.
+        """
         with self.lock:
             data = raw if raw is not None else json.dumps(self.market).encode()
             self._seq += 1
             ts = int(time.time()) if timestamp is None else timestamp
-            name = f"prod_{self._seq}_{ts}.json"
+            name = name or f"prod_{self._seq}_{ts}.json"
             self.snapshots[name] = data
             self.snapshot_url = f"{self.url}/snapshots/{name}"
             return self.snapshot_url
@@ -228,8 +234,9 @@ class FakeClore:
         - "oversized": `size` bytes (default 2 MiB), with Content-Length unless
           `declare_length=False`
         - "drop": close the connection without a reply
-        Options: `key` (only that key's calls), `apply` (order calls: apply the order first,
-        then fail; this is how to test ambiguity).
+        Options: `key` (only that key's calls), `skip` (let that many matching calls through
+        first), `apply` (order calls: apply the order first, then fail; this is how to test
+        ambiguity). A fault that matches is used before later ones (first in, first used).
         """
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}")
@@ -280,6 +287,9 @@ class FakeClore:
         with self.lock:
             for fault in self.faults:
                 if fault.endpoint == endpoint and fault.key in (None, key) and fault.times > 0:
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     return fault
         return None
