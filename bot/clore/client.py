@@ -68,7 +68,10 @@ _AMBIGUOUS_CODES = {1}
 
 def safe_url(url: str) -> str:
     """The URL without query or fragment (signed CDN URLs carry tokens there)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
@@ -337,6 +340,11 @@ class CloreClient:
             raise e.CloreTimeout(
                 f"{endpoint}: no reply within {total_timeout:g}s", endpoint=endpoint,
                 ambiguous=write,
+            ) from None
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+            raise e.CloreBadReply(
+                f"{endpoint}: unusable URL {safe_url(url)[:200]!r}", endpoint=endpoint,
+                transient=False,
             ) from None
         except httpx.ConnectError as exc:
             raise e.CloreConnectionError(

@@ -49,7 +49,11 @@ class PollResult:
 
 def snapshot_timestamp(url: str) -> float | None:
     """The unix time in a snapshot URL's `_<timestamp>.json` ending, if there is one."""
-    match = _URL_TIMESTAMP.search(urlsplit(url).path)
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    match = _URL_TIMESTAMP.search(path)
     return float(match.group(1)) if match else None
 
 
@@ -61,7 +65,7 @@ class SnapshotFetcher:
         *,
         max_bytes: int = 256 * 2**20,
         download_timeout: float = 120.0,
-        stale_after: float = 600.0,
+        stale_after: float = 300.0,
         decode: Decoder = decode_snapshot,
         download_attempts: int = 2,
         clock: Callable[[], float] = time.time,
@@ -110,7 +114,7 @@ class SnapshotFetcher:
             snapshot = await asyncio.to_thread(self._decode, data, self.snapshot)
             if not snapshot.servers and self.snapshot is not None and self.snapshot.servers:
                 raise SnapshotError("snapshot is empty while the previous one had servers")
-        except (CloreError, SnapshotError) as exc:
+        except (CloreError, SnapshotError, ValueError) as exc:  # SnapshotError is a ValueError
             log.warning("snapshot %s rejected: %s", safe_url(info.snapshot_url), exc)
             return self._result(info, is_new=False, failure=exc)
         self.snapshot = snapshot

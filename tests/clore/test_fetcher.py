@@ -156,3 +156,12 @@ async def test_decodes_off_the_loop_with_the_previous_snapshot(
     loop_thread = threading.get_ident()
     assert [thread != loop_thread for thread, _ in seen] == [True, True]
     assert [previous for _, previous in seen] == [None, first.snapshot]
+
+
+@pytest.mark.parametrize("url", ["ftp://cdn/prod_1735176176.json", "/relative_1735176176.json"])
+async def test_unusable_snapshot_url_is_an_error(
+    fake: FakeClore, client: CloreClient, url: str
+) -> None:
+    fake.snapshot_url = url
+    result = await fetcher(client).poll()
+    assert result.snapshot is None and result.error and "unusable URL" in result.error
