@@ -123,7 +123,6 @@ class Delivery:
         for _attempt in range(self.pacing.max_attempts):
             await _sleep_until(state.next_allowed)
             await self._global_slot()
-            state.next_allowed = time.monotonic() + self.pacing.per_chat_interval
             try:
                 return Sent(await call())
             except RetryAfter as flood:
@@ -131,11 +130,14 @@ class Delivery:
                 reason = f"flood control: retry after {wait:g} s"
                 if wait > self.pacing.max_retry_after:
                     break
-                resume = time.monotonic() + wait
-                self._paused_until = max(self._paused_until, resume)
-                state.next_allowed = max(state.next_allowed, resume)
+                self._paused_until = max(self._paused_until, time.monotonic() + wait)
+                state.next_allowed = self._paused_until
             except TelegramError as error:
                 return _classify(error, edited_id)
+            finally:
+                # Counted from the reply: Telegram has the call by then, however slow the way.
+                state.next_allowed = max(state.next_allowed,
+                                         time.monotonic() + self.pacing.per_chat_interval)
         _LOGGER.warning("giving up after flood control: %s", reason)
         return Failed(reason, permanent=False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import deque
 
 MAX_MESSAGE_LENGTH = 4096
 ELLIPSIS = "…"
@@ -26,18 +27,26 @@ def esc(value: object) -> str:
 def split_message(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
     """Split HTML into parts of at most `limit` characters, each well formed on its own."""
     parts: list[str] = []
-    current = ""
     open_tags: list[tuple[str, str]] = []  # (name, opening tag as written), outermost first
-    for piece in _pieces(text, limit):
+    current, has_text = "", False
+    pending = deque(text.splitlines(keepends=True))
+    while pending:
+        piece = pending.popleft()
         after = _apply_tags(open_tags, piece)
-        if current and len(current) + len(piece) + len(_closers(after)) > limit:
+        if len(current) + len(piece) + len(_closers(after)) <= limit:
+            current, open_tags, has_text = current + piece, after, True
+        elif has_text:  # close this part; the piece starts the next one
             parts.append(current.rstrip("\n") + _closers(open_tags))
-            current = "".join(tag for _, tag in open_tags)
-        if len(current) + len(piece) + len(_closers(after)) > limit:
-            raise ValueError(f"tags nest too deep to fit a part of {limit} characters")
-        current += piece
-        open_tags = after
-    parts.append(current + _closers(open_tags))
+            current, has_text = "".join(tag for _, tag in open_tags), False
+            pending.appendleft(piece)
+        else:  # a line too long for any part: cut it where it can be cut
+            room = limit - len(current) - len(_closers(open_tags)) - _closers_opened_in(piece)
+            cut = _safe_cut(piece, room)
+            if room <= 0 or cut >= len(piece):
+                raise ValueError(f"tags nest too deep to fit a part of {limit} characters")
+            pending.extendleft([piece[cut:], piece[:cut]])
+    if has_text:
+        parts.append(current + _closers(open_tags))
     return [part.strip("\n") for part in parts if part.strip()]
 
 
@@ -48,21 +57,9 @@ def truncate_html(text: str, limit: int = MAX_MESSAGE_LENGTH, ellipsis: str = EL
     return split_message(text, limit - len(ellipsis))[0] + ellipsis
 
 
-def _pieces(text: str, limit: int) -> list[str]:
-    """Lines (with their newline); a line too long for a part is cut between tokens, at a
-    space when there is one in the second half of the chunk."""
-    budget = max(limit // 2, 1)  # leaves room for tags closed and reopened around a cut
-    pieces: list[str] = []
-    for line in text.splitlines(keepends=True):
-        while len(line) > budget:
-            cut = _safe_cut(line, budget)
-            pieces.append(line[:cut])
-            line = line[cut:]
-        pieces.append(line)
-    return pieces
-
-
 def _safe_cut(line: str, budget: int) -> int:
+    """Where to cut `line` so the head has at most `budget` characters (at a space in the
+    second half if there is one) without splitting a tag or an entity."""
     cut = space = 0
     for token in _TOKEN_RE.finditer(line):
         if token.end() > budget and cut > 0:  # the first token goes in whatever its length
@@ -82,6 +79,10 @@ def _apply_tags(open_tags: list[tuple[str, str]], piece: str) -> list[tuple[str,
         elif stack and stack[-1][0] == name:
             stack.pop()
     return stack
+
+
+def _closers_opened_in(piece: str) -> int:
+    return sum(len(tag.group(2)) + 3 for tag in _TAG_RE.finditer(piece) if not tag.group(1))
 
 
 def _closers(open_tags: list[tuple[str, str]]) -> str:

@@ -14,7 +14,9 @@ from tests.fakes.telegram_server import FakeTelegram, Fault
 from tests.telegram_delivery.conftest import ALICE, BOB, CAROL
 
 FAST = Pacing(per_chat_interval=0.0, global_per_second=10_000)
-SLACK = 0.02  # the server stamps arrival; a request cannot arrive before it was sent
+# Per-chat spacing is counted from the reply, so arrivals are exactly an interval apart or
+# more; the global gate spaces dispatches, so arrivals may jitter a little under load.
+JITTER = 0.75
 
 
 def arrivals(fake: FakeTelegram, chat_id: int | None = None) -> list[float]:
@@ -35,7 +37,7 @@ async def test_messages_to_one_chat_keep_order_and_interval(
     assert all(isinstance(outcome, Sent) for outcome in outcomes)
     assert [m.text for m in fake.bot_messages(ALICE)] == texts
     times = arrivals(fake, ALICE)
-    assert all(gap >= 0.3 - SLACK for gap in gaps(times))
+    assert all(gap >= 0.3 for gap in gaps(times))
 
 
 async def test_a_busy_chat_does_not_hold_up_another(fake: FakeTelegram, bot: Bot) -> None:
@@ -48,12 +50,12 @@ async def test_a_busy_chat_does_not_hold_up_another(fake: FakeTelegram, bot: Bot
 
 
 async def test_global_rate_spaces_messages_across_chats(fake: FakeTelegram, bot: Bot) -> None:
-    delivery = Delivery(bot, Pacing(per_chat_interval=0.0, global_per_second=10))
+    delivery = Delivery(bot, Pacing(per_chat_interval=0.0, global_per_second=5))
     await asyncio.gather(*(delivery.send(chat, "hello") for chat in (ALICE, BOB, CAROL)))
 
     times = sorted(arrivals(fake))
     assert len(times) == 3
-    assert all(gap >= 0.1 - SLACK for gap in gaps(times))
+    assert all(gap >= 0.2 * JITTER for gap in gaps(times))
 
 
 async def test_retry_after_is_waited_out_and_message_arrives_once(
@@ -66,7 +68,7 @@ async def test_retry_after_is_waited_out_and_message_arrives_once(
     assert [m.text for m in fake.bot_messages(ALICE)] == ["after the flood"]
     flooded, delivered = fake.requests("sendMessage")
     assert (flooded.status, delivered.status) == (429, 200)
-    assert delivered.at - flooded.at >= 1 - SLACK
+    assert delivered.at - flooded.at >= 1
 
 
 async def test_flood_wait_beyond_the_bound_is_reported(fake: FakeTelegram, bot: Bot) -> None:
