@@ -1,0 +1,149 @@
+"""The servers of the applied snapshot as numpy columns, for bulk matching.
+
+Every server id gets a row for good (rows are never reused, so a row number means one server
+for the matcher's lifetime). Text-like fields (GPU list, cc, cpu, cuda, host, server id) are
+interned to small integer codes: conditions on them are evaluated once per distinct value
+(there are few) and then gathered per server with numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+
+from bot.market import ranking
+from bot.market.snapshot import Server
+
+FLOAT_COLUMNS = ("ptw", "pergpu", "rel", "ram", "cores", "threads", "energy", "hours")
+BOOL_COLUMNS = ("rentable", "online", "working", "rented")
+CODE_KINDS = ("gpus", "cc", "cpu", "cuda", "host", "server")
+_INT64_MAX = 2**63 - 1
+
+
+class Interner:
+    """Distinct values of one kind, each with a code, and per-signature tables over them."""
+
+    def __init__(self, evaluate: Callable[[Any, Any], Any]) -> None:
+        self.codes: dict[Hashable, int] = {}
+        self.values: list[Any] = []
+        self._evaluate = evaluate  # (signature, value) -> table entry
+        self._tables: dict[Hashable, list[Any]] = {}
+        self._arrays: dict[Hashable, tuple[int, np.ndarray]] = {}
+
+    def code(self, value: Hashable) -> int:
+        code = self.codes.get(value)
+        if code is None:
+            code = self.codes[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+    def table(self, signature: Hashable, dtype: Any = bool) -> np.ndarray:
+        """Entry per code for `signature`; extended (not recomputed) as new values appear."""
+        cached = self._arrays.get(signature)
+        if cached is not None and cached[0] == len(self.values):
+            return cached[1]
+        entries = self._tables.setdefault(signature, [])
+        entries.extend(self._evaluate(signature, v) for v in self.values[len(entries) :])
+        array = np.array(entries, dtype=dtype) if entries else np.zeros(0, dtype=dtype)
+        self._arrays[signature] = (len(self.values), array)
+        return array
+
+
+class ServerTable:
+    """Columns of every server the matcher has seen; `alive` marks those in the snapshot."""
+
+    def __init__(self, interners: dict[str, Interner]) -> None:
+        self.rows: dict[str, int] = {}
+        self.ids: list[str] = []
+        self.servers: list[Server | None] = []
+        self.interners = interners
+        self.size = 0
+        self._capacity = 0
+        self.floats: dict[str, np.ndarray] = {}
+        self.bools: dict[str, np.ndarray] = {}
+        self.codes: dict[str, np.ndarray] = {}
+        self.sid_number = np.zeros(0, dtype=np.int64)
+        self.ngpus = np.zeros(0, dtype=np.float64)
+        self._grow(1024)
+
+    def _grow(self, capacity: int) -> None:
+        def grown(array: np.ndarray | None, dtype: Any) -> np.ndarray:
+            new = np.zeros(capacity, dtype=dtype)
+            if array is not None:
+                new[: self.size] = array[: self.size]
+            return new
+
+        for name in FLOAT_COLUMNS:
+            self.floats[name] = grown(self.floats.get(name), np.float64)
+        for name in ("alive", *BOOL_COLUMNS):
+            self.bools[name] = grown(self.bools.get(name), bool)
+        for name in CODE_KINDS:
+            self.codes[name] = grown(self.codes.get(name), np.int64)
+        self.sid_number = grown(self.sid_number, np.int64)
+        self.ngpus = grown(self.ngpus, np.float64)
+        self._capacity = capacity
+
+    def row_of(self, server_id: str) -> int:
+        row = self.rows.get(server_id)
+        if row is None:
+            if self.size == self._capacity:
+                self._grow(self._capacity * 2)
+            row = self.rows[server_id] = self.size
+            self.ids.append(server_id)
+            self.servers.append(None)
+            self.sid_number[row] = min(int(server_id), _INT64_MAX)
+            self.codes["server"][row] = self.interners["server"].code(int(server_id))
+            self.size += 1
+        return row
+
+    def remove(self, row: int) -> None:
+        self.bools["alive"][row] = False
+        self.servers[row] = None
+
+    def put(self, rows: list[int], servers: list[Server], clore_price: float | None) -> None:
+        """Fill `rows` from `servers` (the price to win counts every active bid)."""
+        interners = self.interners
+        gpus_code, cc_code = interners["gpus"].code, interners["cc"].code
+        cpu_code, cuda_code, host_code = (interners[k].code for k in ("cpu", "cuda", "host"))
+        floats: dict[str, list[float]] = {name: [] for name in FLOAT_COLUMNS}
+        bools: dict[str, list[bool]] = {name: [] for name in BOOL_COLUMNS}
+        codes: dict[str, list[int]] = {name: [] for name in CODE_KINDS if name != "server"}
+        ngpus: list[int] = []
+        price_to_win = ranking.price_to_win
+        for row, server in zip(rows, servers, strict=True):
+            self.servers[row] = server
+            ptw = price_to_win(server, clore_price, None)
+            n_gpus = len(server.gpus)
+            floats["ptw"].append(ptw)
+            floats["pergpu"].append(ptw / n_gpus if n_gpus else math.nan)
+            floats["rel"].append(server.reliability)
+            floats["ram"].append(server.ram)
+            floats["cores"].append(server.cores)
+            floats["threads"].append(server.threads)
+            floats["energy"].append(server.energy_price)
+            floats["hours"].append(server.max_rental_length / 3600)
+            bools["rentable"].append(server.max_rental_length > 0)
+            bools["online"].append(server.online)
+            bools["working"].append(server.working_properly)
+            bools["rented"].append(server.on_demand_rented)
+            ngpus.append(n_gpus)
+            codes["gpus"].append(gpus_code(tuple(g.model for g in server.gpus)))
+            codes["cc"].append(cc_code(server.cc))
+            codes["cpu"].append(cpu_code(server.cpu))
+            codes["cuda"].append(cuda_code(server.cuda))
+            codes["host"].append(host_code(server.host))
+        index = np.array(rows, dtype=np.int64)
+        for name, values in floats.items():
+            self.floats[name][index] = values
+        for name, flags in bools.items():
+            self.bools[name][index] = flags
+        for name, numbers in codes.items():
+            self.codes[name][index] = numbers
+        self.ngpus[index] = ngpus
+        self.bools["alive"][index] = True
+
+    def column(self, name: str) -> np.ndarray:
+        return self.floats[name]

@@ -1,0 +1,162 @@
+"""Rules compiled for bulk matching: numeric bounds, signatures, and groups of rules.
+
+Every numeric condition becomes a closed interval [lo, hi] that reproduces `rules.compare`
+exactly (strict comparisons step to the next float), so the bulk matcher and the reference
+evaluator agree to the last bit. Conditions on text-like fields become "signatures" (the
+tuple of conditions on that field) that are evaluated once per distinct field value.
+
+Rules are grouped by their GPU conditions and default-condition settings: a group is checked
+only against servers whose GPU list satisfies its GPU conditions.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.market.rules import (
+    EPS,
+    NUMERIC_KEYS,
+    Condition,
+    Rule,
+    compare_versions,
+    fold,
+    parse_version,
+    threshold,
+)
+
+CATEGORY_KINDS = ("cc", "cpu", "cuda", "host", "server")
+Signature = tuple[Condition, ...]
+GroupKey = tuple[Signature, str, str, str]
+
+
+def bounds(conditions: list[Condition]) -> tuple[float, float]:
+    lo, hi = -math.inf, math.inf
+    for condition in conditions:
+        wanted, op = threshold(condition), condition.op
+        if op in ("=", ">="):
+            lo = max(lo, wanted - EPS)
+        if op in ("=", "<="):
+            hi = min(hi, wanted + EPS)
+        if op == ">":
+            lo = max(lo, math.nextafter(wanted + EPS, math.inf))
+        if op == "<":
+            hi = min(hi, math.nextafter(wanted - EPS, -math.inf))
+    return lo, hi
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    rule_id: int
+    rule: Rule
+    owner: int | None
+    group_key: GroupKey
+    bounds: dict[str, tuple[float, float]]
+    signatures: dict[str, Signature]
+
+
+def compile_rule(rule_id: int, rule: Rule, owner: int | None) -> CompiledRule:
+    by_key: dict[str, list[Condition]] = {}
+    for condition in rule.conditions:
+        by_key.setdefault(condition.key, []).append(condition)
+    gpu_signature = tuple(by_key.pop("gpu", ()))
+    numeric = {key: bounds(by_key[key]) for key in NUMERIC_KEYS if key in by_key}
+    signatures = {kind: tuple(by_key[kind]) for kind in CATEGORY_KINDS if kind in by_key}
+    key = (gpu_signature, rule.online, rule.working, rule.rented)
+    return CompiledRule(rule_id, rule, owner, key, numeric, signatures)
+
+
+# ---------------------------------------------------------------- per-value evaluation
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _contains(texts: tuple[str, ...], model: str) -> bool:
+    folded = fold(model)
+    return any(fold(text) in folded for text in texts)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _model_counts(models: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    return tuple(collections.Counter(models).items())
+
+
+def gpu_entry(signature: Signature, models: tuple[str, ...]) -> float:
+    """GPUs counted by `gpus` when the GPU conditions hold for this GPU list, else -1."""
+    counts = _model_counts(models)
+    for condition in signature:
+        found = any(_contains(condition.values, model) for model, _ in counts)
+        if found != (condition.op == "="):
+            return -1.0
+    wanted = [c.values for c in signature if c.op == "="]
+    return float(sum(n for m, n in counts if all(_contains(texts, m) for texts in wanted)))
+
+
+def category_entry(signature: Signature, value: object) -> bool:
+    for condition in signature:
+        key, values = condition.key, condition.values
+        if key == "cuda":
+            version = parse_version(str(value))
+            if version is None or not compare_versions(version, condition.op, values[0]):
+                return False
+            continue
+        if key == "cpu":
+            folded = fold(str(value))
+            found = any(fold(text) in folded for text in values)
+        elif key == "cc":
+            found = str(value).strip().upper() in values
+        else:
+            found = value in values
+        if found != (condition.op == "="):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------- groups
+
+
+@dataclass(slots=True)
+class RuleGroup:
+    key: GroupKey
+    rule_ids: np.ndarray  # int64
+    rules: list[CompiledRule]
+    numeric: dict[str, tuple[np.ndarray, np.ndarray]]  # key -> (lo, hi) per rule
+    categories: dict[str, tuple[list[Signature], np.ndarray]]  # kind -> (signatures, index)
+    having: dict[str, np.ndarray]  # numeric key or category -> positions of rules that use it
+    owner_rules: dict[int, np.ndarray] = field(default_factory=dict)  # owner -> local indices
+
+
+def build_group(key: GroupKey, rules: list[CompiledRule]) -> RuleGroup:
+    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in NUMERIC_KEYS:
+        if any(name in r.bounds for r in rules):
+            pairs = [r.bounds.get(name, (-math.inf, math.inf)) for r in rules]
+            numeric[name] = (np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
+    categories: dict[str, tuple[list[Signature], np.ndarray]] = {}
+    for kind in CATEGORY_KINDS:
+        if any(kind in r.signatures for r in rules):
+            index: dict[Signature, int] = {(): 0}
+            positions = [index.setdefault(r.signatures.get(kind, ()), len(index)) for r in rules]
+            categories[kind] = (list(index), np.array(positions, dtype=np.int64))
+    owners: dict[int, list[int]] = {}
+    for position, rule in enumerate(rules):
+        if rule.owner is not None:
+            owners.setdefault(rule.owner, []).append(position)
+    return RuleGroup(
+        key=key,
+        rule_ids=np.array([r.rule_id for r in rules], dtype=np.int64),
+        rules=rules,
+        numeric=numeric,
+        categories=categories,
+        having={
+            name: np.array(
+                [i for i, r in enumerate(rules) if name in r.bounds or name in r.signatures],
+                dtype=np.int64,
+            )
+            for name in (*numeric, *categories)
+        },
+        owner_rules={o: np.array(p, dtype=np.int64) for o, p in owners.items()},
+    )

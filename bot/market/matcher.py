@@ -1,0 +1,492 @@
+"""Bulk, incremental matching of many watch rules against the GigaSPOT snapshot.
+
+Design (docs/market-contract.md gives the meaning; `rules.rule_matches` is the reference):
+- servers live in numpy columns (`columns.ServerTable`), one row per server id;
+- rules are compiled and grouped by GPU conditions (`compiled.RuleGroup`); a group is checked
+  only against servers whose GPU list fits, as a (rules x servers) boolean matrix;
+- the price to win is computed once per server with every active bid competing, and
+  corrected only where a rule's owner has an active bid on the server;
+- `update` re-evaluates only servers whose JSON changed (everything when the CLORE price
+  changed) and reports what started, stopped or changed price, and how tracked bids stand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+import numpy as np
+
+from bot.market import ranking
+from bot.market.columns import Interner, ServerTable
+from bot.market.compiled import (
+    CompiledRule,
+    GroupKey,
+    RuleGroup,
+    build_group,
+    category_entry,
+    compile_rule,
+    gpu_entry,
+)
+from bot.market.rules import Rule, rule_matches
+from bot.market.snapshot import EMPTY, Snapshot, changed_servers
+
+_BLOCK = 1 << 21  # cells of one (rules x servers) matrix: bounded memory, cache friendly
+_COLUMN = {"price": "ptw"}
+_FLAG_COLUMNS = (("online", 1), ("working", 2), ("rented", 3))
+
+
+class Match(msgspec.Struct, frozen=True, gc=False):
+    rule_id: int
+    server_id: str
+    price_to_win: float
+
+
+class Repriced(msgspec.Struct, frozen=True, gc=False):
+    rule_id: int
+    server_id: str
+    old: float
+    new: float
+
+
+class BidChange(msgspec.Struct, frozen=True, gc=False):
+    standing: ranking.BidStanding
+    previous_state: str | None  # None: seen for the first time
+
+
+@dataclass(slots=True)
+class Transitions:
+    started: list[Match] = field(default_factory=list)
+    stopped: list[Match] = field(default_factory=list)  # price to win as last seen
+    repriced: list[Repriced] = field(default_factory=list)
+    bids: list[BidChange] = field(default_factory=list)
+    gone_bids: list[ranking.BidStanding] = field(default_factory=list)  # last known standing
+
+
+_Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # rule ids, rows, prices to win
+
+
+def _empty_pairs() -> _Pairs:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+
+
+def _concat(parts: list[_Pairs]) -> _Pairs:
+    if not parts:
+        return _empty_pairs()
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _in_front(state: str) -> bool:
+    return state != "outbid"
+
+
+class Matcher:
+    def __init__(self) -> None:
+        self._interners = {
+            "gpus": Interner(gpu_entry),
+            **{kind: Interner(category_entry) for kind in ("cc", "cpu", "cuda", "host")},
+            "server": Interner(category_entry),
+        }
+        self._table = ServerTable(self._interners)
+        self._snapshot: Snapshot | None = None
+        self._clore: float | None = None
+        self._rules: dict[int, CompiledRule] = {}
+        self._members: dict[GroupKey, dict[int, CompiledRule]] = {}
+        self._groups: dict[GroupKey, RuleGroup] = {}
+        self._dirty: set[GroupKey] = set()
+        self._live_ids: np.ndarray | None = None  # sorted rule ids, for dense pair keys
+        # Every current match as parallel arrays (rule id, row, price to win), in no order;
+        # matches added by set_rule wait in _pending until the next time they are needed.
+        self._pairs: _Pairs = _empty_pairs()
+        self._pending: list[_Pairs] = []
+        self._row_owners: dict[int, frozenset[int]] = {}  # owners of active bids per row
+        self._owner_rows: dict[int, set[int]] = {}
+        self._tracked: set[int] = set()
+        self._new_tracked: set[int] = set()
+        self._bids: dict[tuple[str, int], ranking.BidStanding] = {}
+        self._bids_by_server: dict[str, set[tuple[str, int]]] = {}
+
+    # ------------------------------------------------------------------ rules
+
+    def set_rule(self, rule_id: int, rule: Rule, owner: int | None) -> list[Match]:
+        """Add or replace a rule; return its current matches (never reported as started)."""
+        if rule_id in self._rules:
+            self.remove_rule(rule_id)
+        compiled = compile_rule(rule_id, rule, owner)
+        self._rules[rule_id] = compiled
+        self._members.setdefault(compiled.group_key, {})[rule_id] = compiled
+        self._dirty.add(compiled.group_key)
+        self._live_ids = None
+        if self._snapshot is None:
+            return []
+        rule_ids, rows, ptws = self._evaluate_group(
+            build_group(compiled.group_key, [compiled]), self._alive_rows()
+        )
+        self._pending.append((rule_ids, rows, ptws))
+        return self._sorted_matches(rule_ids, rows, ptws)
+
+    def remove_rule(self, rule_id: int) -> None:
+        compiled = self._rules.pop(rule_id, None)
+        if compiled is None:
+            return
+        members = self._members[compiled.group_key]
+        del members[rule_id]
+        if not members:
+            del self._members[compiled.group_key]
+        self._dirty.add(compiled.group_key)
+        self._live_ids = None
+        rule_ids, rows, ptws = self._all_pairs()
+        keep = rule_ids != rule_id
+        self._pairs = rule_ids[keep], rows[keep], ptws[keep]
+
+    def matches(self, rule_id: int) -> dict[str, float]:
+        """Current matches of a rule: server id -> price to win for the rule's owner."""
+        rule_ids, rows, ptws = self._all_pairs()
+        mine = rule_ids == rule_id
+        ids = self._table.ids
+        return {ids[r]: p for r, p in zip(rows[mine].tolist(), ptws[mine].tolist(), strict=True)}
+
+    def _all_pairs(self) -> _Pairs:
+        if self._pending:
+            self._pairs = _concat([self._pairs, *self._pending])
+            self._pending = []
+        return self._pairs
+
+    def evaluate(
+        self,
+        rule: Rule,
+        owner: int | None,
+        snapshot: Snapshot | None = None,
+        clore_price: float | None = None,
+    ) -> list[Match]:
+        """Matches of one rule, by price then server id (rule_id -1); nothing is stored.
+
+        Without `snapshot`: against the applied snapshot and its CLORE price; with one:
+        against it and `clore_price`.
+        """
+        if snapshot is not None and (snapshot is not self._snapshot or clore_price != self._clore):
+            other = Matcher()
+            other.update(snapshot, clore_price)
+            return other.evaluate(rule, owner)
+        if self._snapshot is None:
+            return []
+        compiled = compile_rule(-1, rule, owner)
+        group = build_group(compiled.group_key, [compiled])
+        return self._sorted_matches(*self._evaluate_group(group, self._alive_rows()))
+
+    def track_owners(self, owners: set[int]) -> None:
+        """Watch the bids of these clore user ids (replaces the previous set)."""
+        owners = set(owners)
+        self._new_tracked |= owners - self._tracked
+        self._new_tracked &= owners
+        for key in [k for k, s in self._bids.items() if s.owner not in owners]:
+            self._forget_bid(key)
+        self._tracked = owners
+
+    # ------------------------------------------------------------------ update
+
+    def update(self, snapshot: Snapshot, clore_price: float | None) -> Transitions:
+        """Apply a new snapshot; report what changed since the previous one."""
+        full = self._snapshot is None or not _same_price(clore_price, self._clore)
+        if not full and snapshot is self._snapshot and not self._new_tracked:
+            return Transitions()
+        old = self._snapshot or EMPTY
+        if full:
+            changed = list(snapshot.servers)
+            removed = [sid for sid in old.servers if sid not in snapshot.servers]
+        else:
+            changed, removed = changed_servers(old, snapshot)
+        self._snapshot, self._clore = snapshot, clore_price
+        table = self._table
+        removed_rows = [table.rows[sid] for sid in removed]
+        for row in removed_rows:
+            table.remove(row)
+            self._set_owners(row, frozenset())
+        changed_rows = [table.row_of(sid) for sid in changed]
+        servers = [snapshot.servers[sid] for sid in changed]
+        table.put(changed_rows, servers, clore_price)
+        for row, server in zip(changed_rows, servers, strict=True):
+            if server.bids or row in self._row_owners:
+                self._set_owners(row, frozenset(b.owner for b in server.bids if b.active))
+        rows = np.array(sorted(changed_rows), dtype=np.int64)
+        transitions = self._diff(rows, np.array(removed_rows, dtype=np.int64))
+        self._update_bids(transitions, changed, removed)
+        return transitions
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _alive_rows(self) -> np.ndarray:
+        return np.flatnonzero(self._table.bools["alive"][: self._table.size]).astype(np.int64)
+
+    def _current_groups(self) -> list[RuleGroup]:
+        for key in self._dirty:
+            members = self._members.get(key)
+            if members:
+                self._groups[key] = build_group(key, list(members.values()))
+            else:
+                self._groups.pop(key, None)
+        self._dirty.clear()
+        return list(self._groups.values())
+
+    def _evaluate(self, rows: np.ndarray) -> _Pairs:
+        """Every (rule, row) match among `rows`, in no particular order."""
+        if not rows.size:
+            return _empty_pairs()
+        return _concat([self._evaluate_group(group, rows) for group in self._current_groups()])
+
+    def _evaluate_group(self, group: RuleGroup, rows: np.ndarray) -> _Pairs:
+        table = self._table
+        ok = table.bools["alive"][rows] & table.bools["rentable"][rows]
+        for name, position in _FLAG_COLUMNS:
+            setting = group.key[position]
+            if setting != "any":
+                ok &= table.bools[name][rows] == (setting == "yes")
+        gpu_table = self._interners["gpus"].table(group.key[0], np.float64)
+        counts = gpu_table[table.codes["gpus"][rows]]
+        ok &= counts >= 0
+        servers, counts = rows[ok], counts[ok]
+        columns = {
+            name: counts if name == "gpus" else table.floats[_COLUMN.get(name, name)][servers]
+            for name in group.numeric
+        }
+        # A key every rule of the group has bounds the servers worth a look for all of them.
+        keep = np.ones(servers.size, dtype=bool)
+        for name, (lo, hi) in group.numeric.items():
+            if group.having[name].size == len(group.rules):
+                keep &= (columns[name] >= lo.min()) & (columns[name] <= hi.max())
+        if not keep.all():
+            servers = servers[keep]
+            columns = {name: column[keep] for name, column in columns.items()}
+        if not servers.size:
+            return _empty_pairs()
+        categories = {
+            kind: (
+                np.stack([self._interners[kind].table(sig) for sig in signatures]),
+                index,
+                table.codes[kind][servers],
+            )
+            for kind, (signatures, index) in group.categories.items()
+        }
+        corrections = self._corrections(group, servers)
+        step = max(1, _BLOCK // servers.size)
+        parts = [
+            self._evaluate_block(
+                group, start, min(start + step, len(group.rules)), servers, columns, categories,
+                corrections,
+            )
+            for start in range(0, len(group.rules), step)
+        ]
+        return _concat(parts)
+
+    def _evaluate_block(
+        self,
+        group: RuleGroup,
+        start: int,
+        stop: int,
+        servers: np.ndarray,
+        columns: dict[str, np.ndarray],
+        categories: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+        corrections: list[tuple[int, int, float]],
+    ) -> _Pairs:
+        """Rules start..stop of `group` against `servers`, one (rules x servers) matrix.
+
+        A condition most rules have is applied to the whole matrix (absent = unbounded);
+        a rare one only to the rows of the rules that have it.
+        """
+        found = np.ones((stop - start, servers.size), dtype=bool)
+        for name, (lo, hi) in group.numeric.items():
+            having = group.having[name]
+            having = having[(having >= start) & (having < stop)]
+            column = columns[name]
+            if 2 * having.size > stop - start and name != "pergpu":  # pergpu may be NaN
+                found &= column >= lo[start:stop, None]
+                found &= column <= hi[start:stop, None]
+            elif having.size:
+                found[having - start] &= (column >= lo[having, None]) & (column <= hi[having, None])
+        for kind, (tables, index, codes) in categories.items():
+            having = group.having[kind]
+            having = having[(having >= start) & (having < stop)]
+            if 2 * having.size > stop - start:
+                found &= tables[index[start:stop, None], codes]
+            elif having.size:
+                found[having - start] &= tables[index[having, None], codes]
+        table = self._table
+        extra: list[tuple[int, int, float]] = []
+        for local, column, ptw in corrections:
+            if start <= local < stop:
+                found[local - start, column] = False
+                row = int(servers[column])
+                server = table.servers[row]
+                assert server is not None
+                if rule_matches(group.rules[local].rule, server, ptw, table.ids[row]):
+                    extra.append((int(group.rule_ids[local]), row, ptw))
+        hit_rules, hit_columns = np.nonzero(found)
+        rows = servers[hit_columns]
+        pairs = (group.rule_ids[start:stop][hit_rules], rows, table.floats["ptw"][rows])
+        if extra:
+            rule_ids, extra_rows, ptws = zip(*extra, strict=True)
+            return _concat([pairs, (np.array(rule_ids), np.array(extra_rows), np.array(ptws))])
+        return pairs
+
+    def _corrections(self, group: RuleGroup, servers: np.ndarray) -> list[tuple[int, int, float]]:
+        """(local rule, server column, price to win) where the rule's owner bids on it."""
+        out: list[tuple[int, int, float]] = []
+        common = self._table.floats["ptw"]
+        for owner, locals_ in group.owner_rules.items():
+            owned = self._owner_rows.get(owner)
+            if not owned:
+                continue
+            owned_rows = np.fromiter(owned, dtype=np.int64, count=len(owned))
+            at = np.searchsorted(servers, owned_rows)
+            inside = at < servers.size
+            inside[inside] &= servers[at[inside]] == owned_rows[inside]
+            for column, row in zip(at[inside].tolist(), owned_rows[inside].tolist(), strict=True):
+                server = self._table.servers[row]
+                assert server is not None
+                ptw = ranking.price_to_win(server, self._clore, owner)
+                if ptw != common[row]:
+                    out.extend((local, column, ptw) for local in locals_.tolist())
+        return out
+
+    def _sorted_matches(self, rule_ids: np.ndarray, rows: np.ndarray, ptws: np.ndarray):
+        order = np.lexsort((self._table.sid_number[rows], ptws))
+        ids = self._table.ids
+        return [
+            Match(rule_id, ids[row], ptw)
+            for rule_id, row, ptw in zip(
+                rule_ids[order].tolist(), rows[order].tolist(), ptws[order].tolist(), strict=True
+            )
+        ]
+
+    # ------------------------------------------------------------------ diff
+
+    def _diff(self, rows: np.ndarray, removed_rows: np.ndarray) -> Transitions:
+        new_ids, new_rows, new_ptws = self._evaluate(rows)
+        pair_ids, pair_rows, pair_ptws = self._all_pairs()
+        touched = np.zeros(self._table.size, dtype=bool)
+        touched[rows] = True
+        touched[removed_rows] = True
+        old = touched[pair_rows]
+        old_ids, old_rows, old_ptws = pair_ids[old], pair_rows[old], pair_ptws[old]
+        kept = ~old
+        self._pairs = _concat(
+            [(pair_ids[kept], pair_rows[kept], pair_ptws[kept]), (new_ids, new_rows, new_ptws)]
+        )
+        if self._live_ids is None:
+            self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
+        live = self._live_ids
+        width = len(live) + 1
+        old_keys = old_rows * width + np.searchsorted(live, old_ids)
+        new_keys = new_rows * width + np.searchsorted(live, new_ids)
+        _, old_at, new_at = np.intersect1d(
+            old_keys, new_keys, assume_unique=True, return_indices=True
+        )
+        stopped = np.ones(old_keys.size, dtype=bool)
+        stopped[old_at] = False
+        started = np.ones(new_keys.size, dtype=bool)
+        started[new_at] = False
+        moved = old_ptws[old_at] != new_ptws[new_at]
+        old_at, new_at = old_at[moved], new_at[moved]
+
+        return Transitions(
+            started=self._matches(new_ids[started], new_rows[started], new_ptws[started]),
+            stopped=self._matches(old_ids[stopped], old_rows[stopped], old_ptws[stopped]),
+            repriced=self._repriced(new_ids[new_at], new_rows[new_at], old_ptws[old_at],
+                                    new_ptws[new_at]),
+        )
+
+    def _order(self, rule_ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Positions sorting pairs by rule id, then server id as a number."""
+        if rule_ids.size < 2:
+            return np.arange(rule_ids.size)
+        live = self._live_ids
+        assert live is not None
+        sid_rank = np.empty(self._table.size, dtype=np.int64)
+        sid_rank[np.argsort(self._table.sid_number[: self._table.size], kind="stable")] = (
+            np.arange(self._table.size)
+        )
+        return np.argsort(np.searchsorted(live, rule_ids) * self._table.size + sid_rank[rows])
+
+    def _matches(self, rule_ids: np.ndarray, rows: np.ndarray, ptws: np.ndarray) -> list[Match]:
+        order = self._order(rule_ids, rows)
+        ids = self._table.ids
+        return [
+            Match(rule_id, ids[row], ptw)
+            for rule_id, row, ptw in zip(
+                rule_ids[order].tolist(), rows[order].tolist(), ptws[order].tolist(), strict=True
+            )
+        ]
+
+    def _repriced(
+        self, rule_ids: np.ndarray, rows: np.ndarray, old: np.ndarray, new: np.ndarray
+    ) -> list[Repriced]:
+        order = self._order(rule_ids, rows)
+        ids = self._table.ids
+        return [
+            Repriced(rule_id, ids[row], before, after)
+            for rule_id, row, before, after in zip(
+                rule_ids[order].tolist(), rows[order].tolist(), old[order].tolist(),
+                new[order].tolist(), strict=True,
+            )
+        ]
+
+    # ------------------------------------------------------------------ bids
+
+    def _set_owners(self, row: int, owners: frozenset[int]) -> None:
+        for owner in self._row_owners.pop(row, frozenset()):
+            rows = self._owner_rows[owner]
+            rows.discard(row)
+            if not rows:
+                del self._owner_rows[owner]
+        if owners:
+            self._row_owners[row] = owners
+            for owner in owners:
+                self._owner_rows.setdefault(owner, set()).add(row)
+
+    def _forget_bid(self, key: tuple[str, int]) -> None:
+        del self._bids[key]
+        keys = self._bids_by_server[key[0]]
+        keys.discard(key)
+        if not keys:
+            del self._bids_by_server[key[0]]
+
+    def _update_bids(self, out: Transitions, changed: list[str], removed: list[str]) -> None:
+        table, snapshot = self._table, self._snapshot
+        assert snapshot is not None
+        check = set(changed) | set(removed)
+        for owner in self._new_tracked:
+            check.update(table.ids[row] for row in self._owner_rows.get(owner, ()))
+        self._new_tracked = set()
+        for server_id in sorted(check, key=int):
+            before = {key: self._bids[key] for key in self._bids_by_server.get(server_id, ())}
+            server = snapshot.servers.get(server_id)
+            now: dict[tuple[str, int], ranking.BidStanding] = {}
+            if server is not None and self._tracked:
+                for bid in server.bids:
+                    if bid.active and bid.owner in self._tracked:
+                        standing = ranking.bid_standing(server_id, server, bid, self._clore)
+                        now[(server_id, bid.id)] = standing
+            for key, standing in before.items():
+                if key not in now:
+                    self._forget_bid(key)
+                    out.gone_bids.append(standing)
+            for key, standing in now.items():
+                previous = before.get(key)
+                if previous is None or _bid_news(previous, standing):
+                    out.bids.append(BidChange(standing, previous and previous.state))
+                self._bids[key] = standing
+                self._bids_by_server.setdefault(server_id, set()).add(key)
+
+
+def _bid_news(previous: ranking.BidStanding, now: ranking.BidStanding) -> bool:
+    if _in_front(previous.state) != _in_front(now.state):
+        return True
+    return (
+        now.state == "outbid"
+        and now.top_score is not None
+        and (previous.top_score is None or now.top_score > previous.top_score + ranking.TIE_EPS)
+    )
+
+
+def _same_price(a: float | None, b: float | None) -> bool:
+    return a == b or (a is None and b is None)

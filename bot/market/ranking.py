@@ -1,0 +1,128 @@
+"""Who wins a server, and by how much: the one place the ranking formula lives.
+
+All figures are CLORE per day for the whole server (docs/market-contract.md). The formula is
+clore's working model, not a published one; keep every use of it behind these functions so it
+can be corrected in one place. Operation order follows the contract's formula literally so
+that every caller (scalar or numpy) gets bit-identical prices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.market.snapshot import Bid, Server, Snapshot
+
+# Scores closer than this are a tie: float noise must not turn into an "outbid" alert.
+TIE_EPS = 1e-9
+
+State = Literal["leading", "tied", "outbid"]
+
+
+def clore_price_known(clore_price: float | None) -> bool:
+    return clore_price is not None and clore_price > 0
+
+
+def energy(pl: float, energy_price: float, clore_price: float | None) -> float:
+    """Host's electricity cost of running `pl` watts for a day, in CLORE (0 when unknown)."""
+    if clore_price is None or not clore_price > 0:
+        return 0.0
+    return pl * 24 / 1000 * energy_price / clore_price
+
+
+def score(bid: Bid, server: Server, clore_price: float | None) -> float:
+    """The host's profit from `bid`: what ranks bids against each other."""
+    return bid.price - energy(bid.pl, server.energy_price, clore_price)
+
+
+def base_pl(server: Server) -> float:
+    """The least power a bid can ask: the sum of every GPU's lowest power limit."""
+    total = 0.0
+    for gpu in server.gpus:
+        total += gpu.pl[0]
+    return total
+
+
+def best_competitor(server: Server, clore_price: float | None, exclude_owner: int | None):
+    """(bid, score) of the best active bid not owned by `exclude_owner`, or None."""
+    best: tuple[Bid, float] | None = None
+    for bid in server.bids:
+        if bid.active and bid.owner != exclude_owner:
+            bid_score = score(bid, server, clore_price)
+            if best is None or bid_score > best[1]:
+                best = (bid, bid_score)
+    return best
+
+
+def price_to_win(server: Server, clore_price: float | None, exclude_owner: int | None) -> float:
+    """Price above which a new bid at `base_pl` leads; `exclude_owner`'s own bids don't count."""
+    best = best_competitor(server, clore_price, exclude_owner)
+    if best is None:
+        return server.min_bid
+    return max(server.min_bid, best[1] + energy(base_pl(server), server.energy_price, clore_price))
+
+
+@dataclass(frozen=True, slots=True)
+class BidStanding:
+    server_id: str
+    order_id: int
+    owner: int
+    price: float
+    pl: float
+    score: float
+    state: State
+    top_price: float | None  # the best competitor's price and score; None without competitors
+    top_score: float | None
+    lead_price: float  # the price that puts the bid back in front, before the raise step
+
+
+def bid_standing(
+    server_id: str, server: Server, bid: Bid, clore_price: float | None
+) -> BidStanding:
+    own_score = score(bid, server, clore_price)
+    best = best_competitor(server, clore_price, bid.owner)
+    if best is None:
+        state: State = "leading"
+        top_price = top_score = None
+        lead = server.min_bid
+    else:
+        top_price, top_score = best[0].price, best[1]
+        if top_score > own_score + TIE_EPS:
+            state = "outbid"
+        elif top_score >= own_score - TIE_EPS:
+            state = "tied"
+        else:
+            state = "leading"
+        lead = max(server.min_bid, top_score + energy(bid.pl, server.energy_price, clore_price))
+    return BidStanding(
+        server_id=server_id,
+        order_id=bid.id,
+        owner=bid.owner,
+        price=bid.price,
+        pl=bid.pl,
+        score=own_score,
+        state=state,
+        top_price=top_price,
+        top_score=top_score,
+        lead_price=lead,
+    )
+
+
+def raise_price(server: Server, bid: Bid, clore_price: float | None, step: float) -> float:
+    """The price that puts `bid` back in front: its lead price plus the user's step (> 0)."""
+    if not step > 0:
+        raise ValueError(f"the raise step must be above 0, not {step!r}")
+    return bid_standing("", server, bid, clore_price).lead_price + step
+
+
+def standings_for_owner(
+    snapshot: Snapshot, owner: int, clore_price: float | None
+) -> list[BidStanding]:
+    """Every active bid of `owner`, by server id (as a number), then order id."""
+    standings = []
+    for server_id in snapshot.sorted_ids():
+        server = snapshot.servers[server_id]
+        for bid in sorted(server.bids, key=lambda b: b.id):
+            if bid.active and bid.owner == owner:
+                standings.append(bid_standing(server_id, server, bid, clore_price))
+    return standings
