@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from bot.market import ranking
+from bot.market.compiled import contains
 from bot.market.snapshot import Server
 
 FLOAT_COLUMNS = ("ptw", "pergpu", "rel", "ram", "cores", "threads", "energy", "hours")
@@ -50,6 +51,55 @@ class Interner:
         array = np.array(entries, dtype=dtype) if entries else np.zeros(0, dtype=dtype)
         self._arrays[signature] = (len(self.values), array)
         return array
+
+
+class GpuListInterner(Interner):
+    """GPU lists (tuples of model names); tables say how many GPUs `gpus` counts, -1 = no fit.
+
+    Distinct models are few, so a signature is evaluated once per model and combined over
+    every GPU list with one matrix product (lists x models).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(lambda signature, value: None)
+        self._models: dict[str, int] = {}
+        self._cells: list[tuple[int, int, int]] = []  # (list code, model code, count)
+        self._matrix = np.zeros((0, 0))
+        self._cache: dict[Hashable, tuple[int, np.ndarray]] = {}
+
+    def code(self, value: Hashable) -> int:
+        known = len(self.values)
+        code = super().code(value)
+        if code == known:
+            counts: dict[str, int] = {}
+            for model in value:  # type: ignore[attr-defined]
+                counts[model] = counts.get(model, 0) + 1
+            for model, count in counts.items():
+                model_code = self._models.setdefault(model, len(self._models))
+                self._cells.append((code, model_code, count))
+        return code
+
+    def table(self, signature: Hashable, dtype: Any = np.float64) -> np.ndarray:
+        cached = self._cache.get(signature)
+        if cached is not None and cached[0] == len(self.values):
+            return cached[1]
+        if self._matrix.shape != (len(self.values), len(self._models)):
+            self._matrix = np.zeros((len(self.values), len(self._models)))
+            for list_code, model_code, count in self._cells:
+                self._matrix[list_code, model_code] = count
+        models, counts = list(self._models), self._matrix
+        present = (counts > 0).astype(np.float64)
+        fits = np.ones(len(self.values), dtype=bool)
+        counted = np.ones(len(models), dtype=bool)
+        for condition in signature:  # type: ignore[attr-defined]
+            has = np.array([contains(condition.values, m) for m in models], dtype=bool)
+            found = present @ has > 0 if models else np.zeros(len(self.values), dtype=bool)
+            fits &= found == (condition.op == "=")
+            if condition.op == "=":
+                counted &= has
+        table = np.where(fits, counts @ counted if models else 0.0, -1.0)
+        self._cache[signature] = (len(self.values), table)
+        return table
 
 
 class ServerTable:

@@ -74,7 +74,7 @@ def compile_rule(rule_id: int, rule: Rule, owner: int | None) -> CompiledRule:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _contains(texts: tuple[str, ...], model: str) -> bool:
+def contains(texts: tuple[str, ...], model: str) -> bool:
     folded = fold(model)
     return any(fold(text) in folded for text in texts)
 
@@ -88,11 +88,11 @@ def gpu_entry(signature: Signature, models: tuple[str, ...]) -> float:
     """GPUs counted by `gpus` when the GPU conditions hold for this GPU list, else -1."""
     counts = _model_counts(models)
     for condition in signature:
-        found = any(_contains(condition.values, model) for model, _ in counts)
+        found = any(contains(condition.values, model) for model, _ in counts)
         if found != (condition.op == "="):
             return -1.0
     wanted = [c.values for c in signature if c.op == "="]
-    return float(sum(n for m, n in counts if all(_contains(texts, m) for texts in wanted)))
+    return float(sum(n for m, n in counts if all(contains(texts, m) for texts in wanted)))
 
 
 def category_entry(signature: Signature, value: object) -> bool:
@@ -130,33 +130,35 @@ class RuleGroup:
 
 
 def build_group(key: GroupKey, rules: list[CompiledRule]) -> RuleGroup:
-    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name in NUMERIC_KEYS:
-        if any(name in r.bounds for r in rules):
-            pairs = [r.bounds.get(name, (-math.inf, math.inf)) for r in rules]
-            numeric[name] = (np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
-    categories: dict[str, tuple[list[Signature], np.ndarray]] = {}
-    for kind in CATEGORY_KINDS:
-        if any(kind in r.signatures for r in rules):
-            index: dict[Signature, int] = {(): 0}
-            positions = [index.setdefault(r.signatures.get(kind, ()), len(index)) for r in rules]
-            categories[kind] = (list(index), np.array(positions, dtype=np.int64))
+    n = len(rules)
+    lows: dict[str, np.ndarray] = {}
+    highs: dict[str, np.ndarray] = {}
+    having: dict[str, list[int]] = {}
+    signature_index: dict[str, dict[Signature, int]] = {}
+    positions: dict[str, np.ndarray] = {}
     owners: dict[int, list[int]] = {}
-    for position, rule in enumerate(rules):
+    for i, rule in enumerate(rules):
+        for name, (lo, hi) in rule.bounds.items():
+            if name not in lows:
+                lows[name], highs[name] = np.full(n, -math.inf), np.full(n, math.inf)
+                having[name] = []
+            lows[name][i], highs[name][i] = lo, hi
+            having[name].append(i)
+        for kind, signature in rule.signatures.items():
+            if kind not in positions:
+                positions[kind], signature_index[kind] = np.zeros(n, np.int64), {(): 0}
+                having[kind] = []
+            index = signature_index[kind]
+            positions[kind][i] = index.setdefault(signature, len(index))
+            having[kind].append(i)
         if rule.owner is not None:
-            owners.setdefault(rule.owner, []).append(position)
+            owners.setdefault(rule.owner, []).append(i)
     return RuleGroup(
         key=key,
         rule_ids=np.array([r.rule_id for r in rules], dtype=np.int64),
         rules=rules,
-        numeric=numeric,
-        categories=categories,
-        having={
-            name: np.array(
-                [i for i, r in enumerate(rules) if name in r.bounds or name in r.signatures],
-                dtype=np.int64,
-            )
-            for name in (*numeric, *categories)
-        },
+        numeric={name: (lows[name], highs[name]) for name in NUMERIC_KEYS if name in lows},
+        categories={k: (list(signature_index[k]), positions[k]) for k in positions},
+        having={name: np.array(rows, dtype=np.int64) for name, rows in having.items()},
         owner_rules={o: np.array(p, dtype=np.int64) for o, p in owners.items()},
     )

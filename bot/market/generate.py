@@ -135,7 +135,7 @@ def mutate_document(
     """A copy where about `share` of the servers changed: bids, prices, online, a few gone/new."""
     rng = random.Random(seed)
     out = {sid: server for sid, server in document.items()}
-    ids = list(out)
+    ids = [sid for sid, server in out.items() if isinstance(server, dict) and _mutable(server)]
     n_changed = round(len(ids) * share)
     owners = owners_in(document) or [1, 2, 3]
     next_id = [10_000_000 + rng.randrange(1_000_000)]
@@ -165,6 +165,11 @@ def mutate_document(
             server["reliability"] = round(rng.uniform(0.5, 1.0), 4)
         out[sid] = server
     return out
+
+
+def _mutable(server: dict[str, Any]) -> bool:
+    wanted = {"bids": list, "gpus": list, "min_bid": (int, float), "online": bool}
+    return all(isinstance(server.get(key), kind) for key, kind in wanted.items())
 
 
 def mutate_snapshot(data: bytes, share: float, seed: int = 0) -> bytes:

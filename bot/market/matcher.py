@@ -18,7 +18,7 @@ import msgspec
 import numpy as np
 
 from bot.market import ranking
-from bot.market.columns import Interner, ServerTable
+from bot.market.columns import GpuListInterner, Interner, ServerTable
 from bot.market.compiled import (
     CompiledRule,
     GroupKey,
@@ -26,7 +26,6 @@ from bot.market.compiled import (
     build_group,
     category_entry,
     compile_rule,
-    gpu_entry,
 )
 from bot.market.rules import Rule, rule_matches
 from bot.market.snapshot import EMPTY, Snapshot, changed_servers
@@ -83,7 +82,7 @@ def _in_front(state: str) -> bool:
 class Matcher:
     def __init__(self) -> None:
         self._interners = {
-            "gpus": Interner(gpu_entry),
+            "gpus": GpuListInterner(),
             **{kind: Interner(category_entry) for kind in ("cc", "cpu", "cuda", "host")},
             "server": Interner(category_entry),
         }
@@ -202,7 +201,10 @@ class Matcher:
         for row in removed_rows:
             table.remove(row)
             self._set_owners(row, frozenset())
-        changed_rows = [table.row_of(sid) for sid in changed]
+        # New servers get rows in id order: pairs then come out nearly sorted (see _order).
+        for sid in sorted((sid for sid in changed if sid not in table.rows), key=int):
+            table.row_of(sid)
+        changed_rows = [table.rows[sid] for sid in changed]
         servers = [snapshot.servers[sid] for sid in changed]
         table.put(changed_rows, servers, clore_price)
         for row, server in zip(changed_rows, servers, strict=True):
@@ -405,7 +407,8 @@ class Matcher:
         sid_rank[np.argsort(self._table.sid_number[: self._table.size], kind="stable")] = (
             np.arange(self._table.size)
         )
-        return np.argsort(np.searchsorted(live, rule_ids) * self._table.size + sid_rank[rows])
+        key = np.searchsorted(live, rule_ids) * self._table.size + sid_rank[rows]
+        return np.argsort(key, kind="stable")  # pairs arrive in long sorted runs
 
     def _matches(self, rule_ids: np.ndarray, rows: np.ndarray, ptws: np.ndarray) -> list[Match]:
         order = self._order(rule_ids, rows)

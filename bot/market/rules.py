@@ -107,7 +107,7 @@ def _split(text: str) -> list[str]:
                 while i < n and text[i] != quote:
                     i += 2 if quote == '"' and text[i] == "\\" else 1
                 if i >= n:
-                    raise RuleError(f"unclosed quote in {text[start:].strip()!r}", text[start:])
+                    raise RuleError(f"{text[start:].strip()}: unclosed quote", text[start:])
             i += 1
         pieces.append(text[start:i])
     return pieces
@@ -133,37 +133,37 @@ def _unquote(value: str) -> str:
 
 def _number(raw: str, value: str) -> float:
     if not _NUMBER.fullmatch(value.strip()) or not math.isfinite(number := float(value)):
-        raise RuleError(f"{raw!r}: {value!r} is not a number", raw)
+        raise RuleError(f"{raw}: {value!r} is not a number", raw)
     return number
 
 
 def _items(raw: str, value: str) -> list[str]:
     items = value.split(",")
     if any(not item.strip() for item in items):
-        raise RuleError(f"{raw!r}: empty list or list item", raw)
+        raise RuleError(f"{raw}: empty list or list item", raw)
     return items
 
 
 def _condition(raw: str) -> Condition | tuple[str, str]:
     match = _CONDITION.fullmatch(raw)
     if match is None:
-        raise RuleError(f"{raw!r} is not a condition (expected e.g. gpu=4090 or price<=50)", raw)
+        raise RuleError(f"{raw}: not a condition (like gpu=4090 or price<=50)", raw)
     key, op, value = match.group(1).lower(), match.group(2), _unquote(match.group(3))
     if key not in OPS_BY_KEY:
-        raise RuleError(f"{raw!r}: unknown key {key!r} (keys: {', '.join(KEY_ORDER)})", raw)
+        raise RuleError(f"{raw}: unknown key {key!r} (keys: {', '.join(KEY_ORDER)})", raw)
     if op not in OPS_BY_KEY[key]:
         allowed = " ".join(OPS_BY_KEY[key])
-        raise RuleError(f"{raw!r}: {key} does not take {op!r} (only {allowed})", raw)
+        raise RuleError(f"{raw}: {key} does not take {op!r} (only {allowed})", raw)
     if key in FLAG_KEYS:
         if value.strip().lower() not in FLAG_VALUES:
-            raise RuleError(f"{raw!r}: {key} is yes, no or any", raw)
+            raise RuleError(f"{raw}: {key} is yes, no or any", raw)
         return key, value.strip().lower()
     if key in NUMERIC_KEYS:
         return Condition(key, op, (_number(raw, value),))
     if key in VERSION_KEYS:
         version = parse_version(value)
         if version is None:
-            raise RuleError(f"{raw!r}: {value!r} is not a version number", raw)
+            raise RuleError(f"{raw}: {value!r} is not a version number", raw)
         return Condition(key, op, (version,))
     items = _items(raw, value)
     if key in TEXT_KEYS:
@@ -173,7 +173,7 @@ def _condition(raw: str) -> Condition | tuple[str, str]:
     else:
         for item in items:
             if not _INTEGER.fullmatch(item.strip()):
-                raise RuleError(f"{raw!r}: {item!r} is not a number ({key} ids are)", raw)
+                raise RuleError(f"{raw}: {item!r} is not a number ({key} ids are)", raw)
         values = tuple(sorted({int(item) for item in items}))
     return Condition(key, op, values)
 
@@ -197,7 +197,7 @@ def parse_rule(text: str) -> Rule:
             continue
         key, value = parsed
         if seen_flags.get(key, value) != value:
-            raise RuleError(f"{raw!r} contradicts {key}={seen_flags[key]}", raw)
+            raise RuleError(f"{raw}: contradicts {key}={seen_flags[key]}", raw)
         seen_flags[key] = flags[key] = value
     return Rule(tuple(sorted(conditions, key=_sort_key)), **flags)
 

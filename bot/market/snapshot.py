@@ -3,7 +3,9 @@
 The document maps server id -> server. It is split first into raw JSON per server (cheap),
 and only servers whose bytes changed since the previous snapshot are decoded again: an
 unchanged server keeps the very same `Server` object, so `a is b` means "unchanged".
-A server entry with a missing or mistyped field is skipped and recorded, never fatal.
+A server entry with a missing or mistyped field is skipped and recorded, never fatal; the
+document is rejected only when it is not a JSON object or none of its entries looks like a
+server (a numeric id mapping to an object), e.g. the get_gigaspot reply instead of the file.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ class SnapshotError(ValueError):
     """The document is not valid JSON or not a GigaSPOT snapshot."""
 
 
-class Gpu(msgspec.Struct, frozen=True):
+class Gpu(msgspec.Struct, frozen=True, gc=False):
     model: str
     pl: Range
     mem_lock: Range | None = None
@@ -28,7 +30,7 @@ class Gpu(msgspec.Struct, frozen=True):
     core_offset: Range | None = None
 
 
-class Bid(msgspec.Struct, frozen=True):
+class Bid(msgspec.Struct, frozen=True, gc=False):
     owner: int
     id: int
     active: bool
@@ -39,7 +41,7 @@ class Bid(msgspec.Struct, frozen=True):
     cached: bool = False
 
 
-class Server(msgspec.Struct, frozen=True):
+class Server(msgspec.Struct, frozen=True, gc=False):
     bids: tuple[Bid, ...]
     on_demand_rented: bool
     online: bool
@@ -91,22 +93,24 @@ def decode_snapshot(data: bytes, previous: Snapshot | None = None) -> Snapshot:
     servers: dict[str, Server] = {}
     raw: dict[str, bytes] = {}
     skipped: dict[str, str] = {}
+    server_like = False  # some entry is a numeric id mapping to an object
     for server_id, part in parts.items():
         body = bytes(part)
-        if not server_id.isdigit():
+        if not (server_id.isascii() and server_id.isdigit()):
             skipped[server_id] = "server id is not a number"
             continue
         if old_raw.get(server_id) == body and server_id in old_servers:
             servers[server_id] = old_servers[server_id]
             raw[server_id] = body
             continue
+        server_like = server_like or body.lstrip().startswith(b"{")
         try:
             servers[server_id] = _server.decode(body)
         except msgspec.ValidationError as exc:
-            skipped[server_id] = str(exc)
+            skipped[server_id] = " ".join(str(exc).split())
             continue
         raw[server_id] = body
-    if parts and not servers:
+    if parts and not servers and not server_like:
         raise SnapshotError(
             f"not a GigaSPOT snapshot: none of its {len(parts)} entries is a server"
         )

@@ -1,0 +1,147 @@
+"""`gigaspot-bot bench`: the matcher's cost measured against `json.loads` of the same bytes.
+
+Every figure is the best of `--repeat` runs, measured in this process, and also given as a
+ratio to `json.loads` so that it means something on any machine. The generated snapshot is
+built in a child process so its Python objects do not count in this process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from bot.market.generate import generate_rules, mutate_snapshot
+from bot.market.matcher import Matcher
+from bot.market.rules import Rule, RuleError, parse_rule
+from bot.market.snapshot import Snapshot, SnapshotError, decode_snapshot
+
+HELP = "measure the matcher against json.loads"
+CHURN = 0.10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--servers", type=int, default=10_000, help="generated servers")
+    parser.add_argument(
+        "--rules", default="10000", metavar="N|FILE",
+        help="number of generated rules, or a rules file (with --snapshot)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--snapshot", metavar="FILE", help="a snapshot file instead")
+    parser.add_argument("--clore-price", type=float, default=0.02, help="USD per CLORE")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best counts)")
+
+
+def _generated_snapshot(servers: int, seed: int) -> bytes:
+    code = (
+        "import sys; from bot.market.generate import generate_snapshot; "
+        f"sys.stdout.buffer.write(generate_snapshot({servers}, {seed}))"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
+
+
+def _generated_mutation(data: bytes, seed: int) -> bytes:
+    code = (
+        "import sys; from bot.market.generate import mutate_snapshot; "
+        f"sys.stdout.buffer.write(mutate_snapshot(sys.stdin.buffer.read(), {CHURN}, {seed}))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], input=data, capture_output=True, check=True
+    ).stdout
+
+
+def _best(repeat: int, run: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _inputs(args: argparse.Namespace) -> tuple[bytes, bytes, list[str], str]:
+    if args.snapshot:
+        with open(args.snapshot, "rb") as file:
+            data = file.read()
+        with open(args.rules, encoding="utf-8") as file:
+            lines = [ln.strip() for ln in file if ln.strip() and not ln.strip().startswith("#")]
+        return data, mutate_snapshot(data, CHURN, args.seed), lines, args.snapshot
+    if not args.rules.isdigit():
+        raise ValueError("--rules is a number unless --snapshot is given")
+    data = _generated_snapshot(args.servers, args.seed)
+    return (
+        data,
+        _generated_mutation(data, args.seed + 1),
+        generate_rules(int(args.rules), args.seed),
+        f"generated, seed {args.seed}",
+    )
+
+
+def _full(data: bytes, rules: list[Rule], clore_price: float) -> tuple[Matcher, Snapshot, int]:
+    snapshot = decode_snapshot(data)
+    matcher = Matcher()
+    for rule_id, rule in enumerate(rules):
+        matcher.set_rule(rule_id, rule, None)
+    return matcher, snapshot, len(matcher.update(snapshot, clore_price).started)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        data, changed, lines, source = _inputs(args)
+        start = time.perf_counter()
+        rules = [parse_rule(line) for line in lines]
+        parse_time = time.perf_counter() - start
+    except (OSError, ValueError, RuleError, subprocess.CalledProcessError) as exc:
+        print(f"gigaspot-bot bench: {exc}", file=sys.stderr)
+        return 2
+    clore, repeat = args.clore_price, max(1, args.repeat)
+    try:
+        loads = _best(repeat, lambda: json.loads(data))
+        full = _best(repeat, lambda: _full(data, rules, clore))
+        matcher, snapshot, n_matches = _full(data, rules, clore)
+    except SnapshotError as exc:
+        print(f"gigaspot-bot bench: {exc}", file=sys.stderr)
+        return 2
+
+    # Alternate between the two documents: every cycle changes about CHURN of the servers.
+    state = {"snapshot": snapshot, "next": changed, "other": data, "transitions": 0}
+
+    def incremental() -> None:
+        new = decode_snapshot(state["next"], state["snapshot"])  # type: ignore[arg-type]
+        found = matcher.update(new, clore)
+        state["transitions"] = len(found.started) + len(found.stopped) + len(found.repriced)
+        state["snapshot"], state["next"], state["other"] = new, state["other"], state["next"]
+
+    incremental_time = _best(repeat, incremental)
+    transitions = state["transitions"]
+
+    def idle() -> None:
+        fresh_copy = bytes(bytearray(state["other"]))  # type: ignore[arg-type]
+        new = decode_snapshot(fresh_copy, state["snapshot"])  # type: ignore[arg-type]
+        matcher.update(new, clore)
+
+    state["other"] = state["snapshot"].source  # type: ignore[union-attr]
+    idle_time = _best(repeat, idle)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def line(label: str, seconds: float, note: str = "") -> None:
+        ratio = seconds / loads if loads else float("nan")
+        print(f"{label:<34} {seconds * 1000:9.1f} ms  {ratio:6.3f}x json.loads  {note}".rstrip())
+
+    print(
+        f"snapshot: {source}, {len(snapshot.servers)} servers, {len(data) / 1e6:.1f} MB; "
+        f"{len(rules)} rules (parsed in {parse_time * 1000:.0f} ms); best of {repeat}"
+    )
+    line("json.loads", loads)
+    line("full evaluation (decode + rules)", full, f"{n_matches} matches")
+    line(f"incremental cycle ({CHURN:.0%} changed)", incremental_time,
+         f"{transitions} transitions")  # fmt: skip
+    line("idle cycle (same bytes)", idle_time)
+    print(f"{'peak RSS':<34} {peak_mb:9.1f} MB")
+    return 0

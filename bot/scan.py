@@ -1,0 +1,138 @@
+"""`gigaspot-bot scan`: match a file of watch rules against a snapshot file.
+
+Exit status 0 on success, 2 on a bad rule, an unreadable file or a document that is not a
+GigaSPOT snapshot. `--format tsv` is the machine contract of docs/market-contract.md:
+`LINE<TAB>SERVER_ID<TAB>PRICE_TO_WIN`, sorted by line, then server id as a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import TextIO
+
+from bot.market.matcher import Match, Matcher
+from bot.market.rules import Rule, RuleError, parse_rule
+from bot.market.snapshot import Server, Snapshot, SnapshotError, decode_snapshot
+
+HELP = "match rules against a snapshot file"
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive price")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--snapshot", required=True, metavar="FILE", help="snapshot JSON file")
+    parser.add_argument("--rules", required=True, metavar="FILE", help="one rule per line")
+    parser.add_argument("--format", choices=("table", "tsv"), default="table")
+    parser.add_argument(
+        "--clore-price", type=_positive, metavar="USD", help="USD per CLORE (energy is 0 without)"
+    )
+    parser.add_argument(
+        "--user-id", type=int, metavar="ID", help="clore user id whose bids do not compete"
+    )
+
+
+class ScanError(Exception):
+    """Reported as one line on stderr with exit status 2."""
+
+
+def read_rules(text: str, source: str = "rules") -> list[tuple[int, Rule]]:
+    """(line number, rule) for every rule line; ScanError listing every bad line."""
+    rules, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            rules.append((number, parse_rule(stripped)))
+        except RuleError as exc:
+            problems.append(f"bad rule on line {number} of {source}: {exc}")
+    if problems:
+        raise ScanError(*problems)
+    return rules
+
+
+def scan(snapshot: Snapshot, rules: list[tuple[int, Rule]], clore_price: float | None,
+         user_id: int | None) -> list[Match]:  # fmt: skip
+    """Matches sorted by rule line, then server id as a number (rule_id is the line)."""
+    matcher = Matcher()
+    for number, rule in rules:
+        matcher.set_rule(number, rule, user_id)
+    started = matcher.update(snapshot, clore_price).started
+    return sorted(started, key=lambda m: (m.rule_id, int(m.server_id)))
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise ScanError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def _load(args: argparse.Namespace, err: TextIO) -> tuple[Snapshot, list[tuple[int, Rule]]]:
+    try:
+        text = _read(args.rules, "rules file").decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScanError(f"rules file {args.rules} is not UTF-8 text") from None
+    rules = read_rules(text, args.rules)
+    try:
+        snapshot = decode_snapshot(_read(args.snapshot, "snapshot"))
+    except SnapshotError as exc:
+        first_line = " ".join(str(exc).split())
+        raise ScanError(f"{args.snapshot}: {first_line}") from None
+    for server_id, reason in sorted(snapshot.skipped.items()):
+        print(f"warning: server {server_id} skipped: {reason}", file=err)
+    return snapshot, rules
+
+
+def _gpus(server: Server) -> str:
+    models: dict[str, int] = {}
+    for gpu in server.gpus:
+        models[gpu.model] = models.get(gpu.model, 0) + 1
+    return " + ".join(f"{n}x {model}" for model, n in models.items()) or "no GPU"
+
+
+def _table(matches: list[Match], snapshot: Snapshot, out: TextIO) -> None:
+    header = ("rule", "server", "GPUs", "price to win", "cc", "reliability", "CUDA")
+    rows = [header]
+    for match in matches:
+        server = snapshot.servers[match.server_id]
+        rows.append((
+            str(match.rule_id), match.server_id, _gpus(server), f"{match.price_to_win:.4f}",
+            server.cc, f"{server.reliability * 100:.1f}%", server.cuda,
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {0, 1, 3, 5}
+    for row in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
+                 enumerate(zip(row, widths, strict=True))]  # fmt: skip
+        print("  ".join(cells).rstrip(), file=out)
+    print(f"{len(matches)} match(es)", file=out)
+
+
+def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        snapshot, rules = _load(args, err)
+    except ScanError as exc:
+        for problem in exc.args:
+            print(f"gigaspot-bot scan: {problem}", file=err)
+        return 2
+    matches = scan(snapshot, rules, args.clore_price, args.user_id)
+    if args.format == "tsv":
+        out.write("".join(f"{m.rule_id}\t{m.server_id}\t{m.price_to_win + 0.0:.4f}\n"
+                          for m in matches))  # fmt: skip
+    else:
+        _table(matches, snapshot, out)
+    return 0
