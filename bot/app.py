@@ -1,0 +1,122 @@
+"""The composition root: settings -> database -> clore client -> market -> Telegram.
+
+`gigaspot-bot run` starts here. Nothing else builds long-lived objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from telegram.error import TelegramError
+from telegram.ext import Application
+
+from bot.clore.client import CloreClient
+from bot.clore.fetcher import SnapshotFetcher
+from bot.config import ConfigError, Settings, load_settings
+from bot.db.engine import create_engine, session_factory
+from bot.db.migrate import upgrade_to_head
+from bot.poller import Poller
+from bot.secrets import KeyBox, load_or_create_secret
+from bot.sender import Sender
+from bot.services import accounts
+from bot.services.context import ServiceContext
+from bot.services.cycle import Cycle
+from bot.services.market_state import MarketState
+from bot.telegram import handlers
+from bot.telegram.delivery import Delivery
+
+log = logging.getLogger("bot")
+
+HELP = "Run the bot: poll clore.ai, send alerts, answer Telegram."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # configuration comes from the environment and .env
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"gigaspot-bot: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Their request lines carry URLs with the bot token in them.
+    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "telegram.Bot"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or _stop_on_signals()
+    await upgrade_to_head(settings.database_url)
+    engine = create_engine(settings.database_url)
+    clore = CloreClient(settings.clore_api_url)
+    application = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{settings.telegram_api_url}/bot")
+        .concurrent_updates(16)
+        .build()
+    )
+    delivery = Delivery(application.bot)
+    ctx = ServiceContext(
+        settings=settings,
+        sessions=session_factory(engine),
+        reads=session_factory(engine, read_only=True),
+        keybox=KeyBox(load_or_create_secret(settings, settings.data_dir)),
+        clore=clore,
+        market=MarketState(),
+    )
+    sender = Sender(ctx, delivery)
+    ctx.kick_sender = sender.kick
+    fetcher = SnapshotFetcher(
+        clore,
+        settings.clore_api_token.get_secret_value(),
+        max_bytes=settings.snapshot_max_bytes,
+        stale_after=settings.stale_after_seconds,
+    )
+    poller = Poller(fetcher, Cycle(ctx), settings.poll_interval_seconds)
+    application.bot_data.update(services=ctx, delivery=delivery)
+    handlers.register(application)
+    await accounts.refresh_owners(ctx)
+    try:
+        async with application:
+            try:
+                await application.bot.set_my_commands(handlers.bot_commands())
+            except TelegramError as exc:
+                log.warning("setMyCommands failed: %s", exc)
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(allowed_updates=["message", "callback_query"])
+            tasks = [asyncio.create_task(poller.run()), asyncio.create_task(sender.run())]
+            log.info("running; polling clore every %ss", settings.poll_interval_seconds)
+            await stop.wait()
+            log.info("stopping")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        await clore.aclose()
+        await engine.dispose()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -1,0 +1,189 @@
+"""HTML texts the bot sends (alerts, lists, answers). Pure functions: data in, escaped HTML out.
+
+Every dynamic value goes through `esc`; prices are CLORE per day for the whole server.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.market.ranking import BidStanding
+from bot.market.snapshot import Server
+from bot.telegram.html import esc
+
+
+def clore(amount: float) -> str:
+    return f"{amount:,.4f}".rstrip("0").rstrip(".") if amount else "0"
+
+
+def gpu_summary(server: Server) -> str:
+    if not server.gpus:
+        return "no GPU"
+    counts = Counter(" ".join(gpu.model.split()) for gpu in server.gpus)
+    return " + ".join(f"{n}× {model}" for model, n in counts.most_common())
+
+
+def rental_length(seconds: int) -> str:
+    hours = seconds / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} h"
+
+
+def server_line(server_id: str, server: Server, price_to_win: float) -> str:
+    return (
+        f"<b>#{esc(server_id)}</b> {esc(gpu_summary(server))} · "
+        f"<b>{clore(price_to_win)}</b> CLORE/day · {esc(server.cc)} · "
+        f"{server.reliability * 100:.1f}%"
+    )
+
+
+def server_card(server_id: str, server: Server, price_to_win: float) -> str:
+    return "\n".join(
+        [
+            server_line(server_id, server, price_to_win),
+            f"   CUDA {esc(server.cuda)} · RAM {server.ram:.0f} GB · {esc(server.cpu)}",
+            f"   energy {server.energy_price:g} $/kWh · up to "
+            f"{rental_length(server.max_rental_length)}",
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchItem:
+    rule_id: int
+    rule_text: str
+    server_id: str
+    server: Server
+    price_to_win: float
+
+
+def match_alert(items: Sequence[MatchItem], limit: int) -> str:
+    """One message for a user's new matches of one cycle, cheapest first."""
+    ordered = sorted(items, key=lambda i: (i.price_to_win, int(i.server_id)))
+    shown = ordered[:limit]
+    noun = "machine matches" if len(items) == 1 else "machines match"
+    lines = [f"🔔 <b>{len(items)} new {noun}</b> your rules"]
+    by_rule: dict[int, list[MatchItem]] = {}
+    for item in shown:
+        by_rule.setdefault(item.rule_id, []).append(item)
+    for rule_id, group in by_rule.items():
+        lines.append(f"\nRule {rule_id}: <code>{esc(group[0].rule_text)}</code>")
+        lines.extend(server_card(i.server_id, i.server, i.price_to_win) for i in group)
+    if len(items) > len(shown):
+        lines.append(f"\n…and {len(items) - len(shown)} more. /market shows them all.")
+    return "\n".join(lines)
+
+
+def standing_label(standing: BidStanding) -> str:
+    if standing.state == "outbid":
+        gap = (standing.top_score or 0.0) - standing.score
+        return f"outbid by {clore(gap)}"
+    return standing.state
+
+
+def bid_line(standing: BidStanding, server: Server | None) -> str:
+    gpus = esc(gpu_summary(server)) if server is not None else "?"
+    return (
+        f"<b>#{esc(standing.server_id)}</b> {gpus} · order {standing.order_id} · "
+        f"{clore(standing.price)} CLORE/day · <b>{esc(standing_label(standing))}</b>"
+    )
+
+
+def outbid_alert(standing: BidStanding, server: Server | None, raise_to: float) -> str:
+    competitor = standing.top_price
+    return "\n".join(
+        [
+            f"⚠️ <b>Outbid</b> on server <b>#{esc(standing.server_id)}</b>"
+            + (f" ({esc(gpu_summary(server))})" if server is not None else ""),
+            f"Order {standing.order_id}: your bid {clore(standing.price)} CLORE/day",
+            f"Top competitor: {clore(competitor) if competitor is not None else '?'} CLORE/day",
+            f"To lead again: more than {clore(standing.lead_price)} · Raise sets {clore(raise_to)}",
+        ]
+    )
+
+
+def stale_notice(age_seconds: float | None, error: str | None) -> str:
+    age = f"{age_seconds / 60:.0f} minutes old" if age_seconds is not None else "not loaded"
+    return (
+        f"📡 <b>Market data is stale</b>: the latest snapshot is {age}. Alerts pause until "
+        "clore.ai publishes a new one; I will tell you when it recovers."
+    )
+
+
+def recovered_notice() -> str:
+    return "📡 <b>Market data is fresh again.</b> Alerts are back on."
+
+
+def rules_list(rules: Sequence[tuple[int, str, bool]]) -> str:
+    if not rules:
+        return "You have no watch rules yet. Add one with /watch, e.g.\n" + WATCH_EXAMPLE
+    lines = ["<b>Your watch rules</b>"]
+    for rule_id, text, paused in rules:
+        lines.append(f"{rule_id}. <code>{esc(text)}</code>" + (" ⏸ paused" if paused else ""))
+    return "\n".join(lines)
+
+
+WATCH_EXAMPLE = '<code>/watch gpu="RTX 4090" gpus&gt;=2 price&lt;30 rel&gt;=97 cc!=RU</code>'
+
+
+HELP = f"""<b>GigaSPOT Watch</b> watches clore.ai's GigaSPOT market for you.
+
+<b>Watch the market</b>
+/watch &lt;rule&gt; – alert me when machines start matching
+/market &lt;rule&gt; – cheapest machines matching now (nothing saved)
+/rules – your rules, with pause and delete buttons
+/unwatch &lt;id&gt; – delete a rule
+/pause, /resume – mute or unmute all alerts
+
+<b>Your bids</b> (needs your clore API key)
+/link &lt;API key&gt; – link your account (the message is deleted, the key stored encrypted)
+/unlink – forget the key
+/bids – your bids: leading, tied or outbid, with Raise and Cancel buttons
+/settings – raise step and price cap
+
+Example: {WATCH_EXAMPLE}
+/watch alone explains the rule language."""
+
+
+RULE_LANGUAGE = f"""<b>Rules</b> are conditions separated by spaces; a machine matches when all hold.
+{WATCH_EXAMPLE}
+
+<code>gpu="RTX 4090"</code> some GPU's model contains the text (<code>gpu!=1660</code>: none does; lists: <code>gpu=4090,3090</code>)
+<code>gpus&gt;=2</code> number of (matching) GPUs
+<code>price&lt;30</code> price to win, CLORE/day for the server; <code>pergpu&lt;10</code> per GPU
+<code>rel&gt;=97</code> reliability (97 means 97%)
+<code>cc=DE,NL</code> / <code>cc!=RU</code> country
+<code>cuda&gt;=12.4</code> <code>ram&gt;=64</code> <code>cores&gt;=16</code> <code>threads</code> <code>cpu=EPYC</code>
+<code>energy&lt;0.1</code> $/kWh · <code>hours&gt;=24</code> longest rental · <code>host=</code> <code>server=</code>
+
+Operators: = != &gt;= &lt;= &gt; &lt;. Machines must be online, working and not rented unless you say
+<code>online=any</code>, <code>working=any</code> or <code>rented=any</code>."""
+
+
+def matches_preview(canonical: str, items: Sequence[MatchItem], total: int, limit: int) -> str:
+    lines = [f"<code>{esc(canonical)}</code>"]
+    if total == 0:
+        lines.append("No machine matches right now.")
+    else:
+        noun = "machine matches" if total == 1 else "machines match"
+        lines.append(f"<b>{total}</b> {noun} now; the cheapest:")
+        lines.extend(server_line(i.server_id, i.server, i.price_to_win) for i in items[:limit])
+        if total > limit:
+            lines.append(f"…and {total - limit} more.")
+    return "\n".join(lines)
+
+
+def settings_text(step: float, cap: float | None, paused: bool, clore_user_id: int | None) -> str:
+    account = f"clore user {clore_user_id}" if clore_user_id is not None else "not linked"
+    return "\n".join(
+        [
+            "<b>Settings</b>",
+            f"Account: {account}",
+            f"Raise step: {clore(step)} CLORE/day (<code>/settings step 0.5</code>)",
+            "Price cap: "
+            + (f"{clore(cap)} CLORE/day" if cap is not None else "none")
+            + " (<code>/settings cap 40</code> or <code>/settings cap off</code>)",
+            f"Alerts: {'paused (/resume)' if paused else 'on (/pause)'}",
+        ]
+    )

@@ -1,0 +1,47 @@
+"""Polls clore for a new snapshot every POLL_INTERVAL_SECONDS and runs one cycle each time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bot.clore.errors import CloreAuthError
+from bot.clore.fetcher import SnapshotFetcher
+from bot.services.cycle import Cycle, CycleReport
+
+log = logging.getLogger(__name__)
+
+
+class Poller:
+    def __init__(self, fetcher: SnapshotFetcher, cycle: Cycle, interval: float) -> None:
+        self.fetcher = fetcher
+        self.cycle = cycle
+        self.interval = interval
+        self.cycles = 0
+
+    async def run_once(self) -> CycleReport:
+        poll = await self.fetcher.poll()
+        if isinstance(poll.failure, CloreAuthError):
+            log.error("clore.ai rejects CLORE_API_TOKEN: no market data until it is fixed")
+        elif poll.error:
+            log.warning("snapshot not refreshed: %s", poll.error)
+        report = await self.cycle.run(poll)
+        self.cycles += 1
+        if report.applied:
+            log.info(
+                "snapshot applied: %d servers, %d match alerts, %d outbid alerts",
+                len(poll.snapshot.servers) if poll.snapshot else 0,
+                report.match_alerts,
+                report.outbid_alerts,
+            )
+        return report
+
+    async def run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("poll cycle failed; the next one will try again")
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))

@@ -1,0 +1,30 @@
+"""What every service needs, built once by the composition root (`bot.app`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clore.client import CloreClient
+from bot.config import Settings
+from bot.secrets import KeyBox
+from bot.services.market_state import MarketState
+
+
+class UserError(Exception):
+    """Something to tell the user plainly; nothing was changed."""
+
+
+@dataclass(slots=True)
+class ServiceContext:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]  # write transactions (BEGIN IMMEDIATE)
+    reads: async_sessionmaker[AsyncSession]
+    keybox: KeyBox
+    clore: CloreClient
+    market: MarketState
+    kick_sender: Callable[[], None] = lambda: None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)

@@ -1,0 +1,88 @@
+"""Inline button taps: claim the action once, for its own user, then dispatch by kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot import messages
+from bot.db.models import User
+from bot.db.repositories import actions
+from bot.services import bids, watch
+from bot.services.bids import TapResult, make_action
+from bot.services.buttons import Keyboard
+from bot.services.context import ServiceContext, UserError
+
+_REFUSED = {
+    "missing": "This button is not valid.",
+    "not_owner": "This button is not yours.",
+    "used": "This button was already used.",
+    "expired": "This button has expired. Ask again with /bids or /rules.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    kind: str
+    payload: dict[str, object]
+
+
+async def claim(ctx: ServiceContext, user: User, action_id: str | None) -> Claimed | str:
+    """The claimed action, or why the tap must do nothing. Committed before any spending."""
+    if action_id is None:
+        return _REFUSED["missing"]
+    now = ctx.clock()
+    async with ctx.sessions() as s, s.begin():
+        action = await actions.claim(s, action_id, user.id, now=now)
+        if action is None:
+            return _REFUSED[
+                actions.why_unclaimable(await actions.get(s, action_id), user.id, now=now)
+            ]
+        return Claimed(action.kind, action.payload_data())
+
+
+async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResult:
+    try:
+        match claimed.kind:
+            case "raise" | "confirm_raise":
+                return await bids.tap_raise(
+                    ctx, user, claimed.payload, confirmed=claimed.kind == "confirm_raise"
+                )
+            case "cancel":
+                return await bids.tap_cancel(ctx, user, claimed.payload)
+            case "rule_pause" | "rule_resume" | "rule_delete":
+                return await _rule_action(ctx, user, claimed)
+    except UserError as exc:
+        return TapResult("Not done", str(exc))
+    return TapResult("Unknown button", "This button does nothing any more.")
+
+
+async def _rule_action(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResult:
+    rule_id = int(claimed.payload["rule_id"])  # type: ignore[arg-type]
+    if claimed.kind == "rule_delete":
+        await watch.delete(ctx, user, rule_id)
+        toast = f"Rule {rule_id} deleted"
+    else:
+        await watch.set_paused(ctx, user, rule_id, claimed.kind == "rule_pause")
+        toast = f"Rule {rule_id} {'paused' if claimed.kind == 'rule_pause' else 'resumed'}"
+    text, keyboard = await rules_view(ctx, user)
+    return TapResult(toast, text, keyboard)
+
+
+async def rules_view(ctx: ServiceContext, user: User) -> tuple[str, Keyboard]:
+    """The /rules list with a pause-or-resume and a delete button per rule."""
+    rules = await watch.list_rules(ctx, user)
+    keyboard: Keyboard = []
+    async with ctx.sessions() as s, s.begin():
+        for rule_id, _text, paused in rules:
+            toggle = "rule_resume" if paused else "rule_pause"
+            label = f"▶️ Resume {rule_id}" if paused else f"⏸ Pause {rule_id}"
+            keyboard.append(
+                [
+                    (label, await make_action(ctx, s, user.id, toggle, rule_id=rule_id)),
+                    (
+                        f"🗑 Delete {rule_id}",
+                        await make_action(ctx, s, user.id, "rule_delete", rule_id=rule_id),
+                    ),
+                ]
+            )
+    return messages.rules_list(rules), keyboard

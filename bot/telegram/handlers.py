@@ -1,0 +1,305 @@
+"""Telegram transport: parse the update, call a service, render the answer. Nothing else.
+
+Every handler runs behind `guarded`: private chats only, the ALLOWED_TELEGRAM_IDS check,
+the user row, and `UserError`s answered in plain words. Answers go through `Delivery`, so
+replies share the per-chat pacing and RetryAfter handling of alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from telegram import BotCommand, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import messages
+from bot.db.models import User
+from bot.services import accounts, bids, taps, watch
+from bot.services.buttons import Keyboard, action_id_of, markup_dict
+from bot.services.context import ServiceContext, UserError
+from bot.telegram.delivery import Delivery
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+Handler = Callable[[Update, Context, User], Awaitable[None]]
+
+PREVIEW_LIMIT = 5
+MAX_BID_MESSAGES = 20
+
+COMMANDS = [
+    ("start", "what this bot does"),
+    ("help", "commands and examples"),
+    ("watch", "alert me when machines match a rule"),
+    ("market", "cheapest machines matching a rule now"),
+    ("rules", "my watch rules"),
+    ("unwatch", "delete a rule"),
+    ("bids", "my bids: leading or outbid"),
+    ("link", "link my clore.ai API key"),
+    ("unlink", "forget my API key"),
+    ("settings", "raise step and price cap"),
+    ("pause", "mute all alerts"),
+    ("resume", "unmute alerts"),
+]
+
+
+def services(context: Context) -> ServiceContext:
+    return context.application.bot_data["services"]
+
+
+def delivery(context: Context) -> Delivery:
+    return context.application.bot_data["delivery"]
+
+
+def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+    return InlineKeyboardMarkup.de_json(markup_dict(keyboard), None) if keyboard else None
+
+
+async def say(context: Context, chat_id: int, text: str, keyboard: Keyboard | None = None) -> None:
+    await delivery(context).send(chat_id, text, markup(keyboard))
+
+
+def guarded(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
+    @wraps(handler)
+    async def wrapper(update: Update, context: Context) -> None:
+        tg_user, chat = update.effective_user, update.effective_chat
+        if tg_user is None or chat is None:
+            return
+        ctx = services(context)
+        allowed = ctx.settings.allowed_telegram_ids
+        if allowed and tg_user.id not in allowed:
+            if update.callback_query is not None:
+                await update.callback_query.answer("Sorry, this bot is private.")
+            else:
+                await say(context, chat.id, "Sorry, this bot is private.")
+            return
+        user = await accounts.touch(ctx, tg_user.id, chat.id)
+        try:
+            await handler(update, context, user)
+        except UserError as exc:
+            await say(context, chat.id, f"⚠️ {messages.esc(exc)}")
+
+    return wrapper
+
+
+def argument_text(update: Update) -> str:
+    """Everything after the command word, spaces and quotes intact."""
+    text = update.effective_message.text or "" if update.effective_message else ""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+@guarded
+async def start(update: Update, context: Context, user: User) -> None:
+    await say(context, user.chat_id, messages.HELP)
+
+
+@guarded
+async def link(update: Update, context: Context, user: User) -> None:
+    message = update.effective_message
+    key = argument_text(update)
+    deleted = False
+    if message is not None and key:
+        try:
+            deleted = await context.bot.delete_message(user.chat_id, message.message_id)
+        except TelegramError:
+            deleted = False
+    if not key:
+        raise UserError("Send /link followed by your clore.ai API key.")
+    note = "" if deleted else "\nI could not delete your message: please delete it yourself."
+    try:
+        clore_user_id = await accounts.link(services(context), user, key)
+    except UserError as exc:
+        raise UserError(f"{exc}{note}") from None
+    await say(
+        context,
+        user.chat_id,
+        f"✅ Linked to clore user <b>{clore_user_id}</b>. Your key is stored encrypted and "
+        f"your message with it was deleted. /bids shows your bids.{note}",
+    )
+
+
+@guarded
+async def unlink(update: Update, context: Context, user: User) -> None:
+    had_key = await accounts.unlink(services(context), user)
+    await say(context, user.chat_id, "Key forgotten." if had_key else "No key was linked.")
+
+
+@guarded
+async def watch_rule(update: Update, context: Context, user: User) -> None:
+    text = argument_text(update)
+    if not text:
+        await say(context, user.chat_id, messages.RULE_LANGUAGE)
+        return
+    ctx = services(context)
+    saved = await watch.save(ctx, user, text)
+    answer = _preview_text(ctx, saved.preview)
+    await say(
+        context,
+        user.chat_id,
+        f"✅ Rule {saved.rule_id} saved. I will alert you when machines start matching.\n{answer}",
+    )
+
+
+@guarded
+async def market(update: Update, context: Context, user: User) -> None:
+    text = argument_text(update)
+    if not text:
+        raise UserError("Send /market followed by a rule, e.g. /market gpu=4090 price<30")
+    ctx = services(context)
+    await say(context, user.chat_id, _preview_text(ctx, await watch.preview(ctx, user, text)))
+
+
+def _preview_text(ctx: ServiceContext, preview: watch.Preview) -> str:
+    if not preview.ready:
+        return f"<code>{messages.esc(preview.canonical)}</code>\nThe market is still loading."
+    items = [
+        messages.MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win)
+        for m in preview.matches[:PREVIEW_LIMIT]
+        if (server := ctx.market.server(m.server_id)) is not None
+    ]
+    return messages.matches_preview(preview.canonical, items, len(preview.matches), PREVIEW_LIMIT)
+
+
+@guarded
+async def rules(update: Update, context: Context, user: User) -> None:
+    text, keyboard = await taps.rules_view(services(context), user)
+    await say(context, user.chat_id, text, keyboard)
+
+
+@guarded
+async def unwatch(update: Update, context: Context, user: User) -> None:
+    arg = argument_text(update)
+    if not arg.isdigit():
+        raise UserError("Send /unwatch followed by the rule's number (see /rules).")
+    await watch.delete(services(context), user, int(arg))
+    await say(context, user.chat_id, f"Rule {int(arg)} deleted.")
+
+
+@guarded
+async def list_bids(update: Update, context: Context, user: User) -> None:
+    found = await bids.list_bids(services(context), user)
+    if not found:
+        await say(context, user.chat_id, "You have no active bids in the current snapshot.")
+        return
+    for text, keyboard in found[:MAX_BID_MESSAGES]:
+        await say(context, user.chat_id, text, keyboard)
+    if len(found) > MAX_BID_MESSAGES:
+        await say(context, user.chat_id, f"…and {len(found) - MAX_BID_MESSAGES} more bids.")
+
+
+@guarded
+async def pause(update: Update, context: Context, user: User) -> None:
+    await accounts.set_paused(services(context), user, True)
+    await say(context, user.chat_id, "🔕 Alerts paused. /resume turns them back on.")
+
+
+@guarded
+async def resume(update: Update, context: Context, user: User) -> None:
+    await accounts.set_paused(services(context), user, False)
+    await say(context, user.chat_id, "🔔 Alerts are on.")
+
+
+@guarded
+async def settings(update: Update, context: Context, user: User) -> None:
+    ctx = services(context)
+    words = argument_text(update).lower().split()
+    if words:
+        if len(words) != 2 or words[0] not in {"step", "cap"}:
+            raise UserError("Use /settings step 0.5, /settings cap 40 or /settings cap off.")
+        value = None if words[1] in {"off", "none"} else _number(words[1])
+        if words[0] == "step":
+            if value is None:
+                raise UserError("The raise step cannot be off; give a number like 0.5.")
+            await accounts.set_raise_step(ctx, user, value)
+        else:
+            await accounts.set_price_cap(ctx, user, value)
+        user = await accounts.touch(ctx, user.telegram_id, user.chat_id)
+    p = accounts.profile(ctx, user)
+    await say(
+        context,
+        user.chat_id,
+        messages.settings_text(p.raise_step, p.price_cap, p.alerts_paused, p.clore_user_id),
+    )
+
+
+def _number(word: str) -> float:
+    try:
+        value = float(word)
+    except ValueError:
+        raise UserError(f"{word!r} is not a number.") from None
+    if value != value or value in {float("inf"), float("-inf")}:
+        raise UserError(f"{word!r} is not a number.")
+    return value
+
+
+@guarded
+async def tap(update: Update, context: Context, user: User) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    ctx = services(context)
+    claimed = await taps.claim(ctx, user, action_id_of(query.data))
+    if isinstance(claimed, str):
+        await query.answer(claimed, show_alert=True)
+        return
+    await query.answer("Working on it…")
+    result = await taps.perform(ctx, user, claimed)
+    message = query.message
+    if message is None or not hasattr(message, "text_html"):
+        await say(context, user.chat_id, result.text or result.toast, result.keyboard)
+        return
+    if claimed.kind.startswith("rule_"):
+        text = result.text or message.text_html
+    else:
+        text = message.text_html + (f"\n\n{result.text}" if result.text else "")
+    await delivery(context).edit(user.chat_id, message.message_id, text, markup(result.keyboard))
+
+
+async def unknown(update: Update, context: Context) -> None:
+    chat = update.effective_chat
+    if chat is not None and chat.type == "private":
+        await say(context, chat.id, "I did not understand that. /help lists what I can do.")
+
+
+async def on_error(update: object, context: Context) -> None:
+    # The update is not logged: a /link message carries an API key.
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=context.error)
+
+
+def register(application: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    for name, handler in {
+        "start": start,
+        "help": start,
+        "link": link,
+        "unlink": unlink,
+        "watch": watch_rule,
+        "market": market,
+        "rules": rules,
+        "unwatch": unwatch,
+        "bids": list_bids,
+        "pause": pause,
+        "resume": resume,
+        "settings": settings,
+    }.items():
+        application.add_handler(CommandHandler(name, handler, filters=private))
+    application.add_handler(CallbackQueryHandler(tap))
+    # Same group, registered last: reached only by what no command above handled.
+    application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, unknown))
+    application.add_error_handler(on_error)
+
+
+def bot_commands() -> list[BotCommand]:
+    return [BotCommand(name, description) for name, description in COMMANDS]
