@@ -1,0 +1,405 @@
+"""Order templates: what a new bid needs besides the server and the price.
+
+`/template` takes `key=value` settings separated by spaces, like the watch rules:
+
+    image=ubuntu pl=min core_offset=100 env=KEY:VALUE,K2:"a b" currency=CLORE-Blockchain
+
+Pure: parsing, canonical formatting (`parse_template(format_template(t)) == t`) and the
+check against one server's ranges that turns a template into a `NewOrder`. Limits come from
+/work/shared/docs/gigaspot-api.md (create_gigaspot_orders).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import msgspec
+
+from bot.clore.models import DEFAULT_CURRENCY, NewOrder, Overclock
+from bot.market.ranking import best_competitor, energy
+from bot.market.snapshot import Gpu, Range, Server
+
+UBUNTU_IMAGE = "a3f9c4d7e5b088d8a0bff880"
+HIVEOS_IMAGE = "c9a4e2f6b7d488d8f0bab0ff"
+IMAGE_ALIASES = {"ubuntu": UBUNTU_IMAGE, "hiveos": HIVEOS_IMAGE}
+IMAGE_NAMES = {UBUNTU_IMAGE: "Ubuntu 24.04", HIVEOS_IMAGE: "HiveOS"}
+
+MIN_PRICE = 0.0001  # CLORE/day, clore's accepted range for `price`
+MAX_PRICE = 5000.0
+ENV_MAX_SERIALISED = 12_288  # the serialised env must stay under this many characters
+ENV_MAX_KEY = 128
+ENV_MAX_VALUE = 1_536
+MAX_WATTS = 10_000  # a typo guard, far above any GPU's power limit
+MAX_MHZ = 100_000
+
+OVERCLOCK_FIELDS = ("core_lock", "mem_lock", "core_offset", "mem_offset")
+KEY_ORDER = ("image", "pl", *OVERCLOCK_FIELDS, "env", "currency")
+CLEARABLE = (*OVERCLOCK_FIELDS, "env")  # `key=none` removes the setting
+EPS = 1e-9
+
+_PIECE = re.compile(r"([A-Za-z_]+)=(.*)", re.DOTALL)
+_IMAGE_ID = re.compile(r"[0-9a-f]{24}")
+_INTEGER = re.compile(r"[+-]?\d+")
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CURRENCY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_BARE_VALUE = re.compile(r"[A-Za-z0-9_./:@+=%-]+")  # env values printed without quotes
+
+Power = int | Literal["min"]
+
+
+class TemplateError(ValueError):
+    """A template (or a template on one server) that cannot be used; the message says why
+    in plain words and `part` is the offending setting's text (or the server id)."""
+
+    def __init__(self, message: str, part: str) -> None:
+        super().__init__(message)
+        self.part = part
+
+
+@dataclass(frozen=True)
+class Template:
+    """Not hashable (env is a dict); compare with ==."""
+
+    image: str  # 24 lowercase hex characters
+    power: Power = "min"  # watts per GPU, or each GPU's own lowest allowed limit
+    core_lock: int | None = None  # MHz, the same for every GPU
+    mem_lock: int | None = None
+    core_offset: int | None = None
+    mem_offset: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    currency: str = DEFAULT_CURRENCY
+
+
+# ------------------------------------------------------------------------------ parsing
+
+
+def _split(text: str, is_separator: Callable[[str], bool], part: str) -> list[str]:
+    """Split on separators outside quotes ("..." with backslash escapes, or '...')."""
+    pieces: list[str] = []
+    current: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "\"'":
+            end = i + 1
+            while end < n and text[end] != char:
+                end += 2 if char == '"' and text[end] == "\\" else 1
+            if end >= n:
+                raise TemplateError(f"{part}: a quote is not closed", part)
+            current.append(text[i : end + 1])
+            i = end + 1
+            continue
+        if is_separator(char):
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    pieces.append("".join(current))
+    return pieces
+
+
+def _unquote(raw: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        char = raw[i]
+        if char not in "\"'":
+            out.append(char)
+            i += 1
+            continue
+        i += 1
+        while raw[i] != char:
+            if char == '"' and raw[i] == "\\":
+                i += 1
+            out.append(raw[i])
+            i += 1
+        i += 1
+    return "".join(out)
+
+
+def _integer(piece: str, value: str, what: str, low: int, high: int) -> int:
+    if not _INTEGER.fullmatch(value.strip()):
+        raise TemplateError(f"{piece}: {what} must be a whole number, not {value!r}", piece)
+    number = int(value)
+    if not low <= number <= high:
+        raise TemplateError(f"{piece}: {what} must be between {low} and {high}", piece)
+    return number
+
+
+def _image(piece: str, value: str) -> str:
+    value = value.strip().lower()
+    image = IMAGE_ALIASES.get(value, value)
+    if not _IMAGE_ID.fullmatch(image):
+        raise TemplateError(
+            f"{piece}: the image must be ubuntu, hiveos or a 24-character image id "
+            "from your clore registry",
+            piece,
+        )
+    return image
+
+
+def _power(piece: str, value: str) -> Power:
+    if value.strip().lower() == "min":
+        return "min"
+    return _integer(piece, value, "the power limit (watts per GPU, or min)", 1, MAX_WATTS)
+
+
+def _currency(piece: str, value: str) -> str:
+    value = value.strip()
+    if not _CURRENCY.fullmatch(value):
+        raise TemplateError(f"{piece}: {value!r} is not a currency name", piece)
+    return value
+
+
+def check_env(env: Mapping[str, str], part: str = "env") -> None:
+    """clore's limits on `env`, plus portable variable names."""
+    for key, value in env.items():
+        if not _ENV_KEY.fullmatch(key):
+            raise TemplateError(
+                f"{part}: {key!r} is not a variable name (letters, digits and _, "
+                "not starting with a digit)",
+                part,
+            )
+        if len(key) > ENV_MAX_KEY:
+            raise TemplateError(
+                f"{part}: the name {key[:20]}… is over {ENV_MAX_KEY} characters", part
+            )
+        if len(value) > ENV_MAX_VALUE:
+            raise TemplateError(
+                f"{part}: the value of {key} is over {ENV_MAX_VALUE} characters", part
+            )
+    if len(serialise_env(env)) >= ENV_MAX_SERIALISED:
+        raise TemplateError(
+            f"{part}: the environment is too large (clore takes under "
+            f"{ENV_MAX_SERIALISED} characters in total)",
+            part,
+        )
+
+
+def serialise_env(env: Mapping[str, str]) -> str:
+    """The env as sent to clore (compact JSON, UTF-8), the text its size limit applies to."""
+    return json.dumps(dict(env), separators=(",", ":"), ensure_ascii=False)
+
+
+def _env(piece: str, value: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in _split(value, lambda c: c == ",", piece):
+        name, colon, raw_value = item.partition(":")
+        name = name.strip()
+        if not colon or not name:
+            raise TemplateError(
+                f"{piece}: {item.strip() or 'an empty item'} is not KEY:VALUE "
+                "(separate variables with commas)",
+                piece,
+            )
+        if name in env:
+            raise TemplateError(f"{piece}: {name} is given twice", piece)
+        env[name] = _unquote(raw_value)
+    check_env(env, piece)
+    return env
+
+
+def parse_template(text: str, base: Template | None = None) -> Template:
+    """Parse a `/template` argument. With `base`, only the settings given change (`image` is
+    then optional) and `core_lock=none` etc. remove one; without it `image` is required."""
+    values: dict[str, object] = {}  # Template field -> value
+    for piece in _split(text.strip(), str.isspace, text.strip()):
+        if not piece:
+            continue
+        match = _PIECE.fullmatch(piece)
+        if match is None:
+            raise TemplateError(f"{piece}: expected a setting like pl=min", piece)
+        key, raw = match.group(1).lower(), match.group(2)
+        if key not in KEY_ORDER:
+            raise TemplateError(
+                f"{piece}: unknown setting {key} (known: {', '.join(KEY_ORDER)})", piece
+            )
+        name = "power" if key == "pl" else key
+        if name in values:
+            raise TemplateError(f"{piece}: {key} is given twice", piece)
+        if key in CLEARABLE and raw.strip().lower() == "none":
+            values[name] = {} if key == "env" else None
+        elif key == "env":
+            values[name] = _env(piece, raw)
+        elif key == "image":
+            values[name] = _image(piece, _unquote(raw))
+        elif key == "pl":
+            values[name] = _power(piece, _unquote(raw))
+        elif key == "currency":
+            values[name] = _currency(piece, _unquote(raw))
+        else:
+            values[name] = _integer(piece, _unquote(raw), f"{key} (MHz)", -MAX_MHZ, MAX_MHZ)
+    if base is not None:
+        return replace(base, **values)  # type: ignore[arg-type]
+    if "image" not in values:
+        raise TemplateError(
+            "image: say which image to run: image=ubuntu, image=hiveos or image=<24-character id>",
+            "image",
+        )
+    return Template(**values)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- formatting
+
+
+def _quote(value: str) -> str:
+    if _BARE_VALUE.fullmatch(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_template(template: Template) -> str:
+    """The canonical one-line form; `parse_template` reads it back unchanged."""
+    image = next(
+        (alias for alias, image_id in IMAGE_ALIASES.items() if image_id == template.image),
+        template.image,
+    )
+    parts = [f"image={image}", f"pl={template.power}"]
+    parts += [
+        f"{name}={getattr(template, name)}"
+        for name in OVERCLOCK_FIELDS
+        if getattr(template, name) is not None
+    ]
+    if template.env:
+        parts.append("env=" + ",".join(f"{k}:{_quote(v)}" for k, v in template.env.items()))
+    parts.append(f"currency={template.currency}")
+    return " ".join(parts)
+
+
+def describe_template(template: Template) -> str:
+    """Plain lines for showing a template; env values are not shown (they may be secrets)."""
+    image = IMAGE_NAMES.get(template.image)
+    power = (
+        "each GPU's lowest allowed limit"
+        if template.power == "min"
+        else f"{template.power} W per GPU"
+    )
+    overclock = ", ".join(
+        f"{name.replace('_', ' ')} {getattr(template, name)} MHz"
+        for name in OVERCLOCK_FIELDS
+        if getattr(template, name) is not None
+    )
+    env = ", ".join(template.env) if template.env else "none"
+    return "\n".join(
+        (
+            f"Image: {f'{image} (clore base image)' if image else template.image}",
+            f"Power limit: {power}",
+            f"Overclock: {overclock or 'none (the server keeps its own)'}",
+            f"Environment variables: {env}",
+            f"Currency: {template.currency}",
+        )
+    )
+
+
+# ---------------------------------------------------------------------- one server's fit
+
+
+def _gpu_power(template: Template, gpu: Gpu) -> int:
+    if template.power == "min":
+        return math.ceil(gpu.pl[0] - EPS)  # whole watts, never below the GPU's floor
+    return template.power
+
+
+def order_pl(template: Template, server: Server) -> float:
+    """Total watts a bid from this template asks on `server` (what the ranking charges)."""
+    return float(sum(_gpu_power(template, gpu) for gpu in server.gpus))
+
+
+def price_to_lead(
+    template: Template, server: Server, clore_price: float | None, exclude_owner: int | None
+) -> float:
+    """Price above which a new bid from this template leads (`ranking.price_to_win` at the
+    template's power rather than the server's lowest; equal for `pl=min`)."""
+    best = best_competitor(server, clore_price, exclude_owner)
+    if best is None:
+        return server.min_bid
+    pl = order_pl(template, server)
+    return max(server.min_bid, best[1] + energy(pl, server.energy_price, clore_price))
+
+
+def _outside(value: float, limits: Range) -> bool:
+    return not limits[0] - EPS <= value <= limits[1] + EPS
+
+
+def _span(limits: Range) -> str:
+    return f"{limits[0]:g} to {limits[1]:g}"
+
+
+def _gpu_numbers(numbers: list[int]) -> str:
+    """`GPU 3`, `GPUs 1-8`, `GPUs 1, 4-5`: consecutive numbers as ranges."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and runs[-1][1] + 1 == number:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+    return f"GPU {text}" if len(numbers) == 1 else f"GPUs {text}"
+
+
+def build_order(template: Template, server_id: str, server: Server, price: float) -> NewOrder:
+    """The create_gigaspot_orders entry for `server_id` at `price` CLORE/day; raises
+    `TemplateError` (part = server id or "price") when the template does not fit."""
+    if not (server_id.isascii() and server_id.isdigit()):
+        raise TemplateError(f"{server_id!r} is not a server id", server_id)
+    if not (math.isfinite(price) and MIN_PRICE <= price <= MAX_PRICE):
+        raise TemplateError(
+            f"A price of {price:g} CLORE/day is outside what clore accepts "
+            f"({MIN_PRICE:g} to {MAX_PRICE:g}).",
+            "price",
+        )
+    if not server.gpus:
+        raise TemplateError(
+            f"Server {server_id} lists no GPUs to set a power limit for.", server_id
+        )
+    problems: dict[str, list[int]] = {}  # one line per distinct problem, with its GPUs
+    overclocks = []
+    for number, gpu in enumerate(server.gpus, 1):
+        model = gpu.model.replace("{", "{{").replace("}", "}}")  # the text is .format()ted
+        watts = _gpu_power(template, gpu)
+        if _outside(watts, gpu.pl):
+            problem = (
+                f"({model}) {{allow}} {_span(gpu.pl)} W, not {watts} W"
+                if template.power != "min"
+                else f"({model}) {{have}} no whole-watt limit in {_span(gpu.pl)} W"
+            )
+            problems.setdefault(problem, []).append(number)
+        settings: dict[str, int] = {}
+        for name in OVERCLOCK_FIELDS:
+            value: int | None = getattr(template, name)
+            if value is None:
+                continue
+            limits: Range | None = getattr(gpu, name)
+            if limits is not None and _outside(value, limits):
+                what = name.replace("_", " ")
+                problem = f"({model}) {{allow}} a {what} of {_span(limits)} MHz, not {value}"
+                problems.setdefault(problem, []).append(number)
+            settings[name] = value
+        overclocks.append(Overclock(pl=watts, **settings))
+    if problems:
+        lines = [
+            f"{_gpu_numbers(numbers)} "
+            + text.format(
+                allow="allows" if len(numbers) == 1 else "allow",
+                have="has" if len(numbers) == 1 else "have",
+            )
+            for text, numbers in problems.items()
+        ]
+        raise TemplateError(
+            f"Your template does not fit server {server_id}: " + "; ".join(lines) + ".",
+            server_id,
+        )
+    return NewOrder(
+        renting_server=int(server_id),
+        price=price,
+        image=template.image,
+        oc=tuple(overclocks),
+        currency=template.currency,
+        env=dict(template.env) if template.env else msgspec.UNSET,
+    )
