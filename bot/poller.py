@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 
 from bot.clore.errors import CloreAuthError
 from bot.clore.fetcher import SnapshotFetcher
+from bot.db.repositories import actions, outbox
 from bot.services.cycle import Cycle, CycleReport
 
 log = logging.getLogger(__name__)
+
+# Delivered messages and used buttons are kept a week (for support questions), then pruned.
+# Longer than any outbox dedupe key can recur: keys name a snapshot URL, which never repeats.
+KEEP_FOR = timedelta(days=7)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 class Poller:
@@ -19,6 +26,7 @@ class Poller:
         self.cycle = cycle
         self.interval = interval
         self.cycles = 0
+        self._pruned_at: float | None = None
 
     async def run_once(self) -> CycleReport:
         poll = await self.fetcher.poll()
@@ -28,6 +36,7 @@ class Poller:
             log.warning("snapshot not refreshed: %s", poll.error)
         report = await self.cycle.run(poll)
         self.cycles += 1
+        await self._prune()
         if report.applied:
             log.info(
                 "snapshot applied: %d servers, %d match alerts, %d outbid alerts",
@@ -36,6 +45,21 @@ class Poller:
                 report.outbid_alerts,
             )
         return report
+
+    async def _prune(self) -> None:
+        if (
+            self._pruned_at is not None
+            and time.monotonic() - self._pruned_at < PRUNE_EVERY.total_seconds()
+        ):
+            return
+        self._pruned_at = time.monotonic()
+        ctx = self.cycle.ctx
+        cutoff = ctx.clock() - KEEP_FOR
+        async with ctx.sessions() as s, s.begin():
+            done = await outbox.prune(s, older_than=cutoff)
+            used = await actions.prune(s, older_than=cutoff)
+        if done or used:
+            log.info("pruned %d delivered messages and %d old buttons", done, used)
 
     async def run(self) -> None:
         while True:
