@@ -208,3 +208,67 @@ class BotState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# Issue 5: bids from alerts and outbid protection (migration 0002).
+
+
+class OrderTemplate(Base):
+    """What a bid placed from an alert runs: one per user, canonical `/template` text."""
+
+    __tablename__ = "order_templates"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)  # as `bot.orders.template.format_template` prints
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class BidProtection(Base):
+    """Opt-in automatic raises for one order, up to `cap`."""
+
+    __tablename__ = "bid_protections"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(32))
+    cap: Mapped[float] = mapped_column(Float)  # CLORE/day; no automatic raise above it
+    max_raises_per_hour: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class UserBudget(Base):
+    """The most automatic raises may add to a user's prices in 24 h (CLORE/day)."""
+
+    __tablename__ = "user_budgets"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    daily_budget: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PendingOrder(Base):
+    """An order created from an alert whose id is not known yet (create returns none).
+
+    Resolved when a later snapshot shows a new bid of the user on the server; given up
+    (resolved_at set, order_id None) when none shows up in time.
+    """
+
+    __tablename__ = "pending_orders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    server_id: Mapped[str] = mapped_column(String(32))
+    price: Mapped[float] = mapped_column(Float)
+    action_id: Mapped[str | None] = mapped_column(String(22), unique=True)  # the tapped button
+    known_order_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON: bids there before
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
