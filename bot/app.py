@@ -11,6 +11,8 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from telegram.error import TelegramError
 from telegram.ext import Application
@@ -28,7 +30,7 @@ from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
 from bot.telegram import handlers
-from bot.telegram.delivery import Delivery
+from bot.telegram.delivery import Delivery, Pacing
 
 log = logging.getLogger("bot")
 
@@ -57,11 +59,35 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+@dataclass(frozen=True, slots=True)
+class Running:
+    """The long-lived objects of a running bot, handed to `serve`'s `on_start` (tests)."""
+
+    ctx: ServiceContext
+    poller: Poller
+    sender: Sender
+    application: Application
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    on_start: Callable[[Running], None] | None = None,
+    clore_interval: float = 1.0,
+    pacing: Pacing | None = None,
+    poll_in_background: bool = True,
+    send_in_background: bool = True,
+) -> None:
+    """Run until `stop` is set (SIGINT/SIGTERM by default).
+
+    The keyword arguments exist for in-process tests: a fake clore's pacing, Telegram
+    pacing, and driving cycles / outbox drains by hand instead of on timers.
+    """
     stop = stop or _stop_on_signals()
     await upgrade_to_head(settings.database_url)
     engine = create_engine(settings.database_url)
-    clore = CloreClient(settings.clore_api_url)
+    clore = CloreClient(settings.clore_api_url, interval=clore_interval)
     application = (
         Application.builder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -69,7 +95,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         .concurrent_updates(16)
         .build()
     )
-    delivery = Delivery(application.bot)
+    delivery = Delivery(application.bot, pacing)
     ctx = ServiceContext(
         settings=settings,
         sessions=session_factory(engine),
@@ -99,7 +125,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await application.start()
             assert application.updater is not None
             await application.updater.start_polling(allowed_updates=["message", "callback_query"])
-            tasks = [asyncio.create_task(poller.run()), asyncio.create_task(sender.run())]
+            tasks = [
+                asyncio.create_task(loop())
+                for loop, wanted in (
+                    (poller.run, poll_in_background),
+                    (sender.run, send_in_background),
+                )
+                if wanted
+            ]
+            if on_start is not None:
+                on_start(Running(ctx, poller, sender, application))
             log.info("running; polling clore every %ss", settings.poll_interval_seconds)
             await stop.wait()
             log.info("stopping")
