@@ -52,10 +52,21 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+# Their request lines carry URLs with the bot token in them; at DEBUG, PTB's bot and
+# application log every update whole, and a /link message carries a user's API key.
+NOISY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "telegram.ext.Updater",
+    "telegram.Bot",
+    "telegram.ext.ExtBot",
+    "telegram.ext.Application",
+)
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Their request lines carry URLs with the bot token in them.
-    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "telegram.Bot"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
