@@ -59,19 +59,26 @@ class MatchItem:
 
 
 def match_alert(items: Sequence[MatchItem], limit: int) -> str:
-    """One message for a user's new matches of one cycle, cheapest first."""
-    ordered = sorted(items, key=lambda i: (i.price_to_win, int(i.server_id)))
-    shown = ordered[:limit]
-    noun = "machine matches" if len(items) == 1 else "machines match"
-    lines = [f"🔔 <b>{len(items)} new {noun}</b> your rules"]
+    """One message for a user's new matches of one cycle, cheapest first.
+
+    A machine that several of the user's rules match is counted and shown once, under the
+    lowest-numbered of those rules: `limit` and the counts are about machines, not pairs.
+    """
+    ordered = sorted(items, key=lambda i: (i.price_to_win, int(i.server_id), i.rule_id))
+    machines: dict[str, MatchItem] = {}
+    for item in ordered:
+        machines.setdefault(item.server_id, item)
+    shown = list(machines.values())[:limit]
+    noun = "machine matches" if len(machines) == 1 else "machines match"
+    lines = [f"🔔 <b>{len(machines)} new {noun}</b> your rules"]
     by_rule: dict[int, list[MatchItem]] = {}
     for item in shown:
         by_rule.setdefault(item.rule_id, []).append(item)
     for rule_id, group in by_rule.items():
         lines.append(f"\nRule {rule_id}: <code>{esc(group[0].rule_text)}</code>")
         lines.extend(server_card(i.server_id, i.server, i.price_to_win) for i in group)
-    if len(items) > len(shown):
-        lines.append(f"\n…and {len(items) - len(shown)} more. /market shows them all.")
+    if len(machines) > len(shown):
+        lines.append(f"\n…and {len(machines) - len(shown)} more. /market shows them all.")
     return "\n".join(lines)
 
 
