@@ -78,11 +78,14 @@ class Template:
 # ------------------------------------------------------------------------------ parsing
 
 
-def _split(text: str, is_separator: Callable[[str], bool], part: str) -> list[str]:
-    """Split on separators outside quotes ("..." with backslash escapes, or '...')."""
+def _split(text: str, is_separator: Callable[[str], bool], part: str | None = None) -> list[str]:
+    """Split on separators outside quotes ("..." with backslash escapes, or '...').
+
+    An unclosed quote is blamed on `part`, or else on the piece it opens in."""
     pieces: list[str] = []
     current: list[str] = []
-    i, n = 0, len(text)
+    start = i = 0
+    n = len(text)
     while i < n:
         char = text[i]
         if char in "\"'":
@@ -90,13 +93,15 @@ def _split(text: str, is_separator: Callable[[str], bool], part: str) -> list[st
             while end < n and text[end] != char:
                 end += 2 if char == '"' and text[end] == "\\" else 1
             if end >= n:
-                raise TemplateError(f"{part}: a quote is not closed", part)
+                blamed = part or text[start:].strip()
+                raise TemplateError(f"{blamed}: a quote is not closed", blamed)
             current.append(text[i : end + 1])
             i = end + 1
             continue
         if is_separator(char):
             pieces.append("".join(current))
             current = []
+            start = i + 1
         else:
             current.append(char)
         i += 1
@@ -209,7 +214,7 @@ def parse_template(text: str, base: Template | None = None) -> Template:
     """Parse a `/template` argument. With `base`, only the settings given change (`image` is
     then optional) and `core_lock=none` etc. remove one; without it `image` is required."""
     values: dict[str, object] = {}  # Template field -> value
-    for piece in _split(text.strip(), str.isspace, text.strip()):
+    for piece in _split(text.strip(), str.isspace):
         if not piece:
             continue
         match = _PIECE.fullmatch(piece)
