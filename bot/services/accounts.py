@@ -29,7 +29,13 @@ class Profile:
 async def touch(ctx: ServiceContext, telegram_id: int, chat_id: int) -> User:
     """The user behind a Telegram update, created on first contact (and reactivated)."""
     async with ctx.sessions() as s, s.begin():
-        return await users.get_or_create(s, telegram_id=telegram_id, chat_id=chat_id)
+        known = await users.get_by_telegram_id(s, telegram_id)
+        returning = known is not None and not known.active
+        user = await users.get_or_create(s, telegram_id=telegram_id, chat_id=chat_id)
+    if returning:
+        # Rules and bids of inactive users are not registered at start-up.
+        await refresh_owners(ctx, user.id)
+    return user
 
 
 def profile(ctx: ServiceContext, user: User) -> Profile:
