@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.migrate import current_revision, downgrade_to, upgrade_to_head
 from bot.db.models import User
 from bot.db.repositories import audit, pending_orders, protections, templates, users
+from bot.orders.history import history_line
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -220,3 +221,21 @@ async def test_deleting_a_user_removes_their_issue5_rows(sessions: Sessions) -> 
         assert await protections.list_for_user(s, alice) == []
         assert await protections.get_budget(s, alice) is None
         assert await pending_orders.unresolved(s, alice) == []
+
+
+async def test_history_lines_show_manual_and_automatic_actions(sessions: Sessions) -> None:
+    alice = await _user(sessions, 1)
+    async with sessions() as s, s.begin():
+        await protections.record_automatic_raise(
+            s, user_id=alice, order_id=100, server_id="7", from_price=11.0, to_price=12.5,
+            outcome="ok", now=T0,
+        )  # fmt: skip
+        await audit.add(
+            s, user_id=alice, action="create", outcome="rejected", server_id="8", price=14.0,
+            detail="too_low_bids_servers", now=T0 + timedelta(minutes=1),
+        )  # fmt: skip
+        lines = [history_line(e) for e in await audit.recent_for_user(s, alice)]
+    assert lines == [
+        "2025-06-01 12:01 UTC  create on #8 at 14: refused by clore.ai (too_low_bids_servers)",
+        "2025-06-01 12:00 UTC  auto raise order 100 on #7 11 → 12.5: done",
+    ]
