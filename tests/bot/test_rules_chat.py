@@ -51,6 +51,11 @@ async def test_watch_answers_canonical_form_and_current_matches_cheapest_first(
     assert "#14" not in reply.text and "#15" not in reply.text
     assert [r.text for r in await bot.rules_of(ALICE)] == ["gpu=4090 price<30"]
 
+    # What the answer listed is not announced again by the next cycle.
+    mark = bot.telegram.mark()
+    await bot.publish_and_cycle()
+    assert bot.sent_texts(ALICE, since=mark) == []
+
 
 async def test_market_previews_without_saving(bot: BotHarness) -> None:
     with bot.clore.lock:
@@ -111,7 +116,10 @@ async def test_forged_and_foreign_buttons_are_refused_without_action(bot: BotHar
     assert "not yours" in foreign
     assert [r.paused for r in await bot.rules_of(ALICE)] == [False]
     assert bot.telegram.requests("editMessageText") == []
-    # The refused tap did not burn the owner's button.
+    # The refused taps did not burn the owner's button, but time does.
+    bot.clock.advance(3 * 24 * 3600)
+    assert "expired" in await bot.tap_data(ALICE, listing.message_id, alice_delete)
+    listing = await bot.ask(ALICE, "/rules")
     await bot.tap(ALICE, listing, "Delete")
     await bot.edited(ALICE, listing.message_id, edits=1)
     assert await bot.rules_of(ALICE) == []
