@@ -253,9 +253,13 @@ class Matcher:
         }
         # A key every rule of the group has bounds the servers worth a look for all of them.
         keep = np.ones(servers.size, dtype=bool)
+        # An owner's own price to win is never above the common one: keep its upper bounds.
+        owned = bool(group.owner_rules)
         for name, (lo, hi) in group.numeric.items():
             if group.having[name].size == len(group.rules):
-                keep &= (columns[name] >= lo.min()) & (columns[name] <= hi.max())
+                keep &= columns[name] >= lo.min()
+                if not (owned and name in ("price", "pergpu")):
+                    keep &= columns[name] <= hi.max()
         if not keep.all():
             servers = servers[keep]
             columns = {name: column[keep] for name, column in columns.items()}

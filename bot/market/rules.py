@@ -211,7 +211,7 @@ def _format_number(number: float) -> str:
 
 
 def _quote(text: str) -> str:
-    if text and not any(c.isspace() or c in "\"'\\" for c in text):
+    if text and text[0] not in "=<>!" and not any(c.isspace() or c in "\"'\\" for c in text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -222,7 +222,7 @@ def _format_values(condition: Condition) -> str:
         return _format_number(values[0])
     if key in VERSION_KEYS:
         return ".".join(str(part) for part in values[0])
-    return _quote(",".join(str(value) for value in values))
+    return ",".join(_quote(str(value)) for value in values)
 
 
 def format_rule(rule: Rule) -> str:
