@@ -31,6 +31,10 @@ TABLES = {
     "callback_actions",
     "audit_log",
     "bot_state",
+    "order_templates",
+    "bid_protections",
+    "user_budgets",
+    "pending_orders",
 }
 
 

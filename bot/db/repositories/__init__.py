@@ -14,6 +14,28 @@ Contract for callers:
 - Ownership is checked in the query (`user_id` in the WHERE clause), not by the caller.
 """
 
-from bot.db.repositories import actions, alerts, audit, outbox, rules, state, users
+from bot.db.repositories import (
+    actions,
+    alerts,
+    audit,
+    outbox,
+    pending_orders,
+    protections,
+    rules,
+    state,
+    templates,
+    users,
+)
 
-__all__ = ["actions", "alerts", "audit", "outbox", "rules", "state", "users"]
+__all__ = [
+    "actions",
+    "alerts",
+    "audit",
+    "outbox",
+    "pending_orders",
+    "protections",
+    "rules",
+    "state",
+    "templates",
+    "users",
+]
