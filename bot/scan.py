@@ -90,9 +90,15 @@ def _load(args: argparse.Namespace, err: TextIO) -> tuple[Snapshot, list[tuple[i
     except SnapshotError as exc:
         first_line = " ".join(str(exc).split())
         raise ScanError(f"{args.snapshot}: {first_line}") from None
-    for server_id, reason in sorted(snapshot.skipped.items()):
+    for server_id, reason in sorted(snapshot.skipped.items(), key=_id_order):
         print(f"warning: server {server_id} skipped: {reason}", file=err)
     return snapshot, rules
+
+
+def _id_order(item: tuple[str, str]) -> tuple[int, int, str]:
+    server_id = item[0]
+    numeric = server_id.isascii() and server_id.isdigit()
+    return (0, int(server_id), "") if numeric else (1, 0, server_id)
 
 
 def _gpus(server: Server) -> str:
