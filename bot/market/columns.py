@@ -136,18 +136,23 @@ class ServerTable:
         self.ngpus = grown(self.ngpus, np.float64)
         self._capacity = capacity
 
-    def row_of(self, server_id: str) -> int:
-        row = self.rows.get(server_id)
-        if row is None:
-            if self.size == self._capacity:
-                self._grow(self._capacity * 2)
-            row = self.rows[server_id] = self.size
-            self.ids.append(server_id)
-            self.servers.append(None)
-            self.sid_number[row] = min(int(server_id), _INT64_MAX)
-            self.codes["server"][row] = self.interners["server"].code(int(server_id))
-            self.size += 1
-        return row
+    def add(self, server_ids: list[str]) -> None:
+        """Give rows to servers never seen before."""
+        new = [sid for sid in server_ids if sid not in self.rows]
+        if not new:
+            return
+        while self.size + len(new) > self._capacity:
+            self._grow(self._capacity * 2)
+        first = self.size
+        numbers = [int(sid) for sid in new]
+        server_code = self.interners["server"].code
+        rows = range(first, first + len(new))
+        self.rows.update(zip(new, rows, strict=True))
+        self.ids.extend(new)
+        self.servers.extend([None] * len(new))
+        self.sid_number[first : first + len(new)] = [min(n, _INT64_MAX) for n in numbers]
+        self.codes["server"][first : first + len(new)] = [server_code(n) for n in numbers]
+        self.size += len(new)
 
     def remove(self, row: int) -> None:
         self.bools["alive"][row] = False

@@ -34,19 +34,19 @@ Signature = tuple[Condition, ...]
 GroupKey = tuple[Signature, str, str, str]
 
 
-def bounds(conditions: list[Condition]) -> tuple[float, float]:
-    lo, hi = -math.inf, math.inf
-    for condition in conditions:
-        wanted, op = threshold(condition), condition.op
-        if op in ("=", ">="):
-            lo = max(lo, wanted - EPS)
-        if op in ("=", "<="):
-            hi = min(hi, wanted + EPS)
-        if op == ">":
-            lo = max(lo, math.nextafter(wanted + EPS, math.inf))
-        if op == "<":
-            hi = min(hi, math.nextafter(wanted - EPS, -math.inf))
-    return lo, hi
+@functools.lru_cache(maxsize=1 << 16)
+def condition_bounds(condition: Condition) -> tuple[float, float]:
+    """[lo, hi] such that `lo <= x <= hi` exactly when `rules.compare` holds."""
+    wanted, op = threshold(condition), condition.op
+    if op == "=":
+        return wanted - EPS, wanted + EPS
+    if op == ">=":
+        return wanted - EPS, math.inf
+    if op == "<=":
+        return -math.inf, wanted + EPS
+    if op == ">":
+        return math.nextafter(wanted + EPS, math.inf), math.inf
+    return -math.inf, math.nextafter(wanted - EPS, -math.inf)
 
 
 @dataclass(slots=True)
@@ -59,15 +59,26 @@ class CompiledRule:
     signatures: dict[str, Signature]
 
 
+_NUMERIC = frozenset(NUMERIC_KEYS)
+
+
 def compile_rule(rule_id: int, rule: Rule, owner: int | None) -> CompiledRule:
-    by_key: dict[str, list[Condition]] = {}
+    gpu: list[Condition] = []
+    numeric: dict[str, tuple[float, float]] = {}
+    signatures: dict[str, Signature] = {}
     for condition in rule.conditions:
-        by_key.setdefault(condition.key, []).append(condition)
-    gpu_signature = tuple(by_key.pop("gpu", ()))
-    numeric = {key: bounds(by_key[key]) for key in NUMERIC_KEYS if key in by_key}
-    signatures = {kind: tuple(by_key[kind]) for kind in CATEGORY_KINDS if kind in by_key}
-    key = (gpu_signature, rule.online, rule.working, rule.rented)
-    return CompiledRule(rule_id, rule, owner, key, numeric, signatures)
+        key = condition.key
+        if key == "gpu":
+            gpu.append(condition)
+        elif key in _NUMERIC:
+            lo, hi = condition_bounds(condition)
+            if key in numeric:  # several conditions on one key: the interval they share
+                lo, hi = max(lo, numeric[key][0]), min(hi, numeric[key][1])
+            numeric[key] = (lo, hi)
+        else:
+            signatures[key] = (*signatures.get(key, ()), condition)
+    group_key = (tuple(gpu), rule.online, rule.working, rule.rented)
+    return CompiledRule(rule_id, rule, owner, group_key, numeric, signatures)
 
 
 # ---------------------------------------------------------------- per-value evaluation
