@@ -148,6 +148,8 @@ HELP = f"""<b>GigaSPOT Watch</b> watches clore.ai's GigaSPOT market for you.
 /unlink – forget the key
 /bids – your bids: leading, tied or outbid, with Raise and Cancel buttons
 /settings – raise step and price cap
+/template – the order template for Bid buttons on match alerts (/template alone explains it)
+/history – your last 20 order actions
 
 Example: {WATCH_EXAMPLE}
 /watch alone explains the rule language."""

@@ -24,7 +24,7 @@ from telegram.ext import (
 
 from bot import messages
 from bot.db.models import User
-from bot.services import accounts, bids, taps, watch
+from bot.services import accounts, bids, taps, templates, watch
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.delivery import Delivery
@@ -48,6 +48,8 @@ COMMANDS = [
     ("link", "link my clore.ai API key"),
     ("unlink", "forget my API key"),
     ("settings", "raise step and price cap"),
+    ("template", "the order template new bids use"),
+    ("history", "my last order actions"),
     ("pause", "mute all alerts"),
     ("resume", "unmute alerts"),
 ]
@@ -233,6 +235,18 @@ async def settings(update: Update, context: Context, user: User) -> None:
     )
 
 
+@guarded
+async def template(update: Update, context: Context, user: User) -> None:
+    ctx, text = services(context), argument_text(update)
+    answer = await templates.save(ctx, user, text) if text else await templates.show(ctx, user)
+    await say(context, user.chat_id, answer)
+
+
+@guarded
+async def history(update: Update, context: Context, user: User) -> None:
+    await say(context, user.chat_id, await templates.history(services(context), user))
+
+
 def _number(word: str) -> float:
     try:
         value = float(word)
@@ -293,6 +307,8 @@ def register(application: Application) -> None:
         "pause": pause,
         "resume": resume,
         "settings": settings,
+        "template": template,
+        "history": history,
     }.items():
         application.add_handler(CommandHandler(name, handler, filters=private))
     application.add_handler(CallbackQueryHandler(tap))
