@@ -64,10 +64,7 @@ def match_alert(items: Sequence[MatchItem], limit: int) -> str:
     A machine that several of the user's rules match is counted and shown once, under the
     lowest-numbered of those rules: `limit` and the counts are about machines, not pairs.
     """
-    ordered = sorted(items, key=lambda i: (i.price_to_win, int(i.server_id), i.rule_id))
-    machines: dict[str, MatchItem] = {}
-    for item in ordered:
-        machines.setdefault(item.server_id, item)
+    machines = _machines(items)
     shown = list(machines.values())[:limit]
     noun = "machine matches" if len(machines) == 1 else "machines match"
     lines = [f"🔔 <b>{len(machines)} new {noun}</b> your rules"]
@@ -80,6 +77,19 @@ def match_alert(items: Sequence[MatchItem], limit: int) -> str:
     if len(machines) > len(shown):
         lines.append(f"\n…and {len(machines) - len(shown)} more. /market shows them all.")
     return "\n".join(lines)
+
+
+def _machines(items: Sequence[MatchItem]) -> dict[str, MatchItem]:
+    ordered = sorted(items, key=lambda i: (i.price_to_win, int(i.server_id), i.rule_id))
+    machines: dict[str, MatchItem] = {}
+    for item in ordered:
+        machines.setdefault(item.server_id, item)
+    return machines
+
+
+def listed_machines(items: Sequence[MatchItem], limit: int) -> list[MatchItem]:
+    """The machines `match_alert` lists, in its order (for one button per machine)."""
+    return list(_machines(items).values())[:limit]
 
 
 def standing_label(standing: BidStanding) -> str:

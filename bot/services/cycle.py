@@ -23,7 +23,7 @@ from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.market.matcher import Transitions
 from bot.market.ranking import BidStanding
-from bot.services import alert_policy
+from bot.services import alert_policy, orders
 from bot.services.bids import bid_keyboard, find_bid
 from bot.services.buttons import markup_json
 from bot.services.context import ServiceContext
@@ -110,19 +110,21 @@ class Cycle:
                 changes.append(stopped_state)
         await alerts.upsert_match_states(s, changes)
         chats = {r.user_id: r.chat_id for r in rules.values()}
-        await outbox.enqueue_many(
-            s,
-            [
+        rows = []
+        for user_id, items in news.items():
+            user = await users.get(s, user_id)
+            keyboard = await orders.match_keyboard(self.ctx, s, user, items) if user else None
+            rows.append(
                 outbox.NewMessage(
                     user_id=user_id,
                     chat_id=chats[user_id],
                     kind="match",
                     text=messages.match_alert(items, settings.max_matches_per_message),
+                    reply_markup=markup_json(keyboard),
                     dedupe_key=f"match:{user_id}:{url}",
                 )
-                for user_id, items in news.items()
-            ],
-        )
+            )
+        await outbox.enqueue_many(s, rows)
         return sum(len(items) for items in news.values())
 
     async def _bids(self, s: AsyncSession, t: Transitions, url: str) -> int:

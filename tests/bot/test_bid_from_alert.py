@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.bot.conftest import ALICE, BotHarness
+import re
+
+from tests.bot.conftest import ALICE, ALICE_KEY, RIVAL, BotHarness
+from tests.fakes.clore_server import make_bid, make_server
+from tests.fakes.telegram_server import ChatMessage
 
 
 async def test_template_is_set_edited_and_shown(bot: BotHarness) -> None:
@@ -28,3 +32,53 @@ async def test_a_bad_template_is_refused_in_plain_words(bot: BotHarness) -> None
 
 async def test_history_is_empty_at_first(bot: BotHarness) -> None:
     assert "No order actions" in (await bot.ask(ALICE, "/history")).text
+
+
+SERVER, RIVAL_ORDER = "200", 8001
+STEP = 0.5  # the default raise step
+
+
+def put_server(bot: BotHarness, server_id: str = SERVER, *, rival: float = 12.0,
+               extra_bids: list[dict[str, object]] | None = None, **fields: object) -> None:
+    with bot.clore.lock:
+        bot.clore.market[server_id] = make_server(
+            min_bid=10.0, bids=[make_bid(RIVAL, RIVAL_ORDER, rival), *(extra_bids or [])],
+            **fields,
+        )
+
+
+async def match_alert(bot: BotHarness, *, link: bool = True, template: bool = True,
+                      ) -> ChatMessage:
+    """Alice watches 4090s (linked, with a template unless told); server 200 appears."""
+    if link:
+        await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    if template:
+        await bot.ask(ALICE, "/template image=ubuntu pl=min", expect="Template saved")
+    await bot.ask(ALICE, "/watch gpu=4090", expect="saved")
+    put_server(bot)
+    mark = bot.telegram.mark()
+    await bot.publish_and_cycle()
+    alerts = [m for m in bot.telegram.bot_messages(ALICE) if "new machine" in m.text]
+    assert len(alerts) == 1 and bot.sent_texts(ALICE, since=mark)
+    return alerts[0]
+
+
+def listed_price(alert: ChatMessage, server_id: str = SERVER) -> float:
+    line = next(line for line in alert.text.splitlines() if f"#{server_id} " in line)
+    return float(re.search(r"· ([\d.,]+) CLORE/day", line).group(1).replace(",", ""))  # type: ignore[union-attr]
+
+
+async def test_match_alert_of_a_user_with_a_template_has_a_bid_button(bot: BotHarness) -> None:
+    alert = await match_alert(bot)
+
+    labels = [label for label, _ in alert.buttons]
+    price = listed_price(alert) + STEP
+    assert labels == [f"Bid #{SERVER} at {price:g}"]
+
+
+async def test_no_bid_button_without_a_template_or_a_linked_key(bot: BotHarness) -> None:
+    assert (await match_alert(bot, template=False)).buttons == []
+
+
+async def test_no_bid_button_without_a_linked_key(bot: BotHarness) -> None:
+    assert (await match_alert(bot, link=False)).buttons == []
