@@ -122,3 +122,29 @@ async def test_an_ambiguous_raise_is_reported_audited_and_not_retried(bot: BotHa
         ("raise", "ambiguous", ORDER, 20.5)
     ]
     assert ALICE_KEY not in (entries[0].detail or "")
+
+
+async def test_a_double_tap_on_raise_edits_the_order_once(bot: BotHarness) -> None:
+    alert = await outbid_alert(bot, rival=20.0)
+    data = alert.callback_data_for("Raise")
+
+    first = bot.telegram.user_taps(ALICE, alert.message_id, data)
+    second = bot.telegram.user_taps(ALICE, alert.message_id, data)
+    answers = sorted([await bot.answer_of(first), await bot.answer_of(second)])
+    done = await bot.edited(ALICE, alert.message_id, edits=1)
+
+    assert answers[0].startswith("This button was already used")
+    assert "raised to 20.5" in done.text
+    assert len(bot.clore.calls_for("edit_gigaspot_orders")) == 1
+
+
+async def test_an_ambiguous_cancel_is_reported_and_audited(bot: BotHarness) -> None:
+    alert = await outbid_alert(bot, rival=20.0)
+    bot.clore.fail("cancel_orders", "http", status=502)
+
+    await bot.tap(ALICE, alert, "Cancel")
+    told = await bot.edited(ALICE, alert.message_id, edits=1)
+
+    assert "may or may not have gone through" in told.text
+    assert len(bot.clore.calls_for("cancel_orders")) == 1
+    assert [(a.action, a.outcome) for a in await bot.audit()] == [("cancel", "ambiguous")]
