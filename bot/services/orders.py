@@ -14,11 +14,23 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
+from bot.clore import errors as clore_errors
+from bot.clore.models import CreateResult
 from bot.db.models import User
+from bot.db.repositories import audit, pending_orders
 from bot.db.repositories import templates as templates_repo
-from bot.orders.template import Template, TemplateError, parse_template, price_to_lead
-from bot.services.bids import make_action
+from bot.market.snapshot import Server
+from bot.orders.template import (
+    Template,
+    TemplateError,
+    build_order,
+    parse_template,
+    price_to_lead,
+)
+from bot.services import accounts
+from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
+from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -71,3 +83,120 @@ async def match_keyboard(
         )
         keyboard.append([(bid_label(item.server_id, price), action)])
     return keyboard or None
+
+
+def _own_order_ids(server: Server, owner: int | None) -> set[int]:
+    return {bid.id for bid in server.bids if bid.owner == owner}
+
+
+async def tap_bid(
+    ctx: ServiceContext,
+    user: User,
+    payload: dict[str, object],
+    *,
+    confirmed: bool,
+    action_id: str | None = None,
+) -> TapResult:
+    """A Bid (or confirm_bid) tap, already claimed: re-check, then ONE create call."""
+    server_id, price = str(payload["server_id"]), float(payload["price"])  # type: ignore[arg-type]
+    key = accounts.api_key(ctx, user)  # asks to link first
+    where = f"#{messages.esc(server_id)}"
+    server = ctx.market.server(server_id)
+    if server is None:
+        return TapResult("Server gone", f"Server {where} is no longer in the market.")
+    async with ctx.reads() as s:
+        template = await stored_template(s, user.id)
+    if template is None:
+        return TapResult("No template", "You have no order template. Set one with /template.")
+    lead = price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id)
+    if price <= lead + EPS:
+        fresh = lead + accounts.profile(ctx, user).raise_step
+        async with ctx.sessions() as s, s.begin():
+            again = await make_action(ctx, s, user.id, "bid", server_id=server_id, price=fresh)
+        text = (
+            f"The market moved: {messages.clore(price)} no longer leads on {where}. "
+            f"Leading now takes more than {messages.clore(lead)} CLORE/day."
+        )
+        return TapResult("Price no longer leads", text, [[(bid_label(server_id, fresh), again)]])
+    cap = accounts.profile(ctx, user).price_cap
+    if cap is not None and price > cap + EPS and not confirmed:
+        async with ctx.sessions() as s, s.begin():
+            confirm = await make_action(
+                ctx, s, user.id, "confirm_bid", server_id=server_id, price=price
+            )
+        text = (
+            f"{messages.clore(price)} CLORE/day is above your cap of {messages.clore(cap)}. "
+            f"Bid on {where} anyway?"
+        )
+        return TapResult(
+            "Above your cap", text, [[(f"Yes, bid {messages.clore(price)}", confirm)]]
+        )
+    try:
+        order = build_order(template, server_id, server, price)
+    except TemplateError as exc:
+        return TapResult("Template does not fit", f"❌ {messages.esc(exc)} Nothing was sent.")
+    known = _own_order_ids(server, user.clore_user_id)
+    try:
+        result = await ctx.clore.create_gigaspot_orders(key, [order])
+    except clore_errors.CloreError as exc:
+        outcome = "ambiguous" if exc.ambiguous else "error"
+        await _record(
+            ctx, user, server_id, price, outcome, known, action_id, type(exc).__name__
+        )
+        return TapResult("Not confirmed" if exc.ambiguous else "Failed", plain_error(exc))
+    reason = refusal(result, int(server_id))
+    if reason is not None:
+        await _record(ctx, user, server_id, price, "rejected", known, action_id, reason)
+        return TapResult("Not placed", f"❌ No bid on {where}: {reason}.")
+    await _record(ctx, user, server_id, price, "ok", known, action_id)
+    return TapResult(
+        "Bid placed",
+        f"✅ Bid on {where} at {messages.clore(price)} CLORE/day sent. I will tell you when "
+        "the order shows up in the market.",
+    )
+
+
+def refusal(result: CreateResult, server_id: int) -> str | None:
+    """Why clore did not place the order on `server_id`, in plain words (None: placed)."""
+    if server_id in result.failed_to_oc_servers:
+        return "clore could not apply the template's power limit or overclock there"
+    if server_id in result.failed_to_rent_servers:
+        return "the server cannot be rented right now"
+    if server_id in result.too_low_bids_servers:
+        return "the price is below what the server accepts"
+    return None
+
+
+async def _record(
+    ctx: ServiceContext,
+    user: User,
+    server_id: str,
+    price: float,
+    outcome: audit.Outcome,
+    known: set[int],
+    action_id: str | None,
+    detail: str | None = None,
+) -> None:
+    """Audit the create; an order that may exist (ok, ambiguous) waits for its order id."""
+    now = ctx.clock()
+    async with ctx.sessions() as s, s.begin():
+        await audit.add(
+            s,
+            user_id=user.id,
+            action="create",
+            outcome=outcome,
+            server_id=server_id,
+            price=price,
+            detail=detail,
+            now=now,
+        )
+        if outcome in ("ok", "ambiguous"):
+            await pending_orders.add(
+                s,
+                user_id=user.id,
+                server_id=server_id,
+                price=price,
+                known_order_ids=known,
+                action_id=action_id,
+                now=now,
+            )

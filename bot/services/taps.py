@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bot import messages
 from bot.db.models import User
 from bot.db.repositories import actions
-from bot.services import bids, watch
+from bot.services import bids, orders, watch
 from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
 from bot.services.context import ServiceContext, UserError
@@ -24,6 +24,7 @@ _REFUSED = {
 class Claimed:
     kind: str
     payload: dict[str, object]
+    action_id: str | None = None
 
 
 async def claim(ctx: ServiceContext, user: User, action_id: str | None) -> Claimed | str:
@@ -37,7 +38,7 @@ async def claim(ctx: ServiceContext, user: User, action_id: str | None) -> Claim
             return _REFUSED[
                 actions.why_unclaimable(await actions.get(s, action_id), user.id, now=now)
             ]
-        return Claimed(action.kind, action.payload_data())
+        return Claimed(action.kind, action.payload_data(), action.id)
 
 
 async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResult:
@@ -49,6 +50,14 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResul
                 )
             case "cancel":
                 return await bids.tap_cancel(ctx, user, claimed.payload)
+            case "bid" | "confirm_bid":
+                return await orders.tap_bid(
+                    ctx,
+                    user,
+                    claimed.payload,
+                    confirmed=claimed.kind == "confirm_bid",
+                    action_id=claimed.action_id,
+                )
             case "rule_pause" | "rule_resume" | "rule_delete":
                 return await _rule_action(ctx, user, claimed)
     except UserError as exc:

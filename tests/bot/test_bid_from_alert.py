@@ -82,3 +82,62 @@ async def test_no_bid_button_without_a_template_or_a_linked_key(bot: BotHarness)
 
 async def test_no_bid_button_without_a_linked_key(bot: BotHarness) -> None:
     assert (await match_alert(bot, link=False)).buttons == []
+
+
+async def test_a_double_tap_on_bid_creates_exactly_one_order(bot: BotHarness) -> None:
+    alert = await match_alert(bot)
+    price = listed_price(alert) + STEP
+
+    first = await bot.tap(ALICE, alert, "Bid")
+    second = await bot.tap(ALICE, alert, "Bid")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+
+    assert "already used" in second and "already used" not in first
+    assert "Bid on #200" in edited.text and "sent" in edited.text
+    calls = bot.clore.calls_for("create_gigaspot_orders", key=ALICE_KEY)
+    assert len(calls) == 1
+    audit = [e for e in await bot.audit() if e.action == "create"]
+    assert [(e.outcome, e.server_id, e.price) for e in audit] == [("ok", SERVER, price)]
+    history = await bot.ask(ALICE, "/history")
+    assert f"create on #{SERVER} at {price:g}: done" in history.text
+
+
+async def test_bid_rechecks_the_market_and_offers_a_fresh_price(bot: BotHarness) -> None:
+    alert = await match_alert(bot)
+    put_server(bot, rival=30.0)  # a rival overtook the button's price meanwhile
+    await bot.publish_and_cycle()
+
+    await bot.tap(ALICE, alert, "Bid")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+
+    assert "no longer leads" in edited.text
+    assert bot.clore.calls_for("create_gigaspot_orders") == []
+    fresh = next(label for label, _ in edited.buttons if label.startswith("Bid"))
+    assert float(fresh.rsplit(" ", 1)[1]) > 30.0
+
+
+async def test_bid_above_the_price_cap_asks_first(bot: BotHarness) -> None:
+    await bot.ask(ALICE, "/settings cap 5", expect="Settings")
+    alert = await match_alert(bot)
+
+    await bot.tap(ALICE, alert, "Bid")
+    asked = await bot.edited(ALICE, alert.message_id, 1)
+    assert "above your cap" in asked.text
+    assert bot.clore.calls_for("create_gigaspot_orders") == []
+
+    await bot.tap(ALICE, asked, "Yes, bid")
+    done = await bot.edited(ALICE, alert.message_id, 2)
+    assert "sent" in done.text
+    assert len(bot.clore.calls_for("create_gigaspot_orders")) == 1
+
+
+async def test_clore_refusal_is_reported_in_plain_words(bot: BotHarness) -> None:
+    alert = await match_alert(bot)
+    with bot.clore.lock:
+        bot.clore.market[SERVER]["min_bid"] = 100.0  # clore now refuses the price
+
+    await bot.tap(ALICE, alert, "Bid")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+
+    assert "below what the server accepts" in edited.text
+    assert [e.outcome for e in await bot.audit()] == ["rejected"]
