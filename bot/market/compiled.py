@@ -15,6 +15,7 @@ import collections
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,36 +50,21 @@ def condition_bounds(condition: Condition) -> tuple[float, float]:
     return -math.inf, math.nextafter(wanted - EPS, -math.inf)
 
 
-@dataclass(slots=True)
-class CompiledRule:
-    rule_id: int
-    rule: Rule
-    owner: int | None
-    group_key: GroupKey
-    bounds: dict[str, tuple[float, float]]
-    signatures: dict[str, Signature]
-
-
 _NUMERIC = frozenset(NUMERIC_KEYS)
 
 
-def compile_rule(rule_id: int, rule: Rule, owner: int | None) -> CompiledRule:
-    gpu: list[Condition] = []
-    numeric: dict[str, tuple[float, float]] = {}
-    signatures: dict[str, Signature] = {}
-    for condition in rule.conditions:
-        key = condition.key
-        if key == "gpu":
-            gpu.append(condition)
-        elif key in _NUMERIC:
-            lo, hi = condition_bounds(condition)
-            if key in numeric:  # several conditions on one key: the interval they share
-                lo, hi = max(lo, numeric[key][0]), min(hi, numeric[key][1])
-            numeric[key] = (lo, hi)
-        else:
-            signatures[key] = (*signatures.get(key, ()), condition)
-    group_key = (tuple(gpu), rule.online, rule.working, rule.rented)
-    return CompiledRule(rule_id, rule, owner, group_key, numeric, signatures)
+class Member(NamedTuple):
+    """A rule as the matcher holds it."""
+
+    rule_id: int
+    rule: Rule
+    owner: int | None
+
+
+def group_key(rule: Rule) -> GroupKey:
+    """Rules sharing GPU conditions and default-condition settings are checked together."""
+    gpu = tuple(c for c in rule.conditions if c.key == "gpu")
+    return gpu, rule.online, rule.working, rule.rented
 
 
 # ---------------------------------------------------------------- per-value evaluation
@@ -133,14 +119,15 @@ def category_entry(signature: Signature, value: object) -> bool:
 class RuleGroup:
     key: GroupKey
     rule_ids: np.ndarray  # int64
-    rules: list[CompiledRule]
+    rules: list[Member]
     numeric: dict[str, tuple[np.ndarray, np.ndarray]]  # key -> (lo, hi) per rule
     categories: dict[str, tuple[list[Signature], np.ndarray]]  # kind -> (signatures, index)
     having: dict[str, np.ndarray]  # numeric key or category -> positions of rules that use it
-    owner_rules: dict[int, np.ndarray] = field(default_factory=dict)  # owner -> local indices
+    owner_rules: dict[int, np.ndarray] = field(default_factory=dict)  # owner -> positions
 
 
-def build_group(key: GroupKey, rules: list[CompiledRule]) -> RuleGroup:
+def build_group(key: GroupKey, rules: list[Member]) -> RuleGroup:
+    """Compile the rules of one group into per-condition arrays (one pass over conditions)."""
     n = len(rules)
     lows: dict[str, np.ndarray] = {}
     highs: dict[str, np.ndarray] = {}
@@ -148,25 +135,36 @@ def build_group(key: GroupKey, rules: list[CompiledRule]) -> RuleGroup:
     signature_index: dict[str, dict[Signature, int]] = {}
     positions: dict[str, np.ndarray] = {}
     owners: dict[int, list[int]] = {}
-    for i, rule in enumerate(rules):
-        for name, (lo, hi) in rule.bounds.items():
+    for i, (_, rule, owner) in enumerate(rules):
+        signatures: dict[str, Signature] = {}
+        for condition in rule.conditions:
+            name = condition.key
+            if name == "gpu":
+                continue
+            if name not in _NUMERIC:
+                signatures[name] = (*signatures.get(name, ()), condition)
+                continue
+            lo, hi = condition_bounds(condition)
             if name not in lows:
                 lows[name], highs[name] = np.full(n, -math.inf), np.full(n, math.inf)
                 having[name] = []
+            if having[name] and having[name][-1] == i:  # several conditions on one key
+                lo, hi = max(lo, lows[name][i]), min(hi, highs[name][i])
+            else:
+                having[name].append(i)
             lows[name][i], highs[name][i] = lo, hi
-            having[name].append(i)
-        for kind, signature in rule.signatures.items():
+        for kind, signature in signatures.items():
             if kind not in positions:
                 positions[kind], signature_index[kind] = np.zeros(n, np.int64), {(): 0}
                 having[kind] = []
             index = signature_index[kind]
             positions[kind][i] = index.setdefault(signature, len(index))
             having[kind].append(i)
-        if rule.owner is not None:
-            owners.setdefault(rule.owner, []).append(i)
+        if owner is not None:
+            owners.setdefault(owner, []).append(i)
     return RuleGroup(
         key=key,
-        rule_ids=np.array([r.rule_id for r in rules], dtype=np.int64),
+        rule_ids=np.array([member.rule_id for member in rules], dtype=np.int64),
         rules=rules,
         numeric={name: (lows[name], highs[name]) for name in NUMERIC_KEYS if name in lows},
         categories={k: (list(signature_index[k]), positions[k]) for k in positions},

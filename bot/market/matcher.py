@@ -19,14 +19,14 @@ import msgspec
 import numpy as np
 
 from bot.market import ranking
-from bot.market.columns import GpuListInterner, Interner, ServerTable
+from bot.market.columns import GpuListInterner, IdInterner, Interner, ServerTable
 from bot.market.compiled import (
-    CompiledRule,
     GroupKey,
+    Member,
     RuleGroup,
     build_group,
     category_entry,
-    compile_rule,
+    group_key,
 )
 from bot.market.rules import Rule, rule_matches
 from bot.market.snapshot import EMPTY, Snapshot, changed_servers
@@ -84,17 +84,19 @@ class Matcher:
     def __init__(self) -> None:
         self._interners = {
             "gpus": GpuListInterner(),
-            **{kind: Interner(category_entry) for kind in ("cc", "cpu", "cuda", "host")},
-            "server": Interner(category_entry),
+            **{kind: Interner(category_entry) for kind in ("cc", "cpu", "cuda")},
+            "host": IdInterner(),
+            "server": IdInterner(),
         }
         self._table = ServerTable(self._interners)
         self._snapshot: Snapshot | None = None
         self._clore: float | None = None
-        self._rules: dict[int, CompiledRule] = {}
-        self._members: dict[GroupKey, dict[int, CompiledRule]] = {}
+        self._rules: dict[int, GroupKey] = {}  # rule id -> its group
+        self._members: dict[GroupKey, dict[int, Member]] = {}
         self._groups: dict[GroupKey, RuleGroup] = {}
         self._dirty: set[GroupKey] = set()
         self._live_ids: np.ndarray | None = None  # sorted rule ids, for dense pair keys
+        self._sid_rank = np.zeros(0, dtype=np.int64)  # row -> rank of its server id as a number
         # Every current match as parallel arrays (rule id, row, price to win), in no order;
         # matches added by set_rule wait in _pending until the next time they are needed.
         self._pairs: _Pairs = _empty_pairs()
@@ -112,28 +114,27 @@ class Matcher:
         """Add or replace a rule; return its current matches (never reported as started)."""
         if rule_id in self._rules:
             self.remove_rule(rule_id)
-        compiled = compile_rule(rule_id, rule, owner)
-        self._rules[rule_id] = compiled
-        self._members.setdefault(compiled.group_key, {})[rule_id] = compiled
-        self._dirty.add(compiled.group_key)
+        key = group_key(rule)
+        member = Member(rule_id, rule, owner)
+        self._rules[rule_id] = key
+        self._members.setdefault(key, {})[rule_id] = member
+        self._dirty.add(key)
         self._live_ids = None
         if self._snapshot is None:
             return []
-        rule_ids, rows, ptws = self._evaluate_group(
-            build_group(compiled.group_key, [compiled]), self._alive_rows()
-        )
+        rule_ids, rows, ptws = self._evaluate_group(build_group(key, [member]), self._alive_rows())
         self._pending.append((rule_ids, rows, ptws))
         return self._sorted_matches(rule_ids, rows, ptws)
 
     def remove_rule(self, rule_id: int) -> None:
-        compiled = self._rules.pop(rule_id, None)
-        if compiled is None:
+        key = self._rules.pop(rule_id, None)
+        if key is None:
             return
-        members = self._members[compiled.group_key]
+        members = self._members[key]
         del members[rule_id]
         if not members:
-            del self._members[compiled.group_key]
-        self._dirty.add(compiled.group_key)
+            del self._members[key]
+        self._dirty.add(key)
         self._live_ids = None
         rule_ids, rows, ptws = self._all_pairs()
         keep = rule_ids != rule_id
@@ -170,8 +171,7 @@ class Matcher:
             return other.evaluate(rule, owner)
         if self._snapshot is None:
             return []
-        compiled = compile_rule(-1, rule, owner)
-        group = build_group(compiled.group_key, [compiled])
+        group = build_group(group_key(rule), [Member(-1, rule, owner)])
         return self._sorted_matches(*self._evaluate_group(group, self._alive_rows()))
 
     def track_owners(self, owners: set[int]) -> None:
@@ -384,21 +384,21 @@ class Matcher:
         self._pairs = _concat(
             [(pair_ids[kept], pair_rows[kept], pair_ptws[kept]), (new_ids, new_rows, new_ptws)]
         )
-        if self._live_ids is None:
-            self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
-        live = self._live_ids
-        width = len(live) + 1
-        old_keys = old_rows * width + np.searchsorted(live, old_ids)
-        new_keys = new_rows * width + np.searchsorted(live, new_ids)
-        if old_keys.size and new_keys.size:
+        if old_ids.size and new_ids.size:
+            if self._live_ids is None:
+                self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
+            live = self._live_ids
+            width = len(live) + 1
+            old_keys = old_rows * width + np.searchsorted(live, old_ids)
+            new_keys = new_rows * width + np.searchsorted(live, new_ids)
             _, old_at, new_at = np.intersect1d(
                 old_keys, new_keys, assume_unique=True, return_indices=True
             )
         else:  # e.g. the first snapshot: nothing to pair up
             old_at = new_at = np.zeros(0, dtype=np.int64)
-        stopped = np.ones(old_keys.size, dtype=bool)
+        stopped = np.ones(old_ids.size, dtype=bool)
         stopped[old_at] = False
-        started = np.ones(new_keys.size, dtype=bool)
+        started = np.ones(new_ids.size, dtype=bool)
         started[new_at] = False
         moved = old_ptws[old_at] != new_ptws[new_at]
         old_at, new_at = old_at[moved], new_at[moved]
@@ -414,14 +414,18 @@ class Matcher:
         """Positions sorting pairs by rule id, then server id as a number."""
         if rule_ids.size < 2:
             return np.arange(rule_ids.size)
-        live = self._live_ids
-        assert live is not None
-        sid_rank = np.empty(self._table.size, dtype=np.int64)
-        sid_rank[np.argsort(self._table.sid_number[: self._table.size], kind="stable")] = (
-            np.arange(self._table.size)
-        )
-        key = np.searchsorted(live, rule_ids) * self._table.size + sid_rank[rows]
-        return np.argsort(key, kind="stable")  # pairs arrive in long sorted runs
+        size = self._table.size
+        if self._sid_rank.size != size:
+            by_number = np.argsort(self._table.sid_number[:size], kind="stable")
+            self._sid_rank = np.empty(size, dtype=np.int64)
+            self._sid_rank[by_number] = np.arange(size)
+        if rule_ids.min() >= 0 and rule_ids.max() < (1 << 62) // size:
+            dense = rule_ids
+        else:  # ids too large to combine with a rank: use their positions among the rules
+            if self._live_ids is None:
+                self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
+            dense = np.searchsorted(self._live_ids, rule_ids)
+        return np.argsort(dense * size + self._sid_rank[rows], kind="stable")  # long sorted runs
 
     def _matches(self, rule_ids: np.ndarray, rows: np.ndarray, ptws: np.ndarray) -> list[Match]:
         order = self._order(rule_ids, rows)

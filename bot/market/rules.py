@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.market.snapshot import Server
 
@@ -56,8 +56,7 @@ class RuleError(ValueError):
         self.condition = condition
 
 
-@dataclass(frozen=True, slots=True)
-class Condition:
+class Condition(NamedTuple):  # a tuple: hashing and comparing run in C (the matcher does lots)
     key: str
     op: str
     # numeric keys: (float,); cuda: (version tuple,); lists: the items, sorted, no repeats
