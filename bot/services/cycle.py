@@ -37,6 +37,7 @@ class CycleReport:
     match_alerts: int = 0  # (rule, server) pairs announced
     outbid_alerts: int = 0
     status_messages: int = 0
+    order_messages: int = 0  # pending orders found in the market, or given up on
     errors: list[str] = field(default_factory=list)
 
 
@@ -61,7 +62,12 @@ class Cycle:
             report.applied = True
         async with self.ctx.sessions() as s, s.begin():
             report.status_messages = await self._stale_status(s, poll)
-        if report.match_alerts or report.outbid_alerts or report.status_messages:
+        if (
+            report.match_alerts
+            or report.outbid_alerts
+            or report.status_messages
+            or report.order_messages
+        ):
             self.ctx.kick_sender()
         return report
 
@@ -71,6 +77,7 @@ class Cycle:
         rules = {r.rule_id: r for r in await rules_repo.active_rules(s)}
         report.match_alerts = await self._matches(s, transitions, rules, url)
         report.outbid_alerts = await self._bids(s, transitions, url)
+        report.order_messages = await orders.confirm_pending(self.ctx, s)
 
     async def _matches(
         self, s: AsyncSession, t: Transitions, rules: dict[int, ActiveRule], url: str

@@ -9,17 +9,21 @@ in a later snapshot is the new order (`bot.orders.pending`).
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
 from bot.clore import errors as clore_errors
 from bot.clore.models import CreateResult
-from bot.db.models import User
-from bot.db.repositories import audit, pending_orders
+from bot.db.models import PendingOrder, User
+from bot.db.repositories import audit, outbox, pending_orders, users
 from bot.db.repositories import templates as templates_repo
+from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server
+from bot.orders.pending import Waiting, match_pending
 from bot.orders.template import (
     Template,
     TemplateError,
@@ -36,6 +40,7 @@ from bot.services.context import ServiceContext
 log = logging.getLogger(__name__)
 
 EPS = 1e-9
+PENDING_GIVE_UP = timedelta(minutes=10)
 
 
 async def stored_template(s: AsyncSession, user_id: int) -> Template | None:
@@ -200,3 +205,54 @@ async def _record(
                 action_id=action_id,
                 now=now,
             )
+
+
+async def confirm_pending(ctx: ServiceContext, s: AsyncSession) -> int:
+    """After a new snapshot: attach order ids to pending orders that show up in it, tell
+    their users, and give up on those older than PENDING_GIVE_UP. Returns messages queued."""
+    snapshot = ctx.market.snapshot
+    if snapshot is None:
+        return 0
+    now = ctx.clock()
+    by_user: dict[int, list[PendingOrder]] = defaultdict(list)
+    for row in await pending_orders.unresolved(s):
+        by_user[row.user_id].append(row)
+    queued: list[outbox.NewMessage] = []
+    for user_id, rows in by_user.items():
+        user = await users.get(s, user_id)
+        if user is None or user.clore_user_id is None:
+            continue  # unlinked meanwhile: the give-up below closes them
+        waiting = [
+            Waiting(row.id, row.server_id, pending_orders.known_order_ids(row)) for row in rows
+        ]
+        taken = await pending_orders.taken_order_ids(s, user_id)
+        found = match_pending(waiting, snapshot.servers, user.clore_user_id, taken)
+        for row in rows:
+            bid = found.get(row.id)
+            if bid is None or not await pending_orders.resolve(s, row.id, user_id, bid.id, now=now):
+                continue
+            server = snapshot.servers[row.server_id]
+            standing = bid_standing(row.server_id, server, bid, ctx.market.clore_price)
+            text = (
+                f"Your order {bid.id} on #{messages.esc(row.server_id)} is in the market: "
+                f"<b>{messages.esc(messages.standing_label(standing))}</b>."
+            )
+            queued.append(_order_message(user, text, f"pending:{row.id}"))
+    for row in await pending_orders.give_up(s, created_before=now - PENDING_GIVE_UP, now=now):
+        user = await users.get(s, row.user_id)
+        if user is None:
+            continue
+        text = (
+            f"Your bid on #{messages.esc(row.server_id)} at {messages.clore(row.price)} "
+            "CLORE/day has not shown up in the market after 10 minutes: clore.ai probably "
+            "did not place it. /bids shows your bids."
+        )
+        queued.append(_order_message(user, text, f"pending-gone:{row.id}"))
+    await outbox.enqueue_many(s, queued)
+    return len(queued)
+
+
+def _order_message(user: User, text: str, dedupe_key: str) -> outbox.NewMessage:
+    return outbox.NewMessage(
+        user_id=user.id, chat_id=user.chat_id, kind="action", text=text, dedupe_key=dedupe_key
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.bot.conftest import ALICE, ALICE_KEY, RIVAL, BotHarness
+from tests.bot.conftest import ALICE, ALICE_CLORE, ALICE_KEY, RIVAL, BotHarness
 from tests.fakes.clore_server import make_bid, make_server
 from tests.fakes.telegram_server import ChatMessage
 
@@ -141,3 +141,61 @@ async def test_clore_refusal_is_reported_in_plain_words(bot: BotHarness) -> None
 
     assert "below what the server accepts" in edited.text
     assert [e.outcome for e in await bot.audit()] == ["rejected"]
+
+
+async def placed_order(bot: BotHarness, alert: ChatMessage) -> int:
+    await bot.tap(ALICE, alert, "Bid")
+    await bot.edited(ALICE, alert.message_id, 1)
+    with bot.clore.lock:
+        return max(b["id"] for b in bot.clore.market[SERVER]["bids"] if b["owner"] == ALICE_CLORE)
+
+
+async def test_the_new_order_is_recognised_in_the_next_snapshot(bot: BotHarness) -> None:
+    alert = await match_alert(bot)
+    order_id = await placed_order(bot, alert)
+
+    mark = bot.telegram.mark()
+    await bot.publish_and_cycle()
+    texts = [re.sub(r"<[^>]+>", "", t) for t in bot.sent_texts(ALICE, since=mark)]
+    assert any(f"Your order {order_id} on #{SERVER} is in the market: leading" in t
+               for t in texts), texts
+
+    mark = bot.telegram.mark()
+    await bot.publish_and_cycle()  # told once
+    assert not any("Your order" in t for t in bot.sent_texts(ALICE, since=mark))
+
+
+async def test_an_order_already_there_is_not_taken_for_the_new_one(bot: BotHarness) -> None:
+    await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    await bot.ask(ALICE, "/template image=ubuntu pl=min", expect="Template saved")
+    await bot.ask(ALICE, "/watch gpu=4090", expect="saved")
+    put_server(bot, extra_bids=[make_bid(ALICE_CLORE, 100, 11.0)])  # an older order of hers
+    await bot.publish_and_cycle()
+    alert = next(m for m in bot.telegram.bot_messages(ALICE) if "new machine" in m.text)
+
+    order_id = await placed_order(bot, alert)
+    assert order_id != 100
+    mark = bot.telegram.mark()
+    await bot.publish_and_cycle()
+    assert any(f"Your order {order_id} on" in t for t in bot.sent_texts(ALICE, since=mark))
+
+
+async def test_an_order_that_never_shows_up_is_given_up_after_ten_minutes(
+    bot: BotHarness,
+) -> None:
+    alert = await match_alert(bot)
+    bot.clore.fail("create_gigaspot_orders", "drop")  # not applied, and no answer
+    await bot.tap(ALICE, alert, "Bid")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+    assert "did not confirm" in edited.text
+    assert [e.outcome for e in await bot.audit()] == ["ambiguous"]
+
+    mark = bot.telegram.mark()
+    await bot.publish_and_cycle()
+    assert not any("Your" in t for t in bot.sent_texts(ALICE, since=mark))
+
+    bot.clock.advance(11 * 60)
+    await bot.publish_and_cycle()
+    texts = bot.sent_texts(ALICE, since=mark)
+    assert sum("has not shown up" in t for t in texts) == 1, texts
+    assert len(bot.clore.calls_for("create_gigaspot_orders")) == 1  # never repeated
