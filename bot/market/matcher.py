@@ -234,18 +234,31 @@ class Matcher:
         """Every (rule, row) match among `rows`, in no particular order."""
         if not rows.size:
             return _empty_pairs()
-        return _concat([self._evaluate_group(group, rows) for group in self._current_groups()])
+        shared: dict[object, np.ndarray] = {}
+        return _concat(
+            [self._evaluate_group(group, rows, shared) for group in self._current_groups()]
+        )
 
-    def _evaluate_group(self, group: RuleGroup, rows: np.ndarray) -> _Pairs:
+    def _evaluate_group(
+        self, group: RuleGroup, rows: np.ndarray, shared: dict[object, np.ndarray] | None = None
+    ) -> _Pairs:
+        """Matches of one group among `rows`; `shared` caches what groups have in common."""
+        shared = {} if shared is None else shared
         table = self._table
-        ok = table.bools["alive"][rows] & table.bools["rentable"][rows]
-        for name, position in _FLAG_COLUMNS:
-            setting = group.key[position]
-            if setting != "any":
-                ok &= table.bools[name][rows] == (setting == "yes")
+        flags = group.key[1:]
+        ok = shared.get(flags)
+        if ok is None:
+            ok = table.bools["alive"][rows] & table.bools["rentable"][rows]
+            for name, position in _FLAG_COLUMNS:
+                setting = group.key[position]
+                if setting != "any":
+                    ok &= table.bools[name][rows] == (setting == "yes")
+            shared[flags] = ok
+        if "gpus" not in shared:
+            shared["gpus"] = table.codes["gpus"][rows]
         gpu_table = self._interners["gpus"].table(group.key[0], np.float64)
-        counts = gpu_table[table.codes["gpus"][rows]]
-        ok &= counts >= 0
+        counts = gpu_table[shared["gpus"]]
+        ok = ok & (counts >= 0)
         servers, counts = rows[ok], counts[ok]
         columns = {
             name: counts if name == "gpus" else table.floats[_COLUMN.get(name, name)][servers]
@@ -379,11 +392,14 @@ class Matcher:
         touched[rows] = True
         touched[removed_rows] = True
         old = touched[pair_rows]
-        old_ids, old_rows, old_ptws = pair_ids[old], pair_rows[old], pair_ptws[old]
-        kept = ~old
-        self._pairs = _concat(
-            [(pair_ids[kept], pair_rows[kept], pair_ptws[kept]), (new_ids, new_rows, new_ptws)]
-        )
+        if old.any():
+            old_ids, old_rows, old_ptws = pair_ids[old], pair_rows[old], pair_ptws[old]
+            kept = ~old
+            kept_pairs = (pair_ids[kept], pair_rows[kept], pair_ptws[kept])
+        else:  # e.g. the first snapshot
+            old_ids, old_rows, old_ptws = _empty_pairs()
+            kept_pairs = (pair_ids, pair_rows, pair_ptws)
+        self._pairs = _concat([kept_pairs, (new_ids, new_rows, new_ptws)])
         if old_ids.size and new_ids.size:
             if self._live_ids is None:
                 self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
@@ -450,6 +466,9 @@ class Matcher:
             for owner in owners:
                 self._owner_rows.setdefault(owner, set()).add(row)
 
+    def _owners_of(self, server_id: str) -> frozenset[int]:
+        return self._row_owners.get(self._table.rows[server_id], frozenset())
+
     def _forget_bid(self, key: tuple[str, int]) -> None:
         del self._bids[key]
         keys = self._bids_by_server[key[0]]
@@ -460,9 +479,16 @@ class Matcher:
     def _update_bids(self, out: Transitions, changed: list[str], removed: list[str]) -> None:
         table, snapshot = self._table, self._snapshot
         assert snapshot is not None
-        check = set(changed) | set(removed)
-        for owner in self._new_tracked:
-            check.update(table.ids[row] for row in self._owner_rows.get(owner, ()))
+        # Only servers where a tracked owner bids now, or had a tracked bid before, can matter.
+        check = {sid for sid in removed if sid in self._bids_by_server}
+        if self._bids_by_server:
+            check.update(sid for sid in changed if sid in self._bids_by_server)
+        for owner in self._tracked:
+            rows = self._owner_rows.get(owner, ())
+            if owner in self._new_tracked or len(rows) * 8 < len(changed):
+                check.update(table.ids[row] for row in rows)
+            else:
+                check.update(sid for sid in changed if owner in self._owners_of(sid))
         self._new_tracked = set()
         for server_id in sorted(check, key=int):
             before = {key: self._bids[key] for key in self._bids_by_server.get(server_id, ())}
