@@ -43,7 +43,11 @@ async def show(ctx: ServiceContext, user: User) -> str:
     template = await load(ctx, user.id)
     if template is None:
         return "You have no order template yet.\n" + TEMPLATE_HELP
-    return "<b>Your order template</b>\n" + messages.esc(describe_template(template))
+    return (
+        "<b>Your order template</b>\n"
+        + messages.esc(describe_template(template))
+        + "\n\nChange a setting with e.g. <code>/template pl=250</code>."
+    )
 
 
 async def save(ctx: ServiceContext, user: User, text: str) -> str:

@@ -199,3 +199,30 @@ async def test_an_order_that_never_shows_up_is_given_up_after_ten_minutes(
     texts = bot.sent_texts(ALICE, since=mark)
     assert sum("has not shown up" in t for t in texts) == 1, texts
     assert len(bot.clore.calls_for("create_gigaspot_orders")) == 1  # never repeated
+
+
+async def test_a_template_that_does_not_fit_the_server_sends_nothing(bot: BotHarness) -> None:
+    alert = await match_alert(bot)
+    await bot.ask(ALICE, "/template pl=500", expect="Template saved")  # the GPU allows 100-450
+
+    await bot.tap(ALICE, alert, "Bid")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+
+    assert "does not fit server 200" in edited.text and "Nothing was sent" in edited.text
+    assert bot.clore.calls_for("create_gigaspot_orders") == []
+
+
+async def test_an_unconfirmed_create_is_not_repeated_and_still_recognised(
+    bot: BotHarness,
+) -> None:
+    alert = await match_alert(bot)
+    bot.clore.fail("create_gigaspot_orders", "drop", apply=True)  # placed, answer lost
+
+    order_id = await placed_order(bot, alert)
+    assert "did not confirm" in bot.telegram.message(ALICE, alert.message_id).text
+
+    mark = bot.telegram.mark()
+    await bot.publish_and_cycle()
+    texts = [re.sub(r"<[^>]+>", "", t) for t in bot.sent_texts(ALICE, since=mark)]
+    assert any(f"Your order {order_id} on #{SERVER} is in the market" in t for t in texts)
+    assert len(bot.clore.calls_for("create_gigaspot_orders")) == 1
