@@ -277,7 +277,27 @@ async def tap(update: Update, context: Context, user: User) -> None:
         text = result.text or message.text_html
     else:
         text = message.text_html + (f"\n\n{result.text}" if result.text else "")
-    await delivery(context).edit(user.chat_id, message.message_id, text, markup(result.keyboard))
+    keyboard = result.keyboard
+    if claimed.kind in {"bid", "confirm_bid"}:
+        # A match alert has a Bid button per machine: bidding on one keeps the others.
+        keyboard = (keyboard or []) + _other_buttons(message, query.data)
+    await delivery(context).edit(user.chat_id, message.message_id, text, markup(keyboard))
+
+
+def _other_buttons(message: object, tapped: str | None) -> Keyboard:
+    reply_markup = getattr(message, "reply_markup", None)
+    rows = reply_markup.inline_keyboard if isinstance(reply_markup, InlineKeyboardMarkup) else ()
+    kept: Keyboard = []
+    for row in rows:
+        buttons = [
+            (button.text, action)
+            for button in row
+            if button.callback_data != tapped
+            and (action := action_id_of(str(button.callback_data))) is not None
+        ]
+        if buttons:
+            kept.append(buttons)
+    return kept
 
 
 async def unknown(update: Update, context: Context) -> None:

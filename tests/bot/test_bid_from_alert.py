@@ -226,3 +226,22 @@ async def test_an_unconfirmed_create_is_not_repeated_and_still_recognised(
     texts = [re.sub(r"<[^>]+>", "", t) for t in bot.sent_texts(ALICE, since=mark)]
     assert any(f"Your order {order_id} on #{SERVER} is in the market" in t for t in texts)
     assert len(bot.clore.calls_for("create_gigaspot_orders")) == 1
+
+
+async def test_bidding_on_one_machine_keeps_the_other_bid_buttons(bot: BotHarness) -> None:
+    await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    await bot.ask(ALICE, "/template image=ubuntu pl=min", expect="Template saved")
+    await bot.ask(ALICE, "/watch gpu=4090", expect="saved")
+    put_server(bot)
+    put_server(bot, "201", rival=14.0)
+    await bot.publish_and_cycle()
+    alert = next(m for m in bot.telegram.bot_messages(ALICE) if "new machines" in m.text)
+    assert [label.split(" at ")[0] for label, _ in alert.buttons] == ["Bid #200", "Bid #201"]
+
+    await bot.tap(ALICE, alert, "Bid #200")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+    assert [label.split(" at ")[0] for label, _ in edited.buttons] == ["Bid #201"]
+
+    await bot.tap(ALICE, edited, "Bid #201")
+    assert (await bot.edited(ALICE, alert.message_id, 2)).buttons == []
+    assert len(bot.clore.calls_for("create_gigaspot_orders")) == 2
