@@ -129,8 +129,8 @@ class RuleGroup:
 def build_group(key: GroupKey, rules: list[Member]) -> RuleGroup:
     """Compile the rules of one group into per-condition arrays (one pass over conditions)."""
     n = len(rules)
-    lows: dict[str, np.ndarray] = {}
-    highs: dict[str, np.ndarray] = {}
+    lows: dict[str, list[float]] = {}  # lists: item assignment is far cheaper than numpy's
+    highs: dict[str, list[float]] = {}
     having: dict[str, list[int]] = {}
     signature_index: dict[str, dict[Signature, int]] = {}
     positions: dict[str, np.ndarray] = {}
@@ -146,7 +146,7 @@ def build_group(key: GroupKey, rules: list[Member]) -> RuleGroup:
                 continue
             lo, hi = condition_bounds(condition)
             if name not in lows:
-                lows[name], highs[name] = np.full(n, -math.inf), np.full(n, math.inf)
+                lows[name], highs[name] = [-math.inf] * n, [math.inf] * n
                 having[name] = []
             if having[name] and having[name][-1] == i:  # several conditions on one key
                 lo, hi = max(lo, lows[name][i]), min(hi, highs[name][i])
@@ -166,7 +166,11 @@ def build_group(key: GroupKey, rules: list[Member]) -> RuleGroup:
         key=key,
         rule_ids=np.array([member.rule_id for member in rules], dtype=np.int64),
         rules=rules,
-        numeric={name: (lows[name], highs[name]) for name in NUMERIC_KEYS if name in lows},
+        numeric={
+            name: (np.array(lows[name]), np.array(highs[name]))
+            for name in NUMERIC_KEYS
+            if name in lows
+        },
         categories={k: (list(signature_index[k]), positions[k]) for k in positions},
         having={name: np.array(rows, dtype=np.int64) for name, rows in having.items()},
         owner_rules={o: np.array(p, dtype=np.int64) for o, p in owners.items()},

@@ -21,6 +21,8 @@ class SnapshotError(ValueError):
     """The document is not valid JSON or not a GigaSPOT snapshot."""
 
 
+# gc=False: these structs hold only numbers, strings and each other, never a cycle, so the
+# garbage collector need not track them (decoding and every later collection get cheaper).
 class Gpu(msgspec.Struct, frozen=True, gc=False):
     model: str
     pl: Range
@@ -30,9 +32,11 @@ class Gpu(msgspec.Struct, frozen=True, gc=False):
     core_offset: Range | None = None
 
 
-class Bid(msgspec.Struct, frozen=True, gc=False):
+class Bid(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     owner: int
-    id: int
+    # The order id; not among the fields the market contract uses, so a bid without one is
+    # kept (as 0) rather than costing the whole server. Real snapshots always carry it.
+    id: int = 0
     active: bool
     price: float
     pl: float

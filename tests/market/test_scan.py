@@ -108,6 +108,17 @@ def test_bad_servers_are_skipped_with_a_warning_unknown_fields_ignored(tmp_path,
     assert all(line.startswith("warning: server ") for line in err.splitlines())
 
 
+def test_a_snapshot_with_only_the_fields_the_contract_uses(tmp_path, capsys) -> None:
+    minimal = {
+        "bids": [{"owner": 1, "active": True, "price": 12.5, "pl": 200}],
+        "on_demand_rented": False, "online": True, "cpu": "x", "cores": 1, "threads": 2,
+        "ram": 8, "gpus": [{"model": "RTX 4090", "pl": [150, 450]}], "working_properly": True,
+        "cuda": "12.4", "max_rental_length": 3600, "cc": "DE", "host": 1, "reliability": 1,
+        "min_bid": 3, "energy_price": 0.1,
+    }  # fmt: skip
+    assert tsv(tmp_path, capsys, {"7": minimal}, "gpu=4090\n") == (0, "1\t7\t12.5000\n", "")
+
+
 def test_only_broken_servers_still_scans(tmp_path, capsys) -> None:
     lacking = server_dict()
     del lacking["bids"]
