@@ -48,7 +48,9 @@ class ScanError(Exception):
 def read_rules(text: str, source: str = "rules") -> list[tuple[int, Rule]]:
     """(line number, rule) for every rule line; ScanError listing every bad line."""
     rules, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n, \r\n or \r, as when a text file is read line by line.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -81,7 +83,7 @@ def _read(path: str, what: str) -> bytes:
 
 def _load(args: argparse.Namespace, err: TextIO) -> tuple[Snapshot, list[tuple[int, Rule]]]:
     try:
-        text = _read(args.rules, "rules file").decode("utf-8")
+        text = _read(args.rules, "rules file").decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ScanError(f"rules file {args.rules} is not UTF-8 text") from None
     rules = read_rules(text, args.rules)

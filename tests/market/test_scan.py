@@ -56,6 +56,13 @@ def test_sorted_by_line_then_numeric_server_id_with_4_decimals(tmp_path, capsys)
     assert out.splitlines() == ["1\t100\t3.0000", "4\t9\t1.2346", "4\t10\t2.0000", "4\t100\t3.0000"]
 
 
+def test_line_numbers_count_every_line_ending(tmp_path, capsys) -> None:
+    rules = "\ufeff# c\r\n\r\n  \t\ngpu=4090\rprice>0\x0cfoo=1\n"
+    code, out, err = tsv(tmp_path, capsys, {"1": server_dict()}, rules)
+    assert (code, out) == (2, "")
+    assert "line 5" in err and "foo=1" in err  # a form feed does not end a line
+
+
 def test_clore_price_and_user_id(tmp_path, capsys) -> None:
     doc = {"1": server_dict(min_bid=1.0, energy_price=0.1, bids=[bid(7, 20, pl=500)])}
     assert tsv(tmp_path, capsys, doc, "price>0\n")[1] == "1\t1\t20.0000\n"
