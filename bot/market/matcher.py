@@ -339,7 +339,8 @@ class Matcher:
                 assert server is not None
                 if rule_matches(group.rules[local].rule, server, ptw, table.ids[row]):
                     extra.append((int(group.rule_ids[local]), row, ptw))
-        hit_rules, hit_columns = np.nonzero(found)
+        # 1-D search then divmod: several times faster than np.nonzero on a 2-D matrix
+        hit_rules, hit_columns = np.divmod(np.flatnonzero(found), servers.size)
         rows = servers[hit_columns]
         pairs = (group.rule_ids[start:stop][hit_rules], rows, table.floats["ptw"][rows])
         if extra:
