@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server
+from bot.orders.protection import ProtectionSettings
 from bot.telegram.html import esc
 
 
@@ -158,6 +160,9 @@ HELP = f"""<b>GigaSPOT Watch</b> watches clore.ai's GigaSPOT market for you.
 /unlink – forget the key
 /bids – your bids: leading, tied or outbid, with Raise and Cancel buttons
 /settings – raise step and price cap
+/protect &lt;order id&gt; &lt;cap&gt; [raises per hour] – raise the bid automatically when outbid, never above the cap
+/unprotect &lt;order id&gt; – stop protecting a bid
+/budget &lt;amount|off&gt; – most CLORE/day automatic raises may add per 24 h
 /template – the order template for Bid buttons on match alerts (/template alone explains it)
 /history – your last 20 order actions
 
@@ -206,3 +211,55 @@ def settings_text(step: float, cap: float | None, paused: bool, clore_user_id: i
             f"Alerts: {'paused (/resume)' if paused else 'on (/pause)'}",
         ]
     )
+
+
+def protection_enabled(order_id: int, server_id: str, settings: ProtectionSettings) -> str:
+    return (
+        f"🛡 Order {order_id} on #{esc(server_id)} is protected: when outbid I raise it, "
+        f"never above {clore(settings.cap)} CLORE/day and at most "
+        f"{settings.max_raises_per_hour} times per hour. /unprotect {order_id} stops it."
+    )
+
+
+def protect_hint(order_id: int, cap: float) -> str:
+    return (
+        f"To protect order {order_id}, send\n<code>/protect {order_id} {clore(cap)}</code>\n"
+        "with the highest price (CLORE/day) I may raise it to; add a number for raises per hour."
+    )
+
+
+def budget_text(budget: float | None, spent: float) -> str:
+    limit = f"{clore(budget)} CLORE/day per 24 h" if budget is not None else "none"
+    return (
+        f"Daily budget for automatic raises: {limit}. Used in the last 24 h: {clore(spent)}."
+        "\n(<code>/budget 20</code> or <code>/budget off</code>)"
+    )
+
+
+def auto_raised(order_id: int, server_id: str, price: float, rival: float | None) -> str:
+    rival_text = clore(rival) if rival is not None else "?"
+    return (
+        f"🛡 Raised order {order_id} on #{esc(server_id)} to {clore(price)} (rival at {rival_text})"
+    )
+
+
+def protection_at_cap(needed: float, cap: float) -> str:
+    return f"🛡 Not raised: leading needs {clore(needed)}, above your cap of {clore(cap)}."
+
+
+def protection_over_budget(needed: float, remaining: float) -> str:
+    return (
+        f"🛡 Not raised to {clore(needed)}: your daily budget has {clore(remaining)} left (/budget)."
+    )
+
+
+def protection_rate_limited(needed: float, next_allowed_at: datetime) -> str:
+    return (
+        f"🛡 Not raised to {clore(needed)}: the hourly raise limit is reached until "
+        f"{next_allowed_at:%H:%M} UTC."
+    )
+
+
+def protection_failed(price: float, outcome: str, error: str) -> str:
+    head = "was not confirmed" if outcome == "ambiguous" else "failed"
+    return f"🛡 The automatic raise to {clore(price)} {head}: {esc(error)} I will not retry it."

@@ -53,7 +53,12 @@ async def bid_keyboard(
     order = {"order_id": standing.order_id, "server_id": standing.server_id}
     raise_id = await make_action(ctx, s, user_id, "raise", price=raise_to, **order)
     cancel_id = await make_action(ctx, s, user_id, "cancel", **order)
-    return [[(f"Raise to {messages.clore(raise_to)}", raise_id), ("Cancel", cancel_id)]]
+    # A button cannot take the cap: it answers with the /protect command to send.
+    protect_id = await make_action(ctx, s, user_id, "protect", cap=raise_to, **order)
+    return [
+        [(f"Raise to {messages.clore(raise_to)}", raise_id), ("Cancel", cancel_id)],
+        [("🛡 Protect", protect_id)],
+    ]
 
 
 def find_bid(server: Server | None, order_id: int, owner: int | None) -> Bid | None:

@@ -23,7 +23,7 @@ from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.market.matcher import Transitions
 from bot.market.ranking import BidStanding
-from bot.services import alert_policy, orders
+from bot.services import alert_policy, orders, protection
 from bot.services.bids import bid_keyboard, find_bid
 from bot.services.buttons import markup_json
 from bot.services.context import ServiceContext
@@ -36,6 +36,7 @@ class CycleReport:
     applied: bool = False
     match_alerts: int = 0  # (rule, server) pairs announced
     outbid_alerts: int = 0
+    automatic_raises: int = 0  # edits made by outbid protection (any outcome)
     status_messages: int = 0
     order_messages: int = 0  # pending orders found in the market, or given up on
     errors: list[str] = field(default_factory=list)
@@ -45,6 +46,7 @@ class Cycle:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self._reconciled = False  # stored "matching" rows checked against a fresh matcher
+        self._protect: list[protection.Candidate] = []  # collected in the transaction
 
     async def run(self, poll: PollResult) -> CycleReport:
         report = CycleReport()
@@ -60,6 +62,9 @@ class Cycle:
                         await self._reconcile(s)
             self._reconciled = True
             report.applied = True
+            # Edits spend money over the network: after the commit, outside the lock.
+            candidates, self._protect = self._protect, []
+            await self._protect_bids(candidates, poll.snapshot_url or "", report)
         async with self.ctx.sessions() as s, s.begin():
             report.status_messages = await self._stale_status(s, poll)
         if (
@@ -67,6 +72,7 @@ class Cycle:
             or report.outbid_alerts
             or report.status_messages
             or report.order_messages
+            or report.automatic_raises
         ):
             self.ctx.kick_sender()
         return report
@@ -143,19 +149,24 @@ class Cycle:
         known = await alerts.bid_states_for_users(
             s, [u.id for group in by_owner.values() for u in group]
         )
+        protected = await protection.protected_orders(s)
         changes: list[alerts.BidState] = []
         sent = 0
         for change in t.bids:
             standing = change.standing
             for user in by_owner.get(standing.owner, []):
+                settings = protected.get((user.id, standing.order_id))
                 new, alert = alert_policy.on_bid(
                     known.get((user.id, standing.order_id)),
                     user.id,
                     standing,
-                    muted=user.alerts_paused,
+                    # Muting silences alerts, not the protection the user asked for.
+                    muted=user.alerts_paused and settings is None,
                 )
                 changes.append(new)
-                if alert and await self._outbid_alert(s, user, standing, url):
+                if alert and settings is not None:
+                    self._protect.append(protection.Candidate(user, standing, settings))
+                elif alert and await self._outbid_alert(s, user, standing, url):
                     sent += 1
         await alerts.upsert_bid_states(s, changes)
         gone = [
@@ -166,8 +177,40 @@ class Cycle:
         await alerts.delete_bid_states(s, gone)
         return sent
 
+    async def _protect_bids(
+        self, candidates: list[protection.Candidate], url: str, report: CycleReport
+    ) -> None:
+        for candidate in candidates:
+            attempt = await protection.attempt(self.ctx, candidate)
+            if attempt is None:
+                continue
+            async with self.ctx.sessions() as s, s.begin():
+                await protection.record(s, attempt, self.ctx.clock())
+                if attempt.outcome is not None:
+                    report.automatic_raises += 1
+                if attempt.outcome == "ok":
+                    await self._raised_message(s, attempt, url)
+                elif await self._outbid_alert(
+                    s, candidate.user, candidate.standing, url, protection.why_not(attempt)
+                ):
+                    report.outbid_alerts += 1
+
+    async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
+        user, st = attempt.candidate.user, attempt.candidate.standing
+        price = attempt.decision.price  # type: ignore[union-attr]
+        await outbox.enqueue(
+            s,
+            outbox.NewMessage(
+                user_id=user.id,
+                chat_id=user.chat_id,
+                kind="action",
+                text=messages.auto_raised(st.order_id, st.server_id, price, st.top_price),
+                dedupe_key=f"autoraise:{user.id}:{st.order_id}:{url}",
+            ),
+        )
+
     async def _outbid_alert(
-        self, s: AsyncSession, user: User, standing: BidStanding, url: str
+        self, s: AsyncSession, user: User, standing: BidStanding, url: str, note: str = ""
     ) -> bool:
         server = self.ctx.market.server(standing.server_id)
         if find_bid(server, standing.order_id, standing.owner) is None:
@@ -181,7 +224,8 @@ class Cycle:
                 user_id=user.id,
                 chat_id=user.chat_id,
                 kind="outbid",
-                text=messages.outbid_alert(standing, server, raise_to),
+                text=messages.outbid_alert(standing, server, raise_to)
+                + (f"\n{note}" if note else ""),
                 reply_markup=markup_json(keyboard),
                 dedupe_key=f"outbid:{user.id}:{standing.order_id}:{url}",
             ),

@@ -58,6 +58,10 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResul
                     confirmed=claimed.kind == "confirm_bid",
                     action_id=claimed.action_id,
                 )
+            case "protect":
+                order_id = int(claimed.payload["order_id"])  # type: ignore[arg-type]
+                cap = float(claimed.payload["cap"])  # type: ignore[arg-type]
+                return TapResult("Send the command", messages.protect_hint(order_id, cap))
             case "rule_pause" | "rule_resume" | "rule_delete":
                 return await _rule_action(ctx, user, claimed)
     except UserError as exc:

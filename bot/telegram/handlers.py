@@ -24,7 +24,7 @@ from telegram.ext import (
 
 from bot import messages
 from bot.db.models import User
-from bot.services import accounts, bids, taps, templates, watch
+from bot.services import accounts, bids, protection, taps, templates, watch
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.delivery import Delivery
@@ -48,6 +48,9 @@ COMMANDS = [
     ("link", "link my clore.ai API key"),
     ("unlink", "forget my API key"),
     ("settings", "raise step and price cap"),
+    ("protect", "raise a bid automatically when outbid, up to a cap"),
+    ("unprotect", "stop protecting a bid"),
+    ("budget", "daily budget for automatic raises"),
     ("template", "the order template new bids use"),
     ("history", "my last order actions"),
     ("pause", "mute all alerts"),
@@ -236,6 +239,24 @@ async def settings(update: Update, context: Context, user: User) -> None:
 
 
 @guarded
+async def protect(update: Update, context: Context, user: User) -> None:
+    answer = await protection.enable(services(context), user, argument_text(update))
+    await say(context, user.chat_id, answer)
+
+
+@guarded
+async def unprotect(update: Update, context: Context, user: User) -> None:
+    answer = await protection.disable(services(context), user, argument_text(update))
+    await say(context, user.chat_id, answer)
+
+
+@guarded
+async def budget(update: Update, context: Context, user: User) -> None:
+    answer = await protection.budget(services(context), user, argument_text(update))
+    await say(context, user.chat_id, answer)
+
+
+@guarded
 async def template(update: Update, context: Context, user: User) -> None:
     ctx, text = services(context), argument_text(update)
     answer = await templates.save(ctx, user, text) if text else await templates.show(ctx, user)
@@ -278,8 +299,9 @@ async def tap(update: Update, context: Context, user: User) -> None:
     else:
         text = message.text_html + (f"\n\n{result.text}" if result.text else "")
     keyboard = result.keyboard
-    if claimed.kind in {"bid", "confirm_bid"}:
-        # A match alert has a Bid button per machine: bidding on one keeps the others.
+    if claimed.kind in {"bid", "confirm_bid", "protect"}:
+        # A match alert has a Bid button per machine: bidding on one keeps the others;
+        # the Protect hint keeps Raise and Cancel.
         keyboard = (keyboard or []) + _other_buttons(message, query.data)
     await delivery(context).edit(user.chat_id, message.message_id, text, markup(keyboard))
 
@@ -327,6 +349,9 @@ def register(application: Application) -> None:
         "pause": pause,
         "resume": resume,
         "settings": settings,
+        "protect": protect,
+        "unprotect": unprotect,
+        "budget": budget,
         "template": template,
         "history": history,
     }.items():

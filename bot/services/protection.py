@@ -1,0 +1,209 @@
+"""Outbid protection: /protect, /unprotect, /budget, and the automatic raise of a cycle.
+
+The cycle collects protected bids that fell behind (inside its transaction) and calls
+`attempt` for each after committing, outside the market lock: `attempt` decides, makes at
+most one edit call (never retried), and says what happened; the cycle then records it and
+queues the message in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import messages
+from bot.clore import errors as clore_errors
+from bot.clore.models import OrderEdit
+from bot.db.models import User
+from bot.db.repositories import protections
+from bot.db.repositories.audit import Outcome
+from bot.market.ranking import BidStanding, standings_for_owner
+from bot.orders.protection import (
+    BUDGET_WINDOW,
+    RATE_WINDOW,
+    AtCap,
+    Decision,
+    NothingToDo,
+    OverBudget,
+    ProtectionSettings,
+    Raise,
+    RateLimited,
+    decide,
+    parse_budget,
+    parse_protection,
+)
+from bot.services import accounts
+from bot.services.clore_words import plain_error
+from bot.services.context import ServiceContext, UserError
+
+EPS = 1e-9
+PROTECT_USAGE = "Send /protect <order id> <cap> [raises per hour], e.g. /protect 9001 25"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A protected bid that fell behind in this cycle."""
+
+    user: User
+    standing: BidStanding
+    settings: ProtectionSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    candidate: Candidate
+    decision: Decision
+    outcome: Outcome | None = None  # set when an edit was made
+    error: str | None = None  # why the edit did not take effect, in plain words
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+async def enable(ctx: ServiceContext, user: User, text: str) -> str:
+    words = text.split()
+    if not words or not words[0].isdigit():
+        raise UserError(PROTECT_USAGE)
+    order_id = int(words[0])
+    rest = words[1:]
+    if len(rest) == 2 and "=" not in rest[0] + rest[1]:
+        rest = [f"cap={rest[0]}", f"per_hour={rest[1]}"]
+    try:
+        settings = parse_protection(" ".join(rest))
+    except ValueError as exc:
+        raise UserError(f"{exc}. {PROTECT_USAGE}") from None
+    accounts.api_key(ctx, user)  # asks to link first
+    snapshot = ctx.market.snapshot
+    if snapshot is None:
+        raise UserError("I have not loaded the market yet. Try again in a minute.")
+    owned = standings_for_owner(snapshot, user.clore_user_id or 0, ctx.market.clore_price)
+    standing = next((st for st in owned if st.order_id == order_id), None)
+    if standing is None:
+        raise UserError(f"Order {order_id} is not one of your active bids (see /bids).")
+    async with ctx.sessions() as s, s.begin():
+        await protections.enable(
+            s,
+            user_id=user.id,
+            order_id=order_id,
+            server_id=standing.server_id,
+            cap=settings.cap,
+            max_raises_per_hour=settings.max_raises_per_hour,
+            now=ctx.clock(),
+        )
+    return messages.protection_enabled(order_id, standing.server_id, settings)
+
+
+async def disable(ctx: ServiceContext, user: User, text: str) -> str:
+    word = text.strip()
+    if not word.isdigit():
+        raise UserError("Send /unprotect followed by the order id.")
+    async with ctx.sessions() as s, s.begin():
+        found = await protections.set_enabled(s, user.id, int(word), False)
+    if not found:
+        raise UserError(f"Order {int(word)} is not protected.")
+    return f"Protection of order {int(word)} is off."
+
+
+async def budget(ctx: ServiceContext, user: User, text: str) -> str:
+    now = ctx.clock()
+    async with ctx.sessions() as s, s.begin():
+        if text.strip():
+            try:
+                amount = parse_budget(text)
+            except ValueError as exc:
+                raise UserError(f"{exc}. Send /budget 20 or /budget off.") from None
+            await protections.set_budget(s, user.id, amount, now=now)
+        current = await protections.get_budget(s, user.id)
+        spent = await protections.automatic_spending_since(s, user.id, now - BUDGET_WINDOW)
+    return messages.budget_text(current, spent)
+
+
+# ---------------------------------------------------------------------- automatic raises
+
+
+async def protected_orders(s: AsyncSession) -> dict[tuple[int, int], ProtectionSettings]:
+    """(user id, order id) -> settings of every enabled protection."""
+    return {
+        (row.user_id, row.order_id): ProtectionSettings(row.cap, row.max_raises_per_hour)
+        for row in await protections.list_enabled(s)
+    }
+
+
+async def attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
+    """Decide, and raise at most once. None: nothing to tell (already tried this price)."""
+    now = ctx.clock()
+    user, standing = c.user, c.standing
+    step = accounts.profile(ctx, user).raise_step
+    async with ctx.reads() as s:
+        recent = await protections.automatic_raises_since(
+            s, user.id, standing.order_id, now - RATE_WINDOW
+        )
+        daily_budget = await protections.get_budget(s, user.id)
+        spent = await protections.automatic_spending_since(s, user.id, now - BUDGET_WINDOW)
+    decision = decide(
+        standing,
+        c.settings,
+        [r.created_at for r in recent],
+        step=step,
+        daily_budget=daily_budget,
+        spent_last_24h=spent,
+        now=now,
+    )
+    if isinstance(decision, NothingToDo):
+        return None
+    if not isinstance(decision, Raise):
+        return Attempt(c, decision)
+    if (
+        recent
+        and recent[-1].to_price is not None
+        and recent[-1].outcome != "ok"
+        and (abs(recent[-1].to_price - decision.price) <= EPS)
+    ):
+        return None  # this very raise failed before and was reported: never repeat it
+    try:
+        key = accounts.api_key(ctx, user)
+    except UserError as exc:
+        return Attempt(c, decision, "error", str(exc))
+    edit = OrderEdit(order_id=standing.order_id, price=decision.price)
+    try:
+        result = await ctx.clore.edit_gigaspot_orders(key, [edit])
+    except clore_errors.CloreError as exc:
+        return Attempt(c, decision, "ambiguous" if exc.ambiguous else "error", plain_error(exc))
+    if standing.order_id in result.success_ids:
+        return Attempt(c, decision, "ok")
+    reason = "too low for clore" if standing.order_id in result.too_low_ids else "refused"
+    return Attempt(c, decision, "rejected", f"clore.ai did not raise it: {reason}.")
+
+
+async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:
+    if not isinstance(a.decision, Raise) or a.outcome is None:
+        return
+    st = a.candidate.standing
+    await protections.record_automatic_raise(
+        s,
+        user_id=a.candidate.user.id,
+        order_id=st.order_id,
+        server_id=st.server_id,
+        from_price=st.price,
+        to_price=a.decision.price,
+        outcome=a.outcome,
+        reason=a.error,
+        now=now,
+    )
+
+
+def why_not(a: Attempt) -> str:
+    """The line added to the outbid alert when protection did not raise."""
+    d = a.decision
+    match d:
+        case AtCap():
+            return messages.protection_at_cap(d.needed_price, d.cap)
+        case OverBudget():
+            return messages.protection_over_budget(d.needed_price, d.remaining)
+        case RateLimited():
+            return messages.protection_rate_limited(d.needed_price, d.next_allowed_at)
+        case Raise():
+            return messages.protection_failed(d.price, a.outcome or "error", a.error or "")
+    return ""
