@@ -7,7 +7,8 @@ Design (docs/market-contract.md gives the meaning; `rules.rule_matches` is the r
 - the price to win is computed once per server with every active bid competing, and
   corrected only where a rule's owner has an active bid on the server;
 - `update` re-evaluates only servers whose JSON changed (everything when the CLORE price
-  changed) and reports what started, stopped or changed price, and how tracked bids stand.
+  changed) and reports what started, stopped or changed price, and how tracked bids stand
+  (`bids.BidTracker`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 import numpy as np
 
 from bot.market import ranking
+from bot.market.bids import BidChange, BidTracker
 from bot.market.columns import GpuListInterner, IdInterner, Interner, ServerTable
 from bot.market.compiled import (
     GroupKey,
@@ -49,17 +51,12 @@ class Repriced(msgspec.Struct, frozen=True, gc=False):
     new: float
 
 
-class BidChange(msgspec.Struct, frozen=True, gc=False):
-    standing: ranking.BidStanding
-    previous_state: str | None  # None: seen for the first time
-
-
 @dataclass(slots=True)
 class Transitions:
     started: list[Match] = field(default_factory=list)
     stopped: list[Match] = field(default_factory=list)  # price to win as last seen
     repriced: list[Repriced] = field(default_factory=list)
-    bids: list[BidChange] = field(default_factory=list)
+    bids: list[BidChange] = field(default_factory=list)  # first seen, or news (see bids.py)
     gone_bids: list[ranking.BidStanding] = field(default_factory=list)  # last known standing
 
 
@@ -76,11 +73,12 @@ def _concat(parts: list[_Pairs]) -> _Pairs:
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
-def _in_front(state: str) -> bool:
-    return state != "outbid"
-
-
 class Matcher:
+    """Rules (id -> rule, owner), the applied snapshot, and the matches between them.
+
+    Not thread-safe: one caller at a time (the bot serialises calls with a lock).
+    """
+
     def __init__(self) -> None:
         self._interners = {
             "gpus": GpuListInterner(),
@@ -103,10 +101,7 @@ class Matcher:
         self._pending: list[_Pairs] = []
         self._row_owners: dict[int, frozenset[int]] = {}  # owners of active bids per row
         self._owner_rows: dict[int, set[int]] = {}
-        self._tracked: set[int] = set()
-        self._new_tracked: set[int] = set()
-        self._bids: dict[tuple[str, int], ranking.BidStanding] = {}
-        self._bids_by_server: dict[str, set[tuple[str, int]]] = {}
+        self._bids = BidTracker()
 
     # ------------------------------------------------------------------ rules
 
@@ -176,19 +171,14 @@ class Matcher:
 
     def track_owners(self, owners: set[int]) -> None:
         """Watch the bids of these clore user ids (replaces the previous set)."""
-        owners = set(owners)
-        self._new_tracked |= owners - self._tracked
-        self._new_tracked &= owners
-        for key in [k for k, s in self._bids.items() if s.owner not in owners]:
-            self._forget_bid(key)
-        self._tracked = owners
+        self._bids.track(owners)
 
     # ------------------------------------------------------------------ update
 
     def update(self, snapshot: Snapshot, clore_price: float | None) -> Transitions:
         """Apply a new snapshot; report what changed since the previous one."""
         full = self._snapshot is None or not _same_price(clore_price, self._clore)
-        if not full and snapshot is self._snapshot and not self._new_tracked:
+        if not full and snapshot is self._snapshot and not self._bids.newly_tracked:
             return Transitions()
         old = self._snapshot or EMPTY
         if full:
@@ -212,7 +202,9 @@ class Matcher:
                 self._set_owners(row, frozenset(b.owner for b in server.bids if b.active))
         rows = np.array(sorted(changed_rows), dtype=np.int64)
         transitions = self._diff(rows, np.array(removed_rows, dtype=np.int64))
-        self._update_bids(transitions, changed, removed)
+        transitions.bids, transitions.gone_bids = self._bids.update(
+            snapshot, clore_price, changed, removed, self._owner_rows, self._owners_of, table.ids
+        )
         return transitions
 
     # ------------------------------------------------------------------ evaluation
@@ -469,57 +461,6 @@ class Matcher:
 
     def _owners_of(self, server_id: str) -> frozenset[int]:
         return self._row_owners.get(self._table.rows[server_id], frozenset())
-
-    def _forget_bid(self, key: tuple[str, int]) -> None:
-        del self._bids[key]
-        keys = self._bids_by_server[key[0]]
-        keys.discard(key)
-        if not keys:
-            del self._bids_by_server[key[0]]
-
-    def _update_bids(self, out: Transitions, changed: list[str], removed: list[str]) -> None:
-        table, snapshot = self._table, self._snapshot
-        assert snapshot is not None
-        # Only servers where a tracked owner bids now, or had a tracked bid before, can matter.
-        check = {sid for sid in removed if sid in self._bids_by_server}
-        if self._bids_by_server:
-            check.update(sid for sid in changed if sid in self._bids_by_server)
-        for owner in self._tracked:
-            rows = self._owner_rows.get(owner, ())
-            if owner in self._new_tracked or len(rows) * 8 < len(changed):
-                check.update(table.ids[row] for row in rows)
-            else:
-                check.update(sid for sid in changed if owner in self._owners_of(sid))
-        self._new_tracked = set()
-        for server_id in sorted(check, key=int):
-            before = {key: self._bids[key] for key in self._bids_by_server.get(server_id, ())}
-            server = snapshot.servers.get(server_id)
-            now: dict[tuple[str, int], ranking.BidStanding] = {}
-            if server is not None and self._tracked:
-                for bid in server.bids:
-                    if bid.active and bid.owner in self._tracked:
-                        standing = ranking.bid_standing(server_id, server, bid, self._clore)
-                        now[(server_id, bid.id)] = standing
-            for key, standing in before.items():
-                if key not in now:
-                    self._forget_bid(key)
-                    out.gone_bids.append(standing)
-            for key, standing in now.items():
-                previous = before.get(key)
-                if previous is None or _bid_news(previous, standing):
-                    out.bids.append(BidChange(standing, previous and previous.state))
-                self._bids[key] = standing
-                self._bids_by_server.setdefault(server_id, set()).add(key)
-
-
-def _bid_news(previous: ranking.BidStanding, now: ranking.BidStanding) -> bool:
-    if _in_front(previous.state) != _in_front(now.state):
-        return True
-    return (
-        now.state == "outbid"
-        and now.top_score is not None
-        and (previous.top_score is None or now.top_score > previous.top_score + ranking.TIE_EPS)
-    )
 
 
 def _same_price(a: float | None, b: float | None) -> bool:
