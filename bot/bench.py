@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import random
 import resource
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from bot.market.snapshot import Snapshot, SnapshotError, decode_snapshot
 
 HELP = "measure the matcher against json.loads"
 CHURN = 0.10
+LINKED_ACCOUNTS = 300
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snapshot", metavar="FILE", help="a snapshot file instead")
     parser.add_argument("--clore-price", type=float, default=0.02, help="USD per CLORE")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best counts)")
+    parser.add_argument(
+        "--linked", type=float, default=0.5,
+        help="share of rules whose owner has a linked clore account (bids tracked)",
+    )  # fmt: skip
 
 
 def _generated_snapshot(servers: int, seed: int) -> bytes:
@@ -83,11 +89,26 @@ def _inputs(args: argparse.Namespace) -> tuple[bytes, bytes, list[str], str]:
     )
 
 
-def _full(data: bytes, rules: list[Rule], clore_price: float) -> tuple[Matcher, Snapshot, int]:
+def _owners(data: bytes, rules: list[Rule], share: float, seed: int) -> list[int | None]:
+    """Rule owners: `share` of the rules belong to users whose clore account is linked,
+    drawn from the busiest bidders (whose own bids then stay out of their competition)."""
+    counts: dict[int, int] = {}
+    for server in decode_snapshot(data).servers.values():
+        for bid in server.bids:
+            counts[bid.owner] = counts.get(bid.owner, 0) + 1
+    bidders = sorted(counts, key=lambda owner: -counts[owner])[:LINKED_ACCOUNTS]
+    rng = random.Random(seed)
+    return [rng.choice(bidders) if bidders and rng.random() < share else None for _ in rules]
+
+
+def _full(
+    data: bytes, rules: list[Rule], owners: list[int | None], clore_price: float
+) -> tuple[Matcher, Snapshot, int]:
     snapshot = decode_snapshot(data)
     matcher = Matcher()
-    for rule_id, rule in enumerate(rules):
-        matcher.set_rule(rule_id, rule, None)
+    matcher.track_owners({owner for owner in owners if owner is not None})
+    for rule_id, (rule, owner) in enumerate(zip(rules, owners, strict=True)):
+        matcher.set_rule(rule_id, rule, owner)
     return matcher, snapshot, len(matcher.update(snapshot, clore_price).started)
 
 
@@ -102,8 +123,9 @@ def main(args: argparse.Namespace) -> int:
         return 2
     clore, repeat = args.clore_price, max(1, args.repeat)
     try:
-        full = _best(repeat, lambda: _full(data, rules, clore))
-        matcher, snapshot, n_matches = _full(data, rules, clore)
+        owners = _owners(data, rules, args.linked, args.seed)
+        full = _best(repeat, lambda: _full(data, rules, owners, clore))
+        matcher, snapshot, n_matches = _full(data, rules, owners, clore)
     except SnapshotError as exc:
         print(f"gigaspot-bot bench: {exc}", file=sys.stderr)
         return 2
@@ -139,7 +161,9 @@ def main(args: argparse.Namespace) -> int:
 
     print(
         f"snapshot: {source}, {len(snapshot.servers)} servers, {len(data) / 1e6:.1f} MB; "
-        f"{len(rules)} rules (parsed in {parse_time * 1000:.0f} ms); best of {repeat}"
+        f"{len(rules)} rules (parsed in {parse_time * 1000:.0f} ms), "
+        f"{sum(o is not None for o in owners)} of them of {len(set(owners) - {None})} linked "
+        f"accounts whose bids are tracked; best of {repeat}"
     )
     line("json.loads", loads)
     line("full evaluation (decode + rules)", full, f"{n_matches} matches")

@@ -70,12 +70,11 @@ class BidTracker:
         check = {sid for sid in removed if sid in self._by_server}
         if self._by_server:
             check.update(sid for sid in changed if sid in self._by_server)
-        for owner in self.tracked:
-            rows = owner_rows.get(owner, ())
-            if owner in self.newly_tracked or len(rows) * 8 < len(changed):
-                check.update(server_ids[row] for row in rows)
-            else:
-                check.update(sid for sid in changed if owner in owners_of(sid))
+        if self.tracked:
+            tracked = self.tracked
+            check.update(sid for sid in changed if any(o in tracked for o in owners_of(sid)))
+        for owner in self.newly_tracked:  # their bids on unchanged servers are news too
+            check.update(server_ids[row] for row in owner_rows.get(owner, ()))
         return check
 
     def update(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -63,7 +63,11 @@ class Member(NamedTuple):
 
 def group_key(rule: Rule) -> GroupKey:
     """Rules sharing GPU conditions and default-condition settings are checked together."""
-    gpu = tuple(c for c in rule.conditions if c.key == "gpu")
+    conditions = rule.conditions  # in canonical order: gpu conditions come first
+    count = 0
+    while count < len(conditions) and conditions[count].key == "gpu":
+        count += 1
+    gpu = conditions[:count]
     return gpu, rule.online, rule.working, rule.rented
 
 
@@ -123,7 +127,8 @@ class RuleGroup:
     numeric: dict[str, tuple[np.ndarray, np.ndarray]]  # key -> (lo, hi) per rule
     categories: dict[str, tuple[list[Signature], np.ndarray]]  # kind -> (signatures, index)
     having: dict[str, np.ndarray]  # numeric key or category -> positions of rules that use it
-    owner_rules: dict[int, np.ndarray] = field(default_factory=dict)  # owner -> positions
+    owned_owner: np.ndarray  # the owner of each rule that has one (int64) ...
+    owned_local: np.ndarray  # ... and that rule's position in the group
 
 
 def build_group(key: GroupKey, rules: list[Member]) -> RuleGroup:
@@ -173,5 +178,6 @@ def build_group(key: GroupKey, rules: list[Member]) -> RuleGroup:
         },
         categories={k: (list(signature_index[k]), positions[k]) for k in positions},
         having={name: np.array(rows, dtype=np.int64) for name, rows in having.items()},
-        owner_rules={o: np.array(p, dtype=np.int64) for o, p in owners.items()},
+        owned_owner=np.array([o for o, p in owners.items() for _ in p], dtype=np.int64),
+        owned_local=np.array([i for p in owners.values() for i in p], dtype=np.int64),
     )

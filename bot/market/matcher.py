@@ -30,11 +30,12 @@ from bot.market.compiled import (
     category_entry,
     group_key,
 )
-from bot.market.rules import Rule, rule_matches
+from bot.market.rules import Rule
 from bot.market.snapshot import EMPTY, Snapshot, changed_servers
 
 _BLOCK = 1 << 21  # cells of one (rules x servers) matrix: bounded memory, cache friendly
 _COLUMN = {"price": "ptw"}
+_PRICES = ("price", "pergpu")
 _FLAG_COLUMNS = (("online", 1), ("working", 2), ("rented", 3))
 
 
@@ -90,6 +91,7 @@ class Matcher:
         self._snapshot: Snapshot | None = None
         self._clore: float | None = None
         self._rules: dict[int, GroupKey] = {}  # rule id -> its group
+        self._rule_owners: dict[int, int] = {}  # owner -> how many rules it has
         self._members: dict[GroupKey, dict[int, Member]] = {}
         self._groups: dict[GroupKey, RuleGroup] = {}
         self._dirty: set[GroupKey] = set()
@@ -111,6 +113,8 @@ class Matcher:
             self.remove_rule(rule_id)
         key = group_key(rule)
         member = Member(rule_id, rule, owner)
+        if owner is not None:
+            self._rule_owners[owner] = self._rule_owners.get(owner, 0) + 1
         self._rules[rule_id] = key
         self._members.setdefault(key, {})[rule_id] = member
         self._dirty.add(key)
@@ -126,6 +130,11 @@ class Matcher:
         if key is None:
             return
         members = self._members[key]
+        owner = members[rule_id].owner
+        if owner is not None:
+            self._rule_owners[owner] -= 1
+            if not self._rule_owners[owner]:
+                del self._rule_owners[owner]
         del members[rule_id]
         if not members:
             del self._members[key]
@@ -259,7 +268,7 @@ class Matcher:
         # A key every rule of the group has bounds the servers worth a look for all of them.
         keep = np.ones(servers.size, dtype=bool)
         # An owner's own price to win is never above the common one: keep its upper bounds.
-        owned = bool(group.owner_rules)
+        owned = bool(group.owned_owner.size)
         for name, (lo, hi) in group.numeric.items():
             if group.having[name].size == len(group.rules):
                 keep &= columns[name] >= lo.min()
@@ -278,7 +287,7 @@ class Matcher:
             )
             for kind, (signatures, index) in group.categories.items()
         }
-        corrections = self._corrections(group, servers)
+        corrections = self._corrections(group, rows, servers, shared)
         step = max(1, _BLOCK // servers.size)
         parts = [
             self._evaluate_block(
@@ -297,7 +306,7 @@ class Matcher:
         servers: np.ndarray,
         columns: dict[str, np.ndarray],
         categories: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-        corrections: list[tuple[int, int, float]],
+        corrections: _Pairs,
     ) -> _Pairs:
         """Rules start..stop of `group` against `servers`, one (rules x servers) matrix.
 
@@ -305,15 +314,6 @@ class Matcher:
         a rare one only to the rows of the rules that have it.
         """
         found = np.ones((stop - start, servers.size), dtype=bool)
-        for name, (lo, hi) in group.numeric.items():
-            having = group.having[name]
-            having = having[(having >= start) & (having < stop)]
-            column = columns[name]
-            if 2 * having.size > stop - start and name != "pergpu":  # pergpu may be NaN
-                found &= column >= lo[start:stop, None]
-                found &= column <= hi[start:stop, None]
-            elif having.size:
-                found[having - start] &= (column >= lo[having, None]) & (column <= hi[having, None])
         for kind, (tables, index, codes) in categories.items():
             having = group.having[kind]
             having = having[(having >= start) & (having < stop)]
@@ -321,44 +321,97 @@ class Matcher:
                 found &= tables[index[start:stop, None], codes]
             elif having.size:
                 found[having - start] &= tables[index[having, None], codes]
+        local, column, ptw = corrections
+        mine = (local >= start) & (local < stop)
+        local, column, ptw = local[mine], column[mine], ptw[mine]
+        others_hold = None
+        # Price conditions last: where a rule's owner bids, its own price to win replaces the
+        # common one, so the verdict of the other conditions is read off the matrix first.
+        for name, (lo, hi) in sorted(group.numeric.items(), key=lambda item: item[0] in _PRICES):
+            if others_hold is None and name in _PRICES:
+                others_hold = found[local - start, column]
+            having = group.having[name]
+            having = having[(having >= start) & (having < stop)]
+            values = columns[name]
+            if 2 * having.size > stop - start and name != "pergpu":  # pergpu may be NaN
+                found &= values >= lo[start:stop, None]
+                found &= values <= hi[start:stop, None]
+            elif having.size:
+                found[having - start] &= (values >= lo[having, None]) & (values <= hi[having, None])
+        if others_hold is None:
+            others_hold = found[local - start, column]
         table = self._table
-        extra: list[tuple[int, int, float]] = []
-        for local, column, ptw in corrections:
-            if start <= local < stop:
-                found[local - start, column] = False
-                row = int(servers[column])
-                server = table.servers[row]
-                assert server is not None
-                if rule_matches(group.rules[local].rule, server, ptw, table.ids[row]):
-                    extra.append((int(group.rule_ids[local]), row, ptw))
+        extra = _empty_pairs()
+        if local.size:
+            found[local - start, column] = False
+            rows = servers[column]
+            fits = others_hold & self._prices_fit(group, local, rows, ptw)
+            extra = (group.rule_ids[local[fits]], rows[fits], ptw[fits])
         # 1-D search then divmod: several times faster than np.nonzero on a 2-D matrix
         hit_rules, hit_columns = np.divmod(np.flatnonzero(found), servers.size)
         rows = servers[hit_columns]
         pairs = (group.rule_ids[start:stop][hit_rules], rows, table.floats["ptw"][rows])
-        if extra:
-            rule_ids, extra_rows, ptws = zip(*extra, strict=True)
-            return _concat([pairs, (np.array(rule_ids), np.array(extra_rows), np.array(ptws))])
-        return pairs
+        return _concat([pairs, extra]) if extra[0].size else pairs
 
-    def _corrections(self, group: RuleGroup, servers: np.ndarray) -> list[tuple[int, int, float]]:
-        """(local rule, server column, price to win) where the rule's owner bids on it."""
-        out: list[tuple[int, int, float]] = []
-        common = self._table.floats["ptw"]
-        for owner, locals_ in group.owner_rules.items():
-            owned = self._owner_rows.get(owner)
-            if not owned:
-                continue
-            owned_rows = np.fromiter(owned, dtype=np.int64, count=len(owned))
-            at = np.searchsorted(servers, owned_rows)
-            inside = at < servers.size
-            inside[inside] &= servers[at[inside]] == owned_rows[inside]
-            for column, row in zip(at[inside].tolist(), owned_rows[inside].tolist(), strict=True):
-                server = self._table.servers[row]
-                assert server is not None
-                ptw = ranking.price_to_win(server, self._clore, owner)
-                if ptw != common[row]:
-                    out.extend((local, column, ptw) for local in locals_.tolist())
-        return out
+    def _owner_prices(self, rows: np.ndarray) -> _Pairs:
+        """(owner, row, price to win) among `rows` where an owner with rules bids and its
+        own price to win differs from the common one; sorted by owner."""
+        table, common, rule_owners = self._table, self._table.floats["ptw"], self._rule_owners
+        found: list[tuple[int, int, float]] = []
+        if rule_owners:
+            for row in rows.tolist():
+                for owner in self._row_owners.get(row, ()):
+                    if owner in rule_owners:
+                        server = table.servers[row]
+                        ptw = ranking.price_to_win(server, self._clore, owner)  # type: ignore[arg-type]
+                        if ptw != common[row]:
+                            found.append((owner, row, ptw))
+        if not found:
+            return _empty_pairs()
+        found.sort()
+        owners_, rows_, ptws = zip(*found, strict=True)
+        return np.array(owners_), np.array(rows_), np.array(ptws, dtype=np.float64)
+
+    def _corrections(
+        self, group: RuleGroup, rows: np.ndarray, servers: np.ndarray, shared: dict
+    ) -> _Pairs:
+        """(rule position, server column, price to win) where the rule's owner bids."""
+        if not group.owned_owner.size:
+            return _empty_pairs()
+        if "owner prices" not in shared:
+            shared["owner prices"] = self._owner_prices(rows)
+        owners, owner_rows, owner_ptws = shared["owner prices"]
+        first = np.searchsorted(owners, group.owned_owner, side="left")
+        counts = np.searchsorted(owners, group.owned_owner, side="right") - first
+        total = int(counts.sum())
+        if not total:
+            return _empty_pairs()
+        # expand every owned rule into its owner's (row, price) entries
+        starts = np.repeat(first - (np.cumsum(counts) - counts), counts)
+        at = np.arange(total) + starts
+        local = np.repeat(group.owned_local, counts)
+        hit_rows, ptws = owner_rows[at], owner_ptws[at]
+        column = np.searchsorted(servers, hit_rows)
+        inside = column < servers.size
+        inside[inside] &= servers[column[inside]] == hit_rows[inside]
+        return local[inside], column[inside], ptws[inside]
+
+    def _prices_fit(
+        self, group: RuleGroup, local: np.ndarray, rows: np.ndarray, ptw: np.ndarray
+    ) -> np.ndarray:
+        """Do these prices to win satisfy the price and pergpu conditions of these rules?"""
+        fits = np.ones(local.size, dtype=bool)
+        if "price" in group.numeric:
+            lo, hi = group.numeric["price"]
+            fits &= (ptw >= lo[local]) & (ptw <= hi[local])
+        if "pergpu" in group.numeric:
+            lo, hi = group.numeric["pergpu"]
+            n_gpus = self._table.ngpus[rows]
+            pergpu = np.full(local.size, np.nan)
+            np.divide(ptw, n_gpus, out=pergpu, where=n_gpus > 0)
+            asks = np.isin(local, group.having["pergpu"])
+            fits &= ~asks | ((pergpu >= lo[local]) & (pergpu <= hi[local]))
+        return fits
 
     def _sorted_matches(
         self, rule_ids: np.ndarray, rows: np.ndarray, ptws: np.ndarray
