@@ -230,7 +230,7 @@ def format_rule(rule: Rule) -> str:
     for key in FLAG_KEYS:
         if getattr(rule, key) != FLAG_DEFAULTS[key]:
             parts.append(f"{key}={getattr(rule, key)}")
-    return " ".join(parts)
+    return " ".join(parts) or "online=yes"  # the match-everything rule still needs a condition
 
 
 # ---------------------------------------------------------------------------- reference

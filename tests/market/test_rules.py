@@ -113,9 +113,12 @@ def test_unclosed_quote_is_rejected_with_its_condition() -> None:
     assert "unclosed quote" in str(error.value)
 
 
-def test_blank_rule_is_rejected() -> None:
+def test_blank_rule_is_rejected_but_a_defaults_only_rule_is_not() -> None:
     with pytest.raises(RuleError, match="at least one condition"):
         parse_rule("   ")
+    everything = parse_rule("working=yes")
+    assert everything == Rule() and parse_rule(format_rule(everything)) == everything
+    assert matches("online=yes", gpus=[])
 
 
 def test_flags_default_and_lift() -> None:
