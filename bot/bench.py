@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--snapshot", metavar="FILE", help="a snapshot file instead")
     parser.add_argument("--clore-price", type=float, default=0.02, help="USD per CLORE")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best counts)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per figure (best counts)")
     parser.add_argument(
         "--linked", type=float, default=0.5,
         help="share of rules whose owner has a linked clore account (bids tracked)",
