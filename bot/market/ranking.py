@@ -20,10 +20,6 @@ TIE_EPS = 1e-9
 State = Literal["leading", "tied", "outbid"]
 
 
-def clore_price_known(clore_price: float | None) -> bool:
-    return clore_price is not None and clore_price > 0
-
-
 def energy(pl: float, energy_price: float, clore_price: float | None) -> float:
     """Host's electricity cost of running `pl` watts for a day, in CLORE (0 when unknown)."""
     if clore_price is None or not clore_price > 0:
