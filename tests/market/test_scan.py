@@ -14,7 +14,7 @@ from bot.market.rules import parse_rule, rule_matches
 from bot.market.snapshot import decode_snapshot
 from tests.market.factory import bid, gpu, server_dict
 
-SEED = Path("/work/shared/data/seed-snapshot.json")
+SEED = Path(__file__).resolve().parents[1] / "data" / "seed-snapshot.json"
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -31,7 +31,7 @@ from bot.orders.template import (
     serialise_env,
 )
 
-SEED = Path("/work/shared/data/seed-snapshot.json")
+SEED = Path(__file__).resolve().parents[1] / "data" / "seed-snapshot.json"
 IMAGE = "6771db990479c1fac87da6cc"
 
 
