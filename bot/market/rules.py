@@ -112,7 +112,8 @@ def _split(text: str) -> list[str]:
     return pieces
 
 
-def _unquote(value: str) -> str:
+def unquote(value: str) -> str:
+    """Remove quotes (already checked closed), resolving `\\` escapes inside double quotes."""
     out, i, n = [], 0, len(value)
     while i < n:
         char = value[i]
@@ -147,7 +148,7 @@ def _condition(raw: str) -> Condition | tuple[str, str]:
     match = _CONDITION.fullmatch(raw)
     if match is None:
         raise RuleError(f"{raw}: not a condition (like gpu=4090 or price<=50)", raw)
-    key, op, value = match.group(1).lower(), match.group(2), _unquote(match.group(3))
+    key, op, value = match.group(1).lower(), match.group(2), unquote(match.group(3))
     if key not in OPS_BY_KEY:
         raise RuleError(f"{raw}: unknown key {key!r} (keys: {', '.join(KEY_ORDER)})", raw)
     if op not in OPS_BY_KEY[key]:

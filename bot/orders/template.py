@@ -22,6 +22,7 @@ import msgspec
 
 from bot.clore.models import DEFAULT_CURRENCY, NewOrder, Overclock
 from bot.market.ranking import best_competitor, energy
+from bot.market.rules import unquote
 from bot.market.snapshot import Gpu, Range, Server
 
 UBUNTU_IMAGE = "a3f9c4d7e5b088d8a0bff880"
@@ -109,25 +110,6 @@ def _split(text: str, is_separator: Callable[[str], bool], part: str | None = No
     return pieces
 
 
-def _unquote(raw: str) -> str:
-    out: list[str] = []
-    i, n = 0, len(raw)
-    while i < n:
-        char = raw[i]
-        if char not in "\"'":
-            out.append(char)
-            i += 1
-            continue
-        i += 1
-        while raw[i] != char:
-            if char == '"' and raw[i] == "\\":
-                i += 1
-            out.append(raw[i])
-            i += 1
-        i += 1
-    return "".join(out)
-
-
 def _integer(piece: str, value: str, what: str, low: int, high: int) -> int:
     if not _INTEGER.fullmatch(value.strip()):
         raise TemplateError(f"{piece}: {what} must be a whole number, not {value!r}", piece)
@@ -205,7 +187,7 @@ def _env(piece: str, value: str) -> dict[str, str]:
             )
         if name in env:
             raise TemplateError(f"{piece}: {name} is given twice", piece)
-        env[name] = _unquote(raw_value)
+        env[name] = unquote(raw_value)
     check_env(env, piece)
     return env
 
@@ -233,13 +215,13 @@ def parse_template(text: str, base: Template | None = None) -> Template:
         elif key == "env":
             values[name] = _env(piece, raw)
         elif key == "image":
-            values[name] = _image(piece, _unquote(raw))
+            values[name] = _image(piece, unquote(raw))
         elif key == "pl":
-            values[name] = _power(piece, _unquote(raw))
+            values[name] = _power(piece, unquote(raw))
         elif key == "currency":
-            values[name] = _currency(piece, _unquote(raw))
+            values[name] = _currency(piece, unquote(raw))
         else:
-            values[name] = _integer(piece, _unquote(raw), f"{key} (MHz)", -MAX_MHZ, MAX_MHZ)
+            values[name] = _integer(piece, unquote(raw), f"{key} (MHz)", -MAX_MHZ, MAX_MHZ)
     if base is not None:
         return replace(base, **values)  # type: ignore[arg-type]
     if "image" not in values:
