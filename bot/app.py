@@ -25,7 +25,7 @@ from bot.db.migrate import upgrade_to_head
 from bot.poller import Poller
 from bot.secrets import KeyBox, load_or_create_secret
 from bot.sender import Sender
-from bot.services import accounts
+from bot.services import accounts, alert_state
 from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
@@ -127,6 +127,14 @@ async def serve(
     application.bot_data.update(services=ctx, delivery=delivery)
     handlers.register(application)
     await accounts.refresh_owners(ctx)
+    restored = await alert_state.restore(ctx)
+    if restored.snapshot_url is not None and ctx.market.snapshot is not None:
+        fetcher.seed(ctx.market.snapshot, restored.snapshot_url, ctx.market.clore_price)
+    log.info(
+        "alert memory restored: %d entries; baseline %s",
+        restored.entries,
+        "loaded" if restored.snapshot_url else "none",
+    )
     try:
         async with application:
             try:

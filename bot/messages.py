@@ -60,24 +60,26 @@ class MatchItem:
     price_to_win: float
 
 
-def match_alert(items: Sequence[MatchItem], limit: int) -> str:
+def match_alert(items: Sequence[MatchItem], limit: int, total: int | None = None) -> str:
     """One message for a user's new matches of one cycle, cheapest first.
 
     A machine that several of the user's rules match is counted and shown once, under the
     lowest-numbered of those rules: `limit` and the counts are about machines, not pairs.
+    `total`: how many machines are new in all, when `items` holds only those to list.
     """
     machines = _machines(items)
     shown = list(machines.values())[:limit]
-    noun = "machine matches" if len(machines) == 1 else "machines match"
-    lines = [f"🔔 <b>{len(machines)} new {noun}</b> your rules"]
+    count = len(machines) if total is None else total
+    noun = "machine matches" if count == 1 else "machines match"
+    lines = [f"🔔 <b>{count} new {noun}</b> your rules"]
     by_rule: dict[int, list[MatchItem]] = {}
     for item in shown:
         by_rule.setdefault(item.rule_id, []).append(item)
     for rule_id, group in by_rule.items():
         lines.append(f"\nRule {rule_id}: <code>{esc(group[0].rule_text)}</code>")
         lines.extend(server_card(i.server_id, i.server, i.price_to_win) for i in group)
-    if len(machines) > len(shown):
-        lines.append(f"\n…and {len(machines) - len(shown)} more. /market shows them all.")
+    if count > len(shown):
+        lines.append(f"\n…and {count - len(shown)} more. /market shows them all.")
     return "\n".join(lines)
 
 

@@ -69,8 +69,7 @@ def scan(snapshot: Snapshot, rules: list[tuple[int, Rule]], clore_price: float |
     matcher = Matcher()
     for number, rule in rules:
         matcher.set_rule(number, rule, user_id)
-    started = matcher.update(snapshot, clore_price).started
-    return sorted(started, key=lambda m: (m.rule_id, int(m.server_id)))
+    return matcher.update(snapshot, clore_price).started.sorted().matches()
 
 
 def _read(path: str, what: str) -> bytes:

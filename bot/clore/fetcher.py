@@ -86,6 +86,14 @@ class SnapshotFetcher:
         self.creation_fees: dict[str, float] = {}
         self._last_known_price: float | None = None
 
+    def seed(self, snapshot: Snapshot, url: str, clore_price: float | None) -> None:
+        """Start from a snapshot applied before a restart: the next download is decoded
+        against it (unchanged servers stay the same objects) and is skipped while clore
+        still publishes the same URL."""
+        self.snapshot, self.snapshot_url = snapshot, url
+        self.snapshot_time = snapshot_timestamp(url)
+        self.clore_price = self._last_known_price = clore_price
+
     def age_seconds(self) -> float | None:
         if self.snapshot_time is None:
             return None

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -108,20 +109,38 @@ class Rule(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class MatchAlert(Base):
-    """What the user was told about one rule x server; survives restarts (no repeats)."""
+class AlertMemoryRecord(Base):
+    """The alert memory (`bot.market.alert_memory`), persisted as a log of compact records.
 
-    __tablename__ = "match_alerts"
+    A "checkpoint" holds the whole memory as it was after record `upto_id`; a "change" holds
+    what one cycle or one rule change altered. The memory is the latest checkpoint plus the
+    changes after it, applied in id order. Bodies are `bot.db.alert_codec` bytes.
+    """
 
-    rule_id: Mapped[int] = mapped_column(
-        ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True
-    )
-    server_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    matching: Mapped[bool] = mapped_column(Boolean)
-    last_price: Mapped[float] = mapped_column(Float)  # price to win when last evaluated
-    announced_price: Mapped[float | None] = mapped_column(Float)
-    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __tablename__ = "alert_memory"
+    # Ids must never be reused (replay compares them with a checkpoint's upto_id); SQLite
+    # reuses the highest rowid after a delete unless told otherwise.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # checkpoint | change
+    upto_id: Mapped[int | None] = mapped_column(BigInteger)  # checkpoint: covers ids <= this
+    entries: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MarketBaseline(Base):
+    """The snapshot the last committed cycle applied (one row): on start the matcher is
+    rebuilt from it, so the next snapshot's transitions are relative to what was committed."""
+
+    __tablename__ = "market_baseline"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    snapshot_url: Mapped[str] = mapped_column(Text)
+    clore_price: Mapped[float | None] = mapped_column(Float)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # zstd of the snapshot's bytes
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class BidAlert(Base):
@@ -208,9 +227,6 @@ class BotState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
-# Issue 5: bids from alerts and outbid protection (migration 0002).
 
 
 class OrderTemplate(Base):

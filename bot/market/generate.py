@@ -191,11 +191,28 @@ def _needle_price(needle: str) -> float:
     return min((p for key, p in _NEEDLE_PRICE.items() if key in needle), default=30.0)
 
 
-def generate_rules(n_rules: int, seed: int = 0) -> list[str]:
-    """Watch rules as a renter writes them: mostly a GPU and a price cap, some extras."""
+_BROAD = [
+    "gpu={needle}", "gpu={needle} gpus>=1", "gpus>=1 ram>=32 gpu={needle}",
+    "gpu={needle} rel>=90", "gpu={needle} cc!=RU", "gpu={needle},{other}", "gpus>=2",
+    "price<={cap} rel>=0.8", "gpu={needle} cuda>=11.8",
+]  # fmt: skip
+
+
+def broad_rule(rng: random.Random) -> str:
+    """A rule as renters often write it first: a model and little else ("any 4090")."""
+    needle, other = rng.sample(_NEEDLES, 2)
+    return rng.choice(_BROAD).format(needle=needle, other=other, cap=rng.choice([100, 200, 500]))
+
+
+def generate_rules(n_rules: int, seed: int = 0, broad: float = 0.0) -> list[str]:
+    """Watch rules as a renter writes them: mostly a GPU and a price cap, some extras;
+    `broad` of them (a share) with hardly any condition, matching hundreds of machines."""
     rng = random.Random(seed)
     rules = []
     for _ in range(n_rules):
+        if broad and rng.random() < broad:
+            rules.append(broad_rule(rng))
+            continue
         parts: list[str] = []
         per_gpu = 4.0  # rules without a wanted GPU hunt for bargains
         if rng.random() < 0.95:

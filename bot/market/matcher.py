@@ -52,20 +52,72 @@ class Repriced(msgspec.Struct, frozen=True, gc=False):
     new: float
 
 
-@dataclass(slots=True)
-class Transitions:
-    started: list[Match] = field(default_factory=list)
-    stopped: list[Match] = field(default_factory=list)  # price to win as last seen
-    repriced: list[Repriced] = field(default_factory=list)
-    bids: list[BidChange] = field(default_factory=list)  # first seen, or news (see bids.py)
-    gone_bids: list[ranking.BidStanding] = field(default_factory=list)  # last known standing
-
-
 _Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # rule ids, rows, prices to win
 
 
 def _empty_pairs() -> _Pairs:
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Pairs:
+    """(rule, server) pairs as columns: no Python object per pair until one is asked for.
+
+    `rows` are the matcher's server rows (a row means one server id for the matcher's
+    lifetime); `ids` is the matcher's row -> server id list, `sid_number` its row -> id as a
+    number. `old_prices` is set for repriced pairs (the price before).
+    """
+
+    rule_ids: np.ndarray
+    rows: np.ndarray
+    prices: np.ndarray
+    ids: list[str]
+    sid_number: np.ndarray
+    old_prices: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.rule_ids.size)
+
+    def server_ids(self) -> list[str]:
+        rows = self.rows.tolist()
+        if len(rows) < 2:
+            return [self.ids[row] for row in rows]
+        return list(operator.itemgetter(*rows)(self.ids))  # C speed
+
+    def sorted(self) -> Pairs:
+        """By rule id, then server id as a number."""
+        order = np.lexsort((self.sid_number[self.rows], self.rule_ids))
+        return self.take(order)
+
+    def by_price(self) -> Pairs:
+        """Cheapest first, then server id as a number."""
+        order = np.lexsort((self.sid_number[self.rows], self.prices))
+        return self.take(order)
+
+    def take(self, at: np.ndarray) -> Pairs:
+        old = None if self.old_prices is None else self.old_prices[at]
+        return Pairs(self.rule_ids[at], self.rows[at], self.prices[at], self.ids,
+                     self.sid_number, old)  # fmt: skip
+
+    def matches(self) -> list[Match]:
+        """One `Match` per pair, in this order (for what becomes a message, and tests)."""
+        return list(map(Match, self.rule_ids.tolist(), self.server_ids(), self.prices.tolist()))
+
+    def repriced(self) -> list[Repriced]:
+        assert self.old_prices is not None
+        return list(
+            map(Repriced, self.rule_ids.tolist(), self.server_ids(), self.old_prices.tolist(),
+                self.prices.tolist())
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Transitions:
+    started: Pairs
+    stopped: Pairs  # price to win as last seen
+    repriced: Pairs  # with old_prices
+    bids: list[BidChange] = field(default_factory=list)  # first seen, or news (see bids.py)
+    gone_bids: list[ranking.BidStanding] = field(default_factory=list)  # last known standing
 
 
 def _concat(parts: list[_Pairs]) -> _Pairs:
@@ -96,7 +148,6 @@ class Matcher:
         self._groups: dict[GroupKey, RuleGroup] = {}
         self._dirty: set[GroupKey] = set()
         self._live_ids: np.ndarray | None = None  # sorted rule ids, for dense pair keys
-        self._sid_rank = np.zeros(0, dtype=np.int64)  # row -> rank of its server id as a number
         # Every current match as parallel arrays (rule id, row, price to win), in no order;
         # matches added by set_rule wait in _pending until the next time they are needed.
         self._pairs: _Pairs = _empty_pairs()
@@ -107,8 +158,9 @@ class Matcher:
 
     # ------------------------------------------------------------------ rules
 
-    def set_rule(self, rule_id: int, rule: Rule, owner: int | None) -> list[Match]:
-        """Add or replace a rule; return its current matches (never reported as started)."""
+    def set_rule(self, rule_id: int, rule: Rule, owner: int | None) -> Pairs:
+        """Add or replace a rule; return its current matches (never reported as started),
+        cheapest first."""
         if rule_id in self._rules:
             self.remove_rule(rule_id)
         key = group_key(rule)
@@ -120,10 +172,10 @@ class Matcher:
         self._dirty.add(key)
         self._live_ids = None
         if self._snapshot is None:
-            return []
+            return self._pairs_of(*_empty_pairs())
         rule_ids, rows, ptws = self._evaluate_group(build_group(key, [member]), self._alive_rows())
         self._pending.append((rule_ids, rows, ptws))
-        return self._sorted_matches(rule_ids, rows, ptws)
+        return self._pairs_of(rule_ids, rows, ptws).by_price()
 
     def remove_rule(self, rule_id: int) -> None:
         key = self._rules.pop(rule_id, None)
@@ -151,6 +203,25 @@ class Matcher:
         ids = self._table.ids
         return {ids[r]: p for r, p in zip(rows[mine].tolist(), ptws[mine].tolist(), strict=True)}
 
+    @property
+    def rule_ids(self) -> set[int]:
+        return set(self._rules)
+
+    def server_ids(self, rows: np.ndarray) -> list[str]:
+        return self._pairs_of(rows, rows, np.zeros(rows.size)).server_ids()
+
+    def rows_of(self, server_ids: list[str]) -> np.ndarray:
+        """Rows of these server ids; ids never seen get (dead) rows of their own."""
+        self._table.add(sorted(set(server_ids) - self._table.rows.keys(), key=int))
+        rows = self._table.rows
+        return np.array([rows[sid] for sid in server_ids], dtype=np.int64)
+
+    def _pairs_of(
+        self, rule_ids: np.ndarray, rows: np.ndarray, prices: np.ndarray,
+        old_prices: np.ndarray | None = None,
+    ) -> Pairs:  # fmt: skip
+        return Pairs(rule_ids, rows, prices, self._table.ids, self._table.sid_number, old_prices)
+
     def _all_pairs(self) -> _Pairs:
         if self._pending:
             self._pairs = _concat([self._pairs, *self._pending])
@@ -163,7 +234,7 @@ class Matcher:
         owner: int | None,
         snapshot: Snapshot | None = None,
         clore_price: float | None = None,
-    ) -> list[Match]:
+    ) -> Pairs:
         """Matches of one rule, by price then server id (rule_id -1); nothing is stored.
 
         Without `snapshot`: against the applied snapshot and its CLORE price; with one:
@@ -174,9 +245,9 @@ class Matcher:
             other.update(snapshot, clore_price)
             return other.evaluate(rule, owner)
         if self._snapshot is None:
-            return []
+            return self._pairs_of(*_empty_pairs())
         group = build_group(group_key(rule), [Member(-1, rule, owner)])
-        return self._sorted_matches(*self._evaluate_group(group, self._alive_rows()))
+        return self._pairs_of(*self._evaluate_group(group, self._alive_rows())).by_price()
 
     def track_owners(self, owners: set[int]) -> None:
         """Watch the bids of these clore user ids (replaces the previous set)."""
@@ -188,7 +259,7 @@ class Matcher:
         """Apply a new snapshot; report what changed since the previous one."""
         full = self._snapshot is None or not _same_price(clore_price, self._clore)
         if not full and snapshot is self._snapshot and not self._bids.newly_tracked:
-            return Transitions()
+            return self._no_transitions()
         old = self._snapshot or EMPTY
         if full:
             changed = list(snapshot.servers)
@@ -413,22 +484,6 @@ class Matcher:
             fits &= ~asks | ((pergpu >= lo[local]) & (pergpu <= hi[local]))
         return fits
 
-    def _sorted_matches(
-        self, rule_ids: np.ndarray, rows: np.ndarray, ptws: np.ndarray
-    ) -> list[Match]:
-        order = np.lexsort((self._table.sid_number[rows], ptws))
-        return self._objects(Match, rule_ids[order], rows[order], ptws[order])
-
-    def _objects(self, kind: type, rule_ids: np.ndarray, rows: np.ndarray, *values: np.ndarray):
-        """kind(rule id, server id, *values) per pair, built at C speed (map, itemgetter)."""
-        if not rows.size:
-            return []
-        ids = self._table.ids
-        server_ids = (
-            operator.itemgetter(*rows.tolist())(ids) if rows.size > 1 else [ids[int(rows[0])]]
-        )
-        return list(map(kind, rule_ids.tolist(), server_ids, *(v.tolist() for v in values)))
-
     # ------------------------------------------------------------------ diff
 
     def _diff(self, rows: np.ndarray, removed_rows: np.ndarray) -> Transitions:
@@ -438,15 +493,23 @@ class Matcher:
         touched[rows] = True
         touched[removed_rows] = True
         old = touched[pair_rows]
-        if old.any():
-            old_ids, old_rows, old_ptws = pair_ids[old], pair_rows[old], pair_ptws[old]
-            kept = ~old
-            kept_pairs = (pair_ids[kept], pair_rows[kept], pair_ptws[kept])
-        else:  # e.g. the first snapshot
-            old_ids, old_rows, old_ptws = _empty_pairs()
-            kept_pairs = (pair_ids, pair_rows, pair_ptws)
+        if not old.any():  # e.g. the first snapshot: everything found is new, no copies
+            self._pairs = (
+                (new_ids, new_rows, new_ptws)
+                if not pair_ids.size
+                else _concat([(pair_ids, pair_rows, pair_ptws), (new_ids, new_rows, new_ptws)])
+            )
+            none = _empty_pairs()
+            return Transitions(
+                started=self._pairs_of(new_ids, new_rows, new_ptws),
+                stopped=self._pairs_of(*none),
+                repriced=self._pairs_of(*none, none[2]),
+            )
+        old_ids, old_rows, old_ptws = pair_ids[old], pair_rows[old], pair_ptws[old]
+        kept = ~old
+        kept_pairs = (pair_ids[kept], pair_rows[kept], pair_ptws[kept])
         self._pairs = _concat([kept_pairs, (new_ids, new_rows, new_ptws)])
-        if old_ids.size and new_ids.size:
+        if new_ids.size:
             if self._live_ids is None:
                 self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
             live = self._live_ids
@@ -456,7 +519,7 @@ class Matcher:
             _, old_at, new_at = np.intersect1d(
                 old_keys, new_keys, assume_unique=True, return_indices=True
             )
-        else:  # e.g. the first snapshot: nothing to pair up
+        else:
             old_at = new_at = np.zeros(0, dtype=np.int64)
         stopped = np.ones(old_ids.size, dtype=bool)
         stopped[old_at] = False
@@ -466,38 +529,16 @@ class Matcher:
         old_at, new_at = old_at[moved], new_at[moved]
 
         return Transitions(
-            started=self._matches(new_ids[started], new_rows[started], new_ptws[started]),
-            stopped=self._matches(old_ids[stopped], old_rows[stopped], old_ptws[stopped]),
-            repriced=self._repriced(new_ids[new_at], new_rows[new_at], old_ptws[old_at],
-                                    new_ptws[new_at]),
+            started=self._pairs_of(new_ids[started], new_rows[started], new_ptws[started]),
+            stopped=self._pairs_of(old_ids[stopped], old_rows[stopped], old_ptws[stopped]),
+            repriced=self._pairs_of(
+                new_ids[new_at], new_rows[new_at], new_ptws[new_at], old_ptws[old_at]
+            ),
         )
 
-    def _order(self, rule_ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Positions sorting pairs by rule id, then server id as a number."""
-        if rule_ids.size < 2:
-            return np.arange(rule_ids.size)
-        size = self._table.size
-        if self._sid_rank.size != size:
-            by_number = np.argsort(self._table.sid_number[:size], kind="stable")
-            self._sid_rank = np.empty(size, dtype=np.int64)
-            self._sid_rank[by_number] = np.arange(size)
-        if rule_ids.min() >= 0 and rule_ids.max() < (1 << 62) // size:
-            dense = rule_ids
-        else:  # ids too large to combine with a rank: use their positions among the rules
-            if self._live_ids is None:
-                self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
-            dense = np.searchsorted(self._live_ids, rule_ids)
-        return np.argsort(dense * size + self._sid_rank[rows], kind="stable")  # long sorted runs
-
-    def _matches(self, rule_ids: np.ndarray, rows: np.ndarray, ptws: np.ndarray) -> list[Match]:
-        order = self._order(rule_ids, rows)
-        return self._objects(Match, rule_ids[order], rows[order], ptws[order])
-
-    def _repriced(
-        self, rule_ids: np.ndarray, rows: np.ndarray, old: np.ndarray, new: np.ndarray
-    ) -> list[Repriced]:
-        order = self._order(rule_ids, rows)
-        return self._objects(Repriced, rule_ids[order], rows[order], old[order], new[order])
+    def _no_transitions(self) -> Transitions:
+        none = self._pairs_of(*_empty_pairs())
+        return Transitions(none, none, self._pairs_of(*_empty_pairs(), np.zeros(0)))
 
     # ------------------------------------------------------------------ bids
 

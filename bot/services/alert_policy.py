@@ -1,55 +1,14 @@
-"""What counts as news: pure decisions over the stored alert state. No I/O."""
+"""What counts as news about a tracked bid: pure decisions over its stored state. No I/O.
+
+(Match alerts decide in `bot.market.alert_memory`, vectorised.)
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta
-
-from bot.db.repositories.alerts import BidState, MatchState
+from bot.db.repositories.alerts import BidState
 from bot.market.ranking import BidStanding
 
 EPS = 1e-9
-
-
-def price_fell(announced: float | None, price: float, share: float) -> bool:
-    return announced is not None and price <= announced * (1 - share) + EPS
-
-
-def on_match(
-    state: MatchState | None,
-    rule_id: int,
-    server_id: str,
-    price: float,
-    now: datetime,
-    *,
-    realert_after: timedelta,
-    price_drop: float,
-    muted: bool,
-) -> tuple[MatchState, bool]:
-    """A pair matches at `price` (it started, or its price changed): new state, announce?
-
-    Announced again only after it stopped matching for `realert_after`, or when its price
-    to win fell by `price_drop` since the last announcement. A muted user is told nothing,
-    but the state stays current so that unmuting does not replay old news.
-    """
-    if state is None:
-        announce = True
-    elif state.matching:
-        announce = price_fell(state.announced_price, price, price_drop)
-    else:
-        off_long = state.stopped_at is None or now - state.stopped_at >= realert_after
-        announce = off_long or price_fell(state.announced_price, price, price_drop)
-    announce = announce and not muted
-    announced_price = price if announce else (state.announced_price if state else None)
-    announced_at = now if announce else (state.announced_at if state else None)
-    new = MatchState(rule_id, server_id, True, price, announced_price, announced_at, None)
-    return new, announce
-
-
-def on_stop(state: MatchState | None, price: float, now: datetime) -> MatchState | None:
-    if state is None or not state.matching:
-        return state
-    return replace(state, matching=False, last_price=price, stopped_at=now)
 
 
 def on_bid(

@@ -1,29 +1,38 @@
 """One poll cycle: new snapshot -> matcher transitions -> what is news -> outbox rows.
 
-Everything a cycle decides (alert state and the messages it queues) is written in one
-transaction while the market lock is held, so a crash or restart can neither repeat nor
-drop an alert: after a restart the matcher reports every match as new again, and the
-stored alert state filters out what the user has already been told.
+What a cycle decides (the alert memory change, the messages it queues, the snapshot it
+applied as the new baseline) is committed in one transaction while the market lock is held;
+the in-memory alert memory takes the change only after the commit. A cycle that cannot
+commit puts the matcher back on the last committed snapshot, so the next cycle announces
+what this one would have. See `bot.services.alert_state` for restarts.
+
+The work grows with the transitions, not the matches: decisions are numpy over the
+transitions' columns, and Python objects are built only for the machines a message lists.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 
+import numpy as np
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
 from bot.clore.fetcher import PollResult
-from bot.db.models import User
+from bot.db import alert_codec
+from bot.db.models import OrderTemplate, User
+from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import alerts, outbox, state, users
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
-from bot.market.matcher import Transitions
+from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
-from bot.services import alert_policy, orders, protection
+from bot.market.snapshot import Snapshot
+from bot.services import alert_policy, alert_state, orders, protection
 from bot.services.bids import bid_keyboard, find_bid
 from bot.services.buttons import markup_json
 from bot.services.context import ServiceContext
@@ -34,7 +43,7 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class CycleReport:
     applied: bool = False
-    match_alerts: int = 0  # (rule, server) pairs announced
+    match_alerts: int = 0  # machines announced (per user: a machine counts once)
     outbid_alerts: int = 0
     automatic_raises: int = 0  # edits made by outbid protection (any outcome)
     status_messages: int = 0
@@ -42,29 +51,91 @@ class CycleReport:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class UserAlert:
+    """One user's match alert of one cycle: the machines it lists, and how many in all."""
+
+    user_id: int
+    items: list[messages.MatchItem]
+    total: int
+
+
+class RuleView:
+    """The active rules as arrays: rule id -> owner (user), muted or not."""
+
+    def __init__(self, rules: list[ActiveRule]) -> None:
+        self.rules = {r.rule_id: r for r in rules}
+        self.ids = np.array(sorted(self.rules), dtype=np.int64)
+        self.users = np.array([self.rules[i].user_id for i in self.ids.tolist()], dtype=np.int64)
+        self.muted = np.array(
+            [i for i in self.ids.tolist() if self.rules[i].alerts_paused], dtype=np.int64
+        )
+
+    def users_of(self, rule_ids: np.ndarray) -> np.ndarray:
+        """The owner of each rule id, -1 for rules that are not active."""
+        at = np.searchsorted(self.ids, rule_ids)
+        inside = at < self.ids.size
+        inside[inside] = self.ids[at[inside]] == rule_ids[inside]
+        return np.where(inside, self.users[np.minimum(at, max(self.ids.size - 1, 0))], -1)
+
+
+def user_alerts(
+    announce: Pairs, view: RuleView, snapshot: Snapshot, limit: int
+) -> list[UserAlert]:
+    """Per user, the cheapest `limit` distinct machines among the announced pairs (a
+    machine several of the user's rules match is listed once, under the lowest rule id)."""
+    users_of = view.users_of(announce.rule_ids)
+    mine = users_of >= 0
+    if not mine.any():
+        return []
+    pairs, owners = announce.take(np.flatnonzero(mine)), users_of[mine]
+    order = np.lexsort((pairs.rule_ids, pairs.sid_number[pairs.rows], pairs.prices, owners))
+    pairs, owners = pairs.take(order), owners[order]
+    # a user's rules share one owner, hence one price per machine: equal pairs are adjacent
+    first = np.ones(owners.size, dtype=bool)
+    first[1:] = (owners[1:] != owners[:-1]) | (pairs.rows[1:] != pairs.rows[:-1])
+    pairs, owners = pairs.take(np.flatnonzero(first)), owners[first]
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    counts = np.diff(np.r_[starts, owners.size])
+    rank = np.arange(owners.size) - np.repeat(starts, counts)
+    shown = pairs.take(np.flatnonzero(rank < limit))
+    shown_owners = owners[rank < limit]
+    found: dict[int, list[messages.MatchItem]] = defaultdict(list)
+    for user_id, rule_id, server_id, price in zip(
+        shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
+        shown.prices.tolist(), strict=True,
+    ):  # fmt: skip
+        found[user_id].append(
+            messages.MatchItem(
+                rule_id, view.rules[rule_id].text, server_id, snapshot.servers[server_id], price
+            )
+        )
+    totals = dict(zip(owners[starts].tolist(), counts.tolist(), strict=True))
+    return [UserAlert(user_id, items, totals[user_id]) for user_id, items in found.items()]
+
+
 class Cycle:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self._reconciled = False  # stored "matching" rows checked against a fresh matcher
         self._protect: list[protection.Candidate] = []  # collected in the transaction
 
     async def run(self, poll: PollResult) -> CycleReport:
         report = CycleReport()
         if poll.error:
             report.errors.append(poll.error)
+        market = self.ctx.market
         if poll.is_new and poll.snapshot is not None:
-            market = self.ctx.market
             async with market.lock:
-                transitions = await market.apply(poll.snapshot, poll.clore_price, poll.snapshot_url)
-                async with self.ctx.sessions() as s, s.begin():
-                    await self._record(s, transitions, poll.snapshot_url or "", report)
-                    if not self._reconciled:
-                        await self._reconcile(s)
-            self._reconciled = True
+                await self._apply(poll, report)
             report.applied = True
             # Edits spend money over the network: after the commit, outside the lock.
             candidates, self._protect = self._protect, []
             await self._protect_bids(candidates, poll.snapshot_url or "", report)
+            await alert_state.checkpoint_if_due(self.ctx)
+        elif poll.info is not None and poll.snapshot is not None and (
+            poll.snapshot is market.snapshot
+        ):  # the baseline restored at start is still the latest snapshot
+            market.ready = True
         async with self.ctx.sessions() as s, s.begin():
             report.status_messages = await self._stale_status(s, poll)
         if (
@@ -77,68 +148,83 @@ class Cycle:
             self.ctx.kick_sender()
         return report
 
-    async def _record(
-        self, s: AsyncSession, transitions: Transitions, url: str, report: CycleReport
-    ) -> None:
-        rules = {r.rule_id: r for r in await rules_repo.active_rules(s)}
-        report.match_alerts = await self._matches(s, transitions, rules, url)
-        report.outbid_alerts = await self._bids(s, transitions, url)
-        report.order_messages = await orders.confirm_pending(self.ctx, s)
+    async def _apply(self, poll: PollResult, report: CycleReport) -> None:
+        """Caller holds the market lock."""
+        assert poll.snapshot is not None
+        market = self.ctx.market
+        before = (market.snapshot, market.clore_price, market.snapshot_url)
+        transitions = await market.apply(poll.snapshot, poll.clore_price, poll.snapshot_url)
+        try:
+            await self._commit(poll, transitions, before[0], report)
+        except Exception:
+            self._protect = []
+            await market.revert(*before)
+            raise
+        market.ready = True
 
-    async def _matches(
-        self, s: AsyncSession, t: Transitions, rules: dict[int, ActiveRule], url: str
-    ) -> int:
-        now = self.ctx.clock()
-        settings = self.ctx.settings
-        matching = [(m.rule_id, m.server_id, m.price_to_win) for m in t.started]
-        matching += [(r.rule_id, r.server_id, r.new) for r in t.repriced]
-        stopped = [(m.rule_id, m.server_id, m.price_to_win) for m in t.stopped]
-        pairs = [(rid, sid) for rid, sid, _ in matching + stopped if rid in rules]
-        known = await alerts.match_states_for_pairs(s, pairs)
-        changes: list[alerts.MatchState] = []
-        news: dict[int, list[messages.MatchItem]] = defaultdict(list)
-        for rule_id, server_id, price in matching:
-            rule = rules.get(rule_id)
-            if rule is None:
-                continue
-            new, announce = alert_policy.on_match(
-                known.get((rule_id, server_id)),
-                rule_id,
-                server_id,
-                price,
-                now,
-                realert_after=timedelta(seconds=settings.realert_after_seconds),
-                price_drop=settings.realert_price_drop,
-                muted=rule.alerts_paused,
-            )
-            changes.append(new)
-            server = self.ctx.market.server(server_id)
-            if announce and server is not None:
-                news[rule.user_id].append(
-                    messages.MatchItem(rule_id, rule.text, server_id, server, price)
+    async def _commit(
+        self,
+        poll: PollResult,
+        transitions: Transitions,
+        previous: Snapshot | None,
+        report: CycleReport,
+    ) -> None:
+        ctx, market = self.ctx, self.ctx.market
+        snapshot, url = poll.snapshot, poll.snapshot_url or ""
+        assert snapshot is not None
+        now = ctx.clock()
+        async with ctx.reads() as s:
+            view = RuleView(await rules_repo.active_rules(s))
+            bidders = await _bidders(s) if len(transitions.started) or len(
+                transitions.repriced
+            ) else {}  # fmt: skip
+        inactive = np.setdiff1d(
+            np.array(sorted(market.matcher.rule_ids), dtype=np.int64), view.ids
+        )
+        decision = market.memory.decide(
+            transitions.started,
+            transitions.stopped,
+            transitions.repriced,
+            now.timestamp(),
+            muted_rules=np.union1d(view.muted, inactive),
+            realert_after=ctx.settings.realert_after_seconds,
+            price_drop=ctx.settings.realert_price_drop,
+        )
+        alerts_ = user_alerts(
+            decision.announce, view, snapshot, ctx.settings.max_matches_per_message
+        )
+        change_body = await alert_state.encode(decision.change, market.matcher)
+        baseline_body = (
+            await asyncio.to_thread(alert_codec.compress_snapshot, snapshot.source)
+            if snapshot is not previous
+            else None
+        )
+        chats = {r.user_id: r.chat_id for r in view.rules.values()}
+        async with ctx.sessions() as s, s.begin():
+            rows = []
+            for alert in alerts_:
+                user = bidders.get(alert.user_id)
+                keyboard = await orders.match_keyboard(ctx, s, user, alert.items) if user else None
+                rows.append(
+                    outbox.NewMessage(
+                        user_id=alert.user_id,
+                        chat_id=chats[alert.user_id],
+                        kind="match",
+                        text=messages.match_alert(
+                            alert.items, ctx.settings.max_matches_per_message, total=alert.total
+                        ),
+                        reply_markup=markup_json(keyboard),
+                        dedupe_key=f"match:{alert.user_id}:{url}",
+                    )
                 )
-        for rule_id, server_id, price in stopped:
-            stopped_state = alert_policy.on_stop(known.get((rule_id, server_id)), price, now)
-            if stopped_state is not None and rule_id in rules:
-                changes.append(stopped_state)
-        await alerts.upsert_match_states(s, changes)
-        chats = {r.user_id: r.chat_id for r in rules.values()}
-        rows = []
-        for user_id, items in news.items():
-            user = await users.get(s, user_id)
-            keyboard = await orders.match_keyboard(self.ctx, s, user, items) if user else None
-            rows.append(
-                outbox.NewMessage(
-                    user_id=user_id,
-                    chat_id=chats[user_id],
-                    kind="match",
-                    text=messages.match_alert(items, settings.max_matches_per_message),
-                    reply_markup=markup_json(keyboard),
-                    dedupe_key=f"match:{user_id}:{url}",
-                )
-            )
-        await outbox.enqueue_many(s, rows)
-        return sum(len(items) for items in news.values())
+            await outbox.enqueue_many(s, rows)
+            report.outbid_alerts = await self._bids(s, transitions, url)
+            report.order_messages = await orders.confirm_pending(ctx, s)
+            await alert_state.record_change(ctx, s, decision.change, change_body)
+            if baseline_body is not None:
+                await memory_records.save_baseline(s, url, poll.clore_price, baseline_body, now)
+        market.memory.apply(decision.change)
+        report.match_alerts = sum(alert.total for alert in alerts_)
 
     async def _bids(self, s: AsyncSession, t: Transitions, url: str) -> int:
         if not t.bids and not t.gone_bids:
@@ -232,17 +318,6 @@ class Cycle:
         )
         return True
 
-    async def _reconcile(self, s: AsyncSession) -> None:
-        """After a start, stored 'matching' pairs that no longer match are marked stopped."""
-        now = self.ctx.clock()
-        rule_ids = [r.rule_id for r in await rules_repo.active_rules(s)]
-        stale = [
-            alert_policy.on_stop(st, st.last_price, now)
-            for st in (await alerts.match_states_for_rules(s, rule_ids)).values()
-            if st.matching and st.server_id not in self.ctx.market.matcher.matches(st.rule_id)
-        ]
-        await alerts.upsert_match_states(s, [st for st in stale if st is not None])
-
     async def _stale_status(self, s: AsyncSession, poll: PollResult) -> int:
         """Tell users once when the market data goes stale, and once when it recovers."""
         announced = await state.get_value(s, state.STALE_ANNOUNCED)
@@ -279,3 +354,13 @@ async def _interested_users(s: AsyncSession) -> dict[int, int]:
     found = {r.user_id: r.chat_id for r in await rules_repo.active_rules(s) if not r.alerts_paused}
     found.update({u.id: u.chat_id for u in await users.list_linked(s) if not u.alerts_paused})
     return found
+
+
+async def _bidders(s: AsyncSession) -> dict[int, User]:
+    """Users who can bid from an alert (linked key and a template): id -> user."""
+    found = await s.scalars(
+        select(User)
+        .join(OrderTemplate, OrderTemplate.user_id == User.id)
+        .where(User.api_key_encrypted.is_not(None), User.clore_user_id.is_not(None))
+    )
+    return {user.id: user for user in found}

@@ -1,10 +1,15 @@
-"""The market as the bot currently sees it: the snapshot in force and the matcher over it.
+"""The market as the bot currently sees it: the snapshot in force, the matcher over it and
+the alert memory beside it.
 
-One lock serialises everything that reads or changes the matcher: a poll cycle holds it from
-`matcher.update` until its alert state is written, and saving a rule holds it from
-`set_rule` until the rule's current matches are recorded, so the two never interleave and
-a match is neither announced twice nor missed. CPU-heavy matcher work runs in a thread so
-Telegram handlers keep answering.
+One lock serialises everything that reads or changes the matcher or the memory: a poll
+cycle holds it from `matcher.update` until its alert memory is committed, and saving a rule
+holds it from `set_rule` until the rule's current matches are recorded, so the two never
+interleave and a match is neither announced twice nor missed. CPU-heavy matcher work runs
+in a thread so Telegram handlers keep answering.
+
+After a restart the matcher is rebuilt from the baseline snapshot (what the last committed
+cycle applied): `snapshot` is then known but not `ready`, since the market may have moved
+while the bot was down; money actions wait for `ready` (a snapshot polled by this process).
 """
 
 from __future__ import annotations
@@ -12,22 +17,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from bot.market.matcher import Match, Matcher, Transitions
+from bot.market.alert_memory import AlertMemory
+from bot.market.matcher import Matcher, Pairs, Transitions
 from bot.market.rules import Rule
-from bot.market.snapshot import Server, Snapshot
+from bot.market.snapshot import EMPTY, Server, Snapshot
 
 
 class MarketState:
     def __init__(self, matcher: Matcher | None = None) -> None:
         self.matcher = matcher or Matcher()
+        self.memory = AlertMemory()
         self.lock = asyncio.Lock()
         self.snapshot: Snapshot | None = None
         self.clore_price: float | None = None
         self.snapshot_url: str | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self.snapshot is not None
+        self.ready = False  # a snapshot polled by this process is in force
 
     def server(self, server_id: str) -> Server | None:
         return self.snapshot.servers.get(server_id) if self.snapshot is not None else None
@@ -40,7 +44,15 @@ class MarketState:
         self.snapshot, self.clore_price, self.snapshot_url = snapshot, clore_price, url
         return transitions
 
-    async def set_rule(self, rule_id: int, rule: Rule, owner: int | None) -> list[Match]:
+    async def revert(
+        self, snapshot: Snapshot | None, clore_price: float | None, url: str | None
+    ) -> None:
+        """Put the matcher back on `snapshot` (what the last commit applied; None: nothing)
+        after a cycle that could not commit. Caller holds `lock`."""
+        await asyncio.to_thread(self.matcher.update, snapshot or EMPTY, clore_price)
+        self.snapshot, self.clore_price, self.snapshot_url = snapshot, clore_price, url
+
+    async def set_rule(self, rule_id: int, rule: Rule, owner: int | None) -> Pairs:
         """Caller holds `lock`."""
         return await asyncio.to_thread(self.matcher.set_rule, rule_id, rule, owner)
 
@@ -52,10 +64,8 @@ class MarketState:
         """Caller holds `lock`."""
         self.matcher.track_owners(set(owners))
 
-    async def evaluate(self, rule: Rule, owner: int | None) -> list[Match]:
+    async def evaluate(self, rule: Rule, owner: int | None) -> Pairs:
         async with self.lock:
-            if self.snapshot is None:
-                return []
             return await asyncio.to_thread(
                 self.matcher.evaluate, rule, owner, self.snapshot, self.clore_price
             )

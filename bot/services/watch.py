@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from bot.db.models import User
-from bot.db.repositories import alerts
 from bot.db.repositories import rules as rules_repo
-from bot.market.matcher import Match
+from bot.market.alert_memory import MemoryChange
+from bot.market.matcher import Match, Pairs
 from bot.market.rules import Rule, RuleError, format_rule, parse_rule
+from bot.services import alert_state
 from bot.services.context import ServiceContext, UserError
 
 MAX_RULES_PER_USER = 50
@@ -18,8 +21,17 @@ MAX_RULE_LENGTH = 500
 @dataclass(frozen=True, slots=True)
 class Preview:
     canonical: str
-    matches: list[Match]  # cheapest first
+    matches: list[Match]  # the cheapest PREVIEW_MATCHES, cheapest first
+    total: int  # machines matching now
     ready: bool  # False while no snapshot has been loaded yet
+
+
+PREVIEW_MATCHES = 10
+
+
+def _preview(canonical: str, pairs: Pairs, ready: bool) -> Preview:
+    return Preview(canonical, pairs.take(np.arange(min(len(pairs), PREVIEW_MATCHES))).matches(),
+                   len(pairs), ready)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +54,8 @@ def parse(text: str) -> Rule:
 
 async def preview(ctx: ServiceContext, user: User, text: str) -> Preview:
     rule = parse(text)
-    matches = await ctx.market.evaluate(rule, user.clore_user_id)
-    return Preview(format_rule(rule), matches, ctx.market.ready)
+    pairs = await ctx.market.evaluate(rule, user.clore_user_id)
+    return _preview(format_rule(rule), pairs, ctx.market.snapshot is not None)
 
 
 async def save(ctx: ServiceContext, user: User, text: str) -> Saved:
@@ -53,32 +65,42 @@ async def save(ctx: ServiceContext, user: User, text: str) -> Saved:
         if await rules_repo.count_for_user(s, user.id) >= MAX_RULES_PER_USER:
             raise UserError(f"You already have {MAX_RULES_PER_USER} rules; /unwatch one first.")
         rule_id = (await rules_repo.add(s, user.id, canonical)).id
-    matches = await _activate(ctx, rule_id, rule, user.clore_user_id)
-    return Saved(rule_id, Preview(canonical, matches, ctx.market.ready))
+    pairs = await _activate(ctx, rule_id, rule, user.clore_user_id)
+    return Saved(rule_id, _preview(canonical, pairs, ctx.market.snapshot is not None))
 
 
-async def _activate(
-    ctx: ServiceContext, rule_id: int, rule: Rule, owner: int | None
-) -> list[Match]:
-    """Register the rule and record its current matches as already shown to the user.
+async def _activate(ctx: ServiceContext, rule_id: int, rule: Rule, owner: int | None) -> Pairs:
+    """Register the rule and remember its current matches as shown to the user.
 
     The answer to /watch lists what matches now; alerts are for what starts matching later.
     Holding the market lock keeps a poll cycle from reporting these same pairs meanwhile.
+    What the memory knew of an earlier rule with this id is forgotten first.
     """
-    now = ctx.clock()
-    async with ctx.market.lock:
-        matches = await ctx.market.set_rule(rule_id, rule, owner)
-        async with ctx.sessions() as s, s.begin():
-            await alerts.upsert_match_states(
-                s,
-                [
-                    alerts.MatchState(
-                        rule_id, m.server_id, True, m.price_to_win, m.price_to_win, now, None
-                    )
-                    for m in matches
-                ],
-            )
-    return sorted(matches, key=lambda m: (m.price_to_win, int(m.server_id)))
+    market = ctx.market
+    async with market.lock:
+        pairs = await market.set_rule(rule_id, rule, owner)
+        change = market.memory.shown(pairs, replace_rule=rule_id)
+        try:
+            body = await alert_state.encode(change, market.matcher)
+            async with ctx.sessions() as s, s.begin():
+                await alert_state.record_change(ctx, s, change, body)
+        except Exception:
+            market.remove_rule(rule_id)
+            raise
+        market.memory.apply(change)
+    return pairs
+
+
+async def _deactivate(ctx: ServiceContext, rule_id: int) -> None:
+    """Take the rule out of the matcher and forget what its alerts said (a rule resumed
+    later starts afresh from its /resume preview). Caller holds the market lock."""
+    market = ctx.market
+    market.remove_rule(rule_id)
+    change = MemoryChange.forgetting(rule_id)
+    body = await alert_state.encode(change, market.matcher)
+    async with ctx.sessions() as s, s.begin():
+        await alert_state.record_change(ctx, s, change, body)
+    market.memory.apply(change)
 
 
 async def list_rules(ctx: ServiceContext, user: User) -> list[tuple[int, str, bool]]:
@@ -95,7 +117,7 @@ async def set_paused(ctx: ServiceContext, user: User, rule_id: int, paused: bool
         text = rule.text
     if paused:
         async with ctx.market.lock:
-            ctx.market.remove_rule(rule_id)
+            await _deactivate(ctx, rule_id)
     else:
         await _activate(ctx, rule_id, parse_rule(text), user.clore_user_id)
     return text
@@ -106,4 +128,4 @@ async def delete(ctx: ServiceContext, user: User, rule_id: int) -> None:
         if not await rules_repo.delete(s, rule_id, user.id):
             raise UserError(f"You have no rule {rule_id}. /rules lists yours.")
     async with ctx.market.lock:
-        ctx.market.remove_rule(rule_id)
+        await _deactivate(ctx, rule_id)

@@ -173,7 +173,7 @@ def _preview_text(ctx: ServiceContext, preview: watch.Preview) -> str:
         for m in preview.matches[:PREVIEW_LIMIT]
         if (server := ctx.market.server(m.server_id)) is not None
     ]
-    return messages.matches_preview(preview.canonical, items, len(preview.matches), PREVIEW_LIMIT)
+    return messages.matches_preview(preview.canonical, items, preview.total, PREVIEW_LIMIT)
 
 
 @guarded

@@ -14,7 +14,6 @@ from bot.db.models import (
     AuditEntry,
     BidAlert,
     CallbackAction,
-    MatchAlert,
     Outbox,
     Rule,
     User,
@@ -102,7 +101,6 @@ async def test_deleting_a_user_cascades(sessions: async_sessionmaker[AsyncSessio
         await session.flush()
         session.add_all(
             [
-                MatchAlert(rule_id=rule.id, server_id="7", matching=True, last_price=1.0),
                 BidAlert(user_id=user.id, order_id=9, server_id="7", state="leading"),
                 CallbackAction(id="a", user_id=user.id, kind="raise", payload="{}", expires_at=now),
                 AuditEntry(user_id=user.id, action="raise", outcome="ok"),
@@ -111,7 +109,7 @@ async def test_deleting_a_user_cascades(sessions: async_sessionmaker[AsyncSessio
     async with sessions() as session, session.begin():
         await session.execute(text("DELETE FROM users"))
     async with sessions() as session:
-        for model in (Rule, MatchAlert, BidAlert, Outbox, CallbackAction):
+        for model in (Rule, BidAlert, Outbox, CallbackAction):
             assert (await session.scalars(select(model))).all() == [], model
         audit = (await session.scalars(select(AuditEntry))).all()
         assert [entry.user_id for entry in audit] == [None]  # the record outlives the user

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import math
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from bot import cli
+from bot.db.alert_codec import decode_change
 from bot.db.engine import create_engine
 from bot.db.migrate import (
     MIGRATIONS_DIR,
@@ -25,7 +28,8 @@ from bot.db.models import Base
 TABLES = {
     "users",
     "rules",
-    "match_alerts",
+    "alert_memory",
+    "market_baseline",
     "bid_alerts",
     "outbox",
     "callback_actions",
@@ -41,7 +45,7 @@ TABLES = {
 def _tables(db_file: Path) -> set[str]:
     with sqlite3.connect(db_file) as conn:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-    return {name for (name,) in rows} - {"alembic_version"}
+    return {name for (name,) in rows} - {"alembic_version", "sqlite_sequence"}
 
 
 def _db_file(db_url: str) -> Path:
@@ -137,3 +141,45 @@ async def test_batch_rebuild_of_a_parent_table_keeps_child_rows(
         assert conn.execute("SELECT count(*) FROM rules").fetchone() == (1,)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
     assert "nickname" in columns
+
+
+async def test_0003_moves_announced_pairs_into_the_alert_memory_and_back(db_url: str) -> None:
+    """What users were told before the upgrade is still known after it (and after a
+    downgrade): nothing announced is announced again."""
+    await run_alembic(db_url, lambda cfg: command.upgrade(cfg, "0002"))
+    db_file = _db_file(db_url)
+    with sqlite3.connect(db_file) as conn:
+        conn.execute(
+            "INSERT INTO users (id, telegram_id, chat_id, alerts_paused, active, created_at,"
+            " updated_at) VALUES (1, 10, 10, 0, 1, '2025-01-01', '2025-01-01')"
+        )
+        conn.execute(
+            "INSERT INTO rules (id, user_id, text, paused, created_at)"
+            " VALUES (4, 1, 'gpu=4090', 0, '2025-01-01')"
+        )
+        conn.executemany(
+            "INSERT INTO match_alerts (rule_id, server_id, matching, last_price,"
+            " announced_price, announced_at, stopped_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (4, "7", 1, 9.0, 10.0, "2025-01-01 00:00:00", None),
+                (4, "8", 0, 5.0, 6.0, "2025-01-01 00:00:00", "2025-01-02 00:00:00"),
+                (4, "9", 1, 3.0, None, None, None),  # never announced (alerts paused)
+            ],
+        )
+    await upgrade_to_head(db_url)
+    with sqlite3.connect(db_file) as conn:
+        (kind, entries, body), = conn.execute("SELECT kind, entries, body FROM alert_memory")
+    change = decode_change(body)
+    assert (kind, entries) == ("checkpoint", 2)
+    assert [change.server_ids[i] for i in change.servers.tolist()] == ["7", "8"]
+    assert change.rule_ids.tolist() == [4, 4] and change.announced.tolist() == [10.0, 6.0]
+    assert math.isnan(change.stopped_at[0])
+    assert change.stopped_at[1] == datetime(2025, 1, 2, tzinfo=UTC).timestamp()
+
+    await downgrade_to(db_url, "0002")
+    with sqlite3.connect(db_file) as conn:
+        rows = conn.execute(
+            "SELECT rule_id, server_id, matching, announced_price, stopped_at FROM match_alerts"
+            " ORDER BY server_id"
+        ).fetchall()
+    assert rows == [(4, "7", 1, 10.0, None), (4, "8", 0, 6.0, "2025-01-02 00:00:00.000000")]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.repositories import actions, alerts, audit, outbox, rules, state, users
-from bot.db.repositories.alerts import BidState, MatchState
+from bot.db.repositories import actions, alert_memory, alerts, audit, outbox, rules, state, users
+from bot.db.repositories.alerts import BidState
 from bot.db.repositories.outbox import NewMessage
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -64,23 +64,39 @@ async def test_rules_are_owned_and_active_rules_skip_paused_and_blocked(
         assert [r.id for r in await rules.list_for_user(session, alice)] == [a2.id]
 
 
-async def test_match_state_upsert_and_lookup(sessions: Sessions) -> None:
-    user = await _user(sessions)
+async def test_alert_memory_log_replays_latest_checkpoint_then_later_changes(
+    sessions: Sessions,
+) -> None:
     async with sessions() as session, session.begin():
-        rule = (await rules.add(session, user, "gpu=4090")).id
-        # More pairs than one chunk, to exercise chunking.
-        first = [MatchState(rule, str(n), True, float(n)) for n in range(1000)]
-        await alerts.upsert_match_states(session, first)
-        changed = MatchState(rule, "5", False, 4.0, 5.0, T0, T0 + timedelta(hours=1))
-        await alerts.upsert_match_states(session, [changed, MatchState(rule, "x", True, 1.0)])
+        first = await alert_memory.append_change(session, b"one", 3, T0)
+        second = await alert_memory.append_change(session, b"two", 2, T0)
+        assert await alert_memory.entries_since_checkpoint(session) == 5
+        await alert_memory.write_checkpoint(session, b"whole@1", 4, first, T0)
+        third = await alert_memory.append_change(session, b"three", 1, T0)
+        assert first < second < third
+    async with sessions() as session:
+        assert await alert_memory.replay(session) == [b"whole@1", b"two", b"three"]
+        assert await alert_memory.entries_since_checkpoint(session) == 3
+        assert await alert_memory.last_id(session) == third
     async with sessions() as session, session.begin():
-        everything = await alerts.match_states_for_rules(session, [rule])
-        assert len(everything) == 1001
-        assert everything[(rule, "5")] == changed
-        some = await alerts.match_states_for_pairs(session, [(rule, "5"), (rule, "nope")])
-        assert some == {(rule, "5"): changed}
-        assert await alerts.delete_match_states(session, [(rule, "5"), (rule, "x")]) == 2
-        assert len(await alerts.match_states_for_rules(session, [rule])) == 999
+        await alert_memory.write_checkpoint(session, b"whole@3", 5, third, T0)
+    async with sessions() as session:
+        assert await alert_memory.replay(session) == [b"whole@3"]
+        assert await alert_memory.entries_since_checkpoint(session) == 0
+    async with sessions() as session, session.begin():  # ids never go back (AUTOINCREMENT)
+        assert await alert_memory.append_change(session, b"four", 1, T0) > third
+    async with sessions() as session:
+        assert await alert_memory.replay(session) == [b"whole@3", b"four"]
+
+
+async def test_baseline_is_one_row_replaced_in_place(sessions: Sessions) -> None:
+    async with sessions() as session:
+        assert await alert_memory.load_baseline(session) is None
+    async with sessions() as session, session.begin():
+        await alert_memory.save_baseline(session, "u1", None, b"a" * 10, T0)
+        await alert_memory.save_baseline(session, "u2", 0.02, b"b", T0)
+    async with sessions() as session:
+        assert await alert_memory.load_baseline(session) == alert_memory.Baseline("u2", 0.02, b"b")
 
 
 async def test_bid_state_upsert_validates_standing(sessions: Sessions) -> None:

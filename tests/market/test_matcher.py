@@ -44,8 +44,8 @@ def test_full_evaluation_equals_reference(seed: int, clore: float | None) -> Non
     rules = mixed_rules(document, seed, 120)
     matcher = Matcher()
     for rule_id, (rule, owner) in rules.items():
-        assert matcher.set_rule(rule_id, rule, owner) == []  # no snapshot yet
-    started = matcher.update(snap, clore).started
+        assert matcher.set_rule(rule_id, rule, owner).matches() == []  # no snapshot yet
+    started = matcher.update(snap, clore).started.sorted().matches()
     expected = reference_matches(snap, rules, clore)
     assert {(m.rule_id, m.server_id): m.price_to_win for m in started} == expected
     assert len(started) == len(expected) > 0
@@ -58,24 +58,24 @@ def test_owner_bids_are_left_out_for_that_owner_only() -> None:
     matcher = Matcher()
     matcher.update(snapshot(doc), None)
     rule = parse_rule("price<=40")
-    assert matcher.set_rule(1, rule, owner=1) == [Match(1, "5", 30.0)]
-    assert matcher.set_rule(2, rule, owner=2) == []
-    assert matcher.set_rule(3, rule, owner=None) == []
-    assert matcher.evaluate(parse_rule("price>0"), 2) == [Match(-1, "5", 50.0)]
+    assert matcher.set_rule(1, rule, owner=1).matches() == [Match(1, "5", 30.0)]
+    assert matcher.set_rule(2, rule, owner=2).matches() == []
+    assert matcher.set_rule(3, rule, owner=None).matches() == []
+    assert matcher.evaluate(parse_rule("price>0"), 2).matches() == [Match(-1, "5", 50.0)]
 
 
 def test_set_rule_reports_current_matches_once_and_replace_remove() -> None:
     doc = {str(i): server_dict(min_bid=float(i)) for i in (3, 20, 9)}
     matcher = Matcher()
     matcher.update(snapshot(doc), None)
-    now = matcher.set_rule(7, parse_rule("price<=10"), None)
+    now = matcher.set_rule(7, parse_rule("price<=10"), None).matches()
     assert now == [Match(7, "3", 3.0), Match(7, "9", 9.0)]
     assert matcher.matches(7) == {"3": 3.0, "9": 9.0}
     doc["3"] = server_dict(min_bid=4.0)
     moved = matcher.update(snapshot(doc, matcher._snapshot), None)
-    assert (moved.started, moved.stopped) == ([], [])
-    assert [(r.server_id, r.old, r.new) for r in moved.repriced] == [("3", 3.0, 4.0)]
-    assert matcher.set_rule(7, parse_rule("price>=9"), None) == [
+    assert (len(moved.started), len(moved.stopped)) == (0, 0)
+    assert [(r.server_id, r.old, r.new) for r in moved.repriced.repriced()] == [("3", 3.0, 4.0)]
+    assert matcher.set_rule(7, parse_rule("price>=9"), None).matches() == [
         Match(7, "9", 9.0),
         Match(7, "20", 20.0),
     ]
@@ -83,7 +83,7 @@ def test_set_rule_reports_current_matches_once_and_replace_remove() -> None:
     matcher.remove_rule(7)
     assert matcher.matches(7) == {}
     doc["9"] = server_dict(min_bid=11.0)
-    assert matcher.update(snapshot(doc), None).repriced == []
+    assert len(matcher.update(snapshot(doc), None).repriced) == 0
 
 
 def test_vanished_servers_stop_matching_and_idle_update_is_empty() -> None:
@@ -91,11 +91,11 @@ def test_vanished_servers_stop_matching_and_idle_update_is_empty() -> None:
     matcher = Matcher()
     matcher.set_rule(1, parse_rule("gpu=4090"), None)
     first = snapshot(doc)
-    assert matcher.update(first, None).started == [Match(1, "1", 10.0)]
-    assert matcher.update(first, None).started == []
+    assert matcher.update(first, None).started.matches() == [Match(1, "1", 10.0)]
+    assert matcher.update(first, None).started.matches() == []
     del doc["1"]
     gone = matcher.update(snapshot(doc, first), None)
-    assert gone.stopped == [Match(1, "1", 10.0)] and gone.started == []
+    assert gone.stopped.matches() == [Match(1, "1", 10.0)] and not len(gone.started)
 
 
 def test_clore_price_change_reprices_everything() -> None:
@@ -103,17 +103,17 @@ def test_clore_price_change_reprices_everything() -> None:
     matcher = Matcher()
     matcher.set_rule(1, parse_rule("price<=100"), None)
     snap = snapshot(doc)
-    assert matcher.update(snap, None).started == [Match(1, "1", 20.0)]
+    assert matcher.update(snap, None).started.matches() == [Match(1, "1", 20.0)]
     changed = matcher.update(snap, 0.05)
     # score 20 - 500*0.048 = -4, plus energy(150 W) = 7.2 -> 3.2
-    assert [(r.old, round(r.new, 9)) for r in changed.repriced] == [(20.0, 3.2)]
+    assert [(r.old, round(r.new, 9)) for r in changed.repriced.repriced()] == [(20.0, 3.2)]
 
 
 def test_evaluate_sorts_by_price_then_server_and_accepts_other_snapshots() -> None:
     doc = {"10": server_dict(min_bid=5.0), "9": server_dict(min_bid=5.0), "1": server_dict()}
     matcher = Matcher()
-    assert matcher.evaluate(parse_rule("price<100"), None) == []
-    result = matcher.evaluate(parse_rule("price<100"), None, snapshot(doc), None)
+    assert matcher.evaluate(parse_rule("price<100"), None).matches() == []
+    result = matcher.evaluate(parse_rule("price<100"), None, snapshot(doc), None).matches()
     assert result == [Match(-1, "9", 5.0), Match(-1, "10", 5.0), Match(-1, "1", 10.0)]
 
 
@@ -172,11 +172,12 @@ def test_incremental_transitions_equal_full_re_evaluation(seed: int, steps) -> N
         found = matcher.update(snap, clore)
         after = reference_matches(snap, rules, clore)
         assert state_of(matcher, rules) == after
-        assert {(m.rule_id, m.server_id) for m in found.started} == after.keys() - before.keys()
-        assert {(m.rule_id, m.server_id): m.price_to_win for m in found.stopped} == {
+        started, stopped = found.started.matches(), found.stopped.matches()
+        assert {(m.rule_id, m.server_id) for m in started} == after.keys() - before.keys()
+        assert {(m.rule_id, m.server_id): m.price_to_win for m in stopped} == {
             k: before[k] for k in before.keys() - after.keys()
         }
-        assert {(r.rule_id, r.server_id): (r.old, r.new) for r in found.repriced} == {
+        assert {(r.rule_id, r.server_id): (r.old, r.new) for r in found.repriced.repriced()} == {
             k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]
         }
         bids_after = {

@@ -1,0 +1,89 @@
+"""Bytes for what the bot must remember across a restart: alert memory records and the
+baseline snapshot. Compact and fast: numeric columns are byte-shuffled (the i-th byte of
+every value together, so runs of equal high bytes compress to nothing) and zstd-compressed.
+
+Format 1, which every later version must keep reading (migrations write it too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+import numpy as np
+import zstandard
+
+FORMAT = 1
+_LEVEL = 1  # fastest: a record is written inside a poll cycle
+
+
+class _Record(msgspec.Struct, frozen=True):
+    format: int
+    server_ids: list[str]  # distinct servers the entries name
+    rule_ids: bytes  # <i8 per entry
+    servers: bytes  # <u4 per entry: index into server_ids
+    announced: bytes  # <f8 per entry: price shown
+    stopped_at: bytes  # <f8 per entry: unix time it stopped matching, NaN while matching
+    purged_rules: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    """An alert memory change keyed by server id (matcher rows do not survive a restart)."""
+
+    rule_ids: np.ndarray
+    server_ids: list[str]
+    servers: np.ndarray  # index into server_ids, per entry
+    announced: np.ndarray
+    stopped_at: np.ndarray
+    purged_rules: list[int]
+
+    def __len__(self) -> int:
+        return int(self.rule_ids.size) + len(self.purged_rules)
+
+
+def _shuffle(values: np.ndarray, dtype: str) -> bytes:
+    array = np.ascontiguousarray(values, dtype=dtype)
+    return array.view(np.uint8).reshape(-1, array.itemsize).T.tobytes()
+
+
+def _unshuffle(data: bytes, dtype: str) -> np.ndarray:
+    kind = np.dtype(dtype)
+    count = len(data) // kind.itemsize
+    planes = np.frombuffer(data, dtype=np.uint8).reshape(kind.itemsize, count)
+    return np.ascontiguousarray(planes.T).view(kind).reshape(count)
+
+
+def encode_change(change: StoredChange) -> bytes:
+    record = _Record(
+        FORMAT,
+        change.server_ids,
+        _shuffle(change.rule_ids, "<i8"),
+        _shuffle(change.servers, "<u4"),
+        _shuffle(change.announced, "<f8"),
+        _shuffle(change.stopped_at, "<f8"),
+        change.purged_rules,
+    )
+    return zstandard.ZstdCompressor(level=_LEVEL).compress(msgspec.msgpack.encode(record))
+
+
+def decode_change(data: bytes) -> StoredChange:
+    record = msgspec.msgpack.decode(zstandard.ZstdDecompressor().decompress(data), type=_Record)
+    if record.format != FORMAT:
+        raise ValueError(f"alert memory record format {record.format} is not known")
+    return StoredChange(
+        _unshuffle(record.rule_ids, "<i8").astype(np.int64),
+        record.server_ids,
+        _unshuffle(record.servers, "<u4").astype(np.int64),
+        _unshuffle(record.announced, "<f8").astype(np.float64),
+        _unshuffle(record.stopped_at, "<f8").astype(np.float64),
+        record.purged_rules,
+    )
+
+
+def compress_snapshot(source: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=_LEVEL).compress(source)
+
+
+def decompress_snapshot(data: bytes) -> bytes:
+    return zstandard.ZstdDecompressor().decompress(data)

@@ -1,0 +1,211 @@
+"""What users were told about each (rule, server) pair, as arrays beside the matcher.
+
+The memory holds one entry per pair that was *announced* (in a match alert or a `/watch`
+preview): the price shown then, and when the pair stopped matching if it has (NaN while it
+matches). Pairs that match but were never announced (their owner had alerts paused) have no
+entry: they are not news while they go on matching, and are news when they start again.
+Whether a pair matches now is the matcher's business, not the memory's.
+
+`decide` turns a snapshot's transitions into what to announce and a `MemoryChange`; the
+caller applies the change only once it is committed with the messages it explains, so a
+cycle that fails to commit leaves the memory as the last commit left it. Everything is
+vectorised: the cost follows the transitions, not the number of matches.
+
+The policy (the same as the README's "No repeats"):
+- a pair that starts matching is announced unless it has an entry that stopped less than
+  `realert_after` ago (or still matches), and then only if its price to win fell by
+  `price_drop` since the announced price;
+- a pair that goes on matching at a new price is announced again when the price fell by
+  `price_drop` since the announced price;
+- muted owners are told nothing and get no new entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.market.matcher import Pairs
+
+EPS = 1e-9
+_ROW_BITS = 32  # key = rule id << 32 | matcher row (rows are far below 2**32)
+
+
+def pair_keys(rule_ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return (rule_ids.astype(np.int64) << _ROW_BITS) | rows.astype(np.int64)
+
+
+def key_rules(keys: np.ndarray) -> np.ndarray:
+    return keys >> _ROW_BITS
+
+
+def key_rows(keys: np.ndarray) -> np.ndarray:
+    return keys & ((1 << _ROW_BITS) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryChange:
+    """Entries to set (sorted, unique keys) after dropping every entry of `purged_rules`."""
+
+    keys: np.ndarray
+    announced: np.ndarray  # price shown in the alert
+    stopped_at: np.ndarray  # unix time it stopped matching; NaN while it matches
+    purged_rules: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.keys.size + self.purged_rules.size)
+
+    @staticmethod
+    def forgetting(*rule_ids: int) -> MemoryChange:
+        return MemoryChange(_ints(), _floats(), _floats(), np.array(rule_ids, dtype=np.int64))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    announce: Pairs  # pairs to tell their owners about now (a subset of started + repriced)
+    change: MemoryChange
+
+
+def _ints() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _floats() -> np.ndarray:
+    return np.zeros(0, dtype=np.float64)
+
+
+class AlertMemory:
+    def __init__(self) -> None:
+        self.keys = _ints()  # sorted
+        self.announced = _floats()
+        self.stopped_at = _floats()
+
+    def __len__(self) -> int:
+        return int(self.keys.size)
+
+    def _find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        at = np.searchsorted(self.keys, keys)
+        found = at < self.keys.size
+        found[found] = self.keys[at[found]] == keys[found]
+        return at, found
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(found, announced price, stopped at) per key; NaN where absent."""
+        at, found = self._find(keys)
+        announced = np.full(keys.size, np.nan)
+        stopped = np.full(keys.size, np.nan)
+        announced[found] = self.announced[at[found]]
+        stopped[found] = self.stopped_at[at[found]]
+        return found, announced, stopped
+
+    def decide(
+        self,
+        started: Pairs,
+        stopped: Pairs,
+        repriced: Pairs,
+        now: float,
+        *,
+        muted_rules: np.ndarray,
+        realert_after: float,
+        price_drop: float,
+    ) -> Decision:
+        """What to announce for one snapshot's transitions, and the change that records it."""
+        s_keys = pair_keys(started.rule_ids, started.rows)
+        s_found, s_announced, s_stopped = self.lookup(s_keys)
+        s_fell = s_found & (started.prices <= s_announced * (1 - price_drop) + EPS)
+        off_long = ~s_found | (now - s_stopped >= realert_after)  # NaN (still matching): False
+        s_muted = np.isin(started.rule_ids, muted_rules)
+        s_announce = (off_long | s_fell) & ~s_muted
+
+        r_keys = pair_keys(repriced.rule_ids, repriced.rows)
+        r_found, r_announced, _ = self.lookup(r_keys)
+        r_fell = r_found & (repriced.prices <= r_announced * (1 - price_drop) + EPS)
+        r_announce = r_fell & ~np.isin(repriced.rule_ids, muted_rules)
+
+        t_keys = pair_keys(stopped.rule_ids, stopped.rows)
+        t_found, t_announced, _ = self.lookup(t_keys)
+
+        # started: announced -> new price; known but not announced -> matching again
+        s_keep = s_announce | s_found
+        keys = np.concatenate([s_keys[s_keep], r_keys[r_announce], t_keys[t_found]])
+        announced = np.concatenate(
+            [
+                np.where(s_announce, started.prices, s_announced)[s_keep],
+                repriced.prices[r_announce],
+                t_announced[t_found],
+            ]
+        )
+        stopped_at = np.concatenate(
+            [np.full(int(s_keep.sum()) + int(r_announce.sum()), np.nan),
+             np.full(int(t_found.sum()), float(now))]
+        )  # fmt: skip
+        order = np.argsort(keys, kind="stable")
+        change = MemoryChange(keys[order], announced[order], stopped_at[order], _ints())
+        announce = _join(started.take(np.flatnonzero(s_announce)),
+                         repriced.take(np.flatnonzero(r_announce)))  # fmt: skip
+        return Decision(announce, change)
+
+    def shown(self, pairs: Pairs, *, replace_rule: int | None = None) -> MemoryChange:
+        """These pairs were shown to their owner now (a `/watch` preview), optionally after
+        forgetting everything about `replace_rule` (a rule saved, resumed or re-used)."""
+        keys = pair_keys(pairs.rule_ids, pairs.rows)
+        order = np.argsort(keys, kind="stable")
+        purged = _ints() if replace_rule is None else np.array([replace_rule], dtype=np.int64)
+        return MemoryChange(
+            keys[order], pairs.prices[order], np.full(keys.size, np.nan), purged
+        )
+
+    def apply(self, change: MemoryChange) -> None:
+        if change.purged_rules.size:
+            self.forget_rules(change.purged_rules)
+        if not change.keys.size:
+            return
+        at, found = self._find(change.keys)
+        self.announced[at[found]] = change.announced[found]
+        self.stopped_at[at[found]] = change.stopped_at[found]
+        new = ~found
+        if new.any():
+            where = at[new]
+            self.keys = np.insert(self.keys, where, change.keys[new])
+            self.announced = np.insert(self.announced, where, change.announced[new])
+            self.stopped_at = np.insert(self.stopped_at, where, change.stopped_at[new])
+
+    def forget_rules(self, rule_ids: np.ndarray) -> None:
+        rules = np.unique(rule_ids.astype(np.int64))
+        lo = np.searchsorted(self.keys, rules << _ROW_BITS)
+        hi = np.searchsorted(self.keys, (rules + 1) << _ROW_BITS)
+        if not (hi > lo).any():
+            return
+        marks = np.zeros(self.keys.size + 1, dtype=np.int64)
+        np.add.at(marks, lo, 1)
+        np.add.at(marks, hi, -1)
+        self._keep(np.cumsum(marks[:-1]) == 0)
+
+    def forget_stale(self, now: float, realert_after: float, rules: np.ndarray) -> int:
+        """Drop entries that no longer change any decision: stopped at least `realert_after`
+        ago (an absent entry decides the same), or of rules not in `rules`. Returns how many."""
+        stale = now - self.stopped_at >= realert_after  # NaN: still matching, kept
+        stale |= ~np.isin(key_rules(self.keys), rules)
+        if stale.any():
+            self._keep(~stale)
+        return int(stale.sum())
+
+    def _keep(self, mask: np.ndarray) -> None:
+        self.keys, self.announced = self.keys[mask], self.announced[mask]
+        self.stopped_at = self.stopped_at[mask]
+
+    def snapshot(self) -> MemoryChange:
+        """The whole memory as one change (applied to an empty memory it rebuilds this one)."""
+        return MemoryChange(self.keys.copy(), self.announced.copy(), self.stopped_at.copy(),
+                            _ints())  # fmt: skip
+
+
+def _join(a: Pairs, b: Pairs) -> Pairs:
+    return Pairs(
+        np.concatenate([a.rule_ids, b.rule_ids]),
+        np.concatenate([a.rows, b.rows]),
+        np.concatenate([a.prices, b.prices]),
+        a.ids,
+        a.sid_number,
+    )

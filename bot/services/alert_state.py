@@ -1,0 +1,128 @@
+"""The alert memory across restarts: what a cycle or a rule change records, and the start.
+
+Design (the README's "Alert memory" says the same for users of the bot):
+- what matches lives only in the matcher; what was announced lives in `market.memory`
+  (`bot.market.alert_memory`), both in memory, both grown with matches, neither written
+  row by row;
+- a cycle commits, in one transaction with the messages it queues, one compact change
+  record (only the pairs whose memory changed) and the snapshot it applied (the baseline);
+- on start the matcher is rebuilt from the baseline and the memory from the latest
+  checkpoint plus the changes after it; the next snapshot is then compared with what was
+  committed, so nothing is announced twice and nothing the last cycles missed is lost;
+- when the changes since the last checkpoint outgrow the memory, a new checkpoint replaces
+  them, after dropping entries that no longer change any decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import alert_codec
+from bot.db.repositories import alert_memory as records
+from bot.market.alert_memory import MemoryChange, key_rows, key_rules, pair_keys
+from bot.market.matcher import Matcher
+from bot.market.snapshot import SnapshotError, decode_snapshot
+from bot.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+MIN_CHECKPOINT_ENTRIES = 50_000  # below this, changes are cheap to replay
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    snapshot_url: str | None  # the baseline's, None without one
+    entries: int  # in the memory
+
+
+def stored(change: MemoryChange, matcher: Matcher) -> alert_codec.StoredChange:
+    """Rows mean nothing after a restart: name servers by id."""
+    rows = key_rows(change.keys)
+    distinct, index = np.unique(rows, return_inverse=True)
+    ids = matcher.server_ids(distinct)
+    return alert_codec.StoredChange(
+        key_rules(change.keys), ids, index.astype(np.int64), change.announced,
+        change.stopped_at, change.purged_rules.tolist(),
+    )  # fmt: skip
+
+
+def loaded(change: alert_codec.StoredChange, matcher: Matcher) -> MemoryChange:
+    rows = matcher.rows_of(change.server_ids)[change.servers]
+    keys = pair_keys(change.rule_ids, rows)
+    order = np.argsort(keys, kind="stable")
+    return MemoryChange(
+        keys[order], change.announced[order], change.stopped_at[order],
+        np.array(change.purged_rules, dtype=np.int64),
+    )  # fmt: skip
+
+
+async def encode(change: MemoryChange, matcher: Matcher) -> bytes:
+    """Caller holds the market lock (rows are read off the matcher)."""
+    record = stored(change, matcher)
+    return await asyncio.to_thread(alert_codec.encode_change, record)
+
+
+async def record_change(
+    ctx: ServiceContext, s: AsyncSession, change: MemoryChange, body: bytes
+) -> None:
+    """Append an encoded change in the caller's transaction (apply it after the commit)."""
+    if len(change):
+        await records.append_change(s, body, len(change), ctx.clock())
+
+
+async def restore(ctx: ServiceContext) -> Restored:
+    """Rebuild the matcher's baseline and the alert memory from the database.
+
+    Call once at start, after the rules are registered and before the first cycle.
+    """
+    market = ctx.market
+    async with ctx.reads() as s:
+        baseline = await records.load_baseline(s)
+        bodies = await records.replay(s)
+    async with market.lock:
+        if baseline is not None:
+            try:
+                data = await asyncio.to_thread(alert_codec.decompress_snapshot, baseline.body)
+                snapshot = await asyncio.to_thread(decode_snapshot, data)
+            except (SnapshotError, ValueError) as exc:  # zstd raises a ValueError subclass
+                log.warning("baseline snapshot unreadable (%s); starting without it", exc)
+                baseline = None
+            else:
+                await market.apply(snapshot, baseline.clore_price, baseline.snapshot_url)
+        for body in bodies:
+            change = await asyncio.to_thread(alert_codec.decode_change, body)
+            market.memory.apply(loaded(change, market.matcher))
+        registered = np.array(sorted(market.matcher.rule_ids), dtype=np.int64)
+        market.memory.forget_stale(
+            ctx.clock().timestamp(), ctx.settings.realert_after_seconds, registered
+        )
+        entries = len(market.memory)
+    return Restored(baseline.snapshot_url if baseline is not None else None, entries)
+
+
+async def checkpoint_if_due(ctx: ServiceContext) -> bool:
+    """Replace the change log by one checkpoint when replaying it costs more than the
+    memory itself. Holds the market lock only to copy the memory."""
+    async with ctx.reads() as s:
+        pending = await records.entries_since_checkpoint(s)
+    market = ctx.market
+    if pending < max(MIN_CHECKPOINT_ENTRIES, len(market.memory)):
+        return False
+    async with market.lock:
+        registered = np.array(sorted(market.matcher.rule_ids), dtype=np.int64)
+        market.memory.forget_stale(
+            ctx.clock().timestamp(), ctx.settings.realert_after_seconds, registered
+        )
+        whole = market.memory.snapshot()
+        record = stored(whole, market.matcher)
+        async with ctx.reads() as s:
+            upto = await records.last_id(s)
+    body = await asyncio.to_thread(alert_codec.encode_change, record)
+    async with ctx.sessions() as s, s.begin():
+        await records.write_checkpoint(s, body, len(whole), upto, ctx.clock())
+    return True

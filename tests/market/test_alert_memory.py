@@ -1,0 +1,113 @@
+"""What counts as news about matches: bot/market/alert_memory.py on hand-made transitions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.market.alert_memory import AlertMemory, Decision, MemoryChange, pair_keys
+from bot.market.matcher import Pairs
+
+HOUR = 3600.0
+T0 = 1_767_225_600.0  # 2026-01-01
+IDS = [str(n) for n in range(10)]
+SID = np.arange(10, dtype=np.int64)
+
+
+def pairs(*items: tuple[int, int, float], old: list[float] | None = None) -> Pairs:
+    rules, rows, prices = (list(column) for column in zip(*items, strict=True)) if items else (
+        [], [], []
+    )
+    return Pairs(
+        np.array(rules, dtype=np.int64), np.array(rows, dtype=np.int64),
+        np.array(prices, dtype=np.float64), IDS, SID,
+        None if old is None else np.array(old, dtype=np.float64),
+    )  # fmt: skip
+
+
+def step(
+    memory: AlertMemory, now: float, *, started=(), stopped=(), repriced=(), muted=()
+) -> list[tuple[int, int, float]]:
+    """One snapshot's transitions; returns what is announced, and commits the change."""
+    decision: Decision = memory.decide(
+        pairs(*started), pairs(*stopped), pairs(*repriced), now,
+        muted_rules=np.array(muted, dtype=np.int64), realert_after=HOUR, price_drop=0.2,
+    )  # fmt: skip
+    memory.apply(decision.change)
+    a = decision.announce
+    return list(zip(a.rule_ids.tolist(), a.rows.tolist(), a.prices.tolist(), strict=True))
+
+
+def test_a_new_match_is_announced_with_its_price() -> None:
+    memory = AlertMemory()
+    assert step(memory, T0, started=[(1, 7, 20.0)]) == [(1, 7, 20.0)]
+    found, announced, stopped = memory.lookup(pair_keys(np.array([1]), np.array([7])))
+    assert found.tolist() == [True] and announced.tolist() == [20.0]
+    assert np.isnan(stopped[0])
+
+
+def test_a_repriced_match_is_announced_only_after_a_big_enough_drop() -> None:
+    memory = AlertMemory()
+    step(memory, T0, started=[(1, 7, 20.0)])
+    assert step(memory, T0 + HOUR, repriced=[(1, 7, 16.01)]) == []
+    assert step(memory, T0 + 2 * HOUR, repriced=[(1, 7, 16.0)]) == [(1, 7, 16.0)]
+    assert step(memory, T0 + 3 * HOUR, repriced=[(1, 7, 13.0)]) == []  # 16 -> 13 is < 20%
+
+
+def test_a_pair_back_soon_is_quiet_and_back_late_or_cheaper_is_news() -> None:
+    def after_stop() -> AlertMemory:
+        memory = AlertMemory()
+        step(memory, T0, started=[(1, 7, 20.0)])
+        assert step(memory, T0 + HOUR, stopped=[(1, 7, 20.0)]) == []
+        return memory
+
+    assert step(after_stop(), T0 + 1.5 * HOUR, started=[(1, 7, 20.0)]) == []
+    assert step(after_stop(), T0 + 2 * HOUR, started=[(1, 7, 20.0)]) == [(1, 7, 20.0)]
+    assert step(after_stop(), T0 + 1.5 * HOUR, started=[(1, 7, 15.0)]) == [(1, 7, 15.0)]
+    quiet = after_stop()
+    step(quiet, T0 + 1.5 * HOUR, started=[(1, 7, 20.0)])  # back, quietly: matching again
+    assert step(quiet, T0 + 5 * HOUR, repriced=[(1, 7, 19.0)]) == []
+
+
+def test_muted_matches_get_no_entry_and_no_replay() -> None:
+    memory = AlertMemory()
+    assert step(memory, T0, started=[(1, 7, 20.0)], muted=[1]) == []
+    assert len(memory) == 0
+    assert step(memory, T0 + HOUR, repriced=[(1, 7, 10.0)]) == []  # unmuted: no old news
+    # known and muted: stays known, nothing said
+    step(memory, T0, started=[(2, 7, 20.0)])
+    step(memory, T0 + HOUR, stopped=[(2, 7, 20.0)])
+    assert step(memory, T0 + 3 * HOUR, started=[(2, 7, 5.0)], muted=[2]) == []
+    assert step(memory, T0 + 4 * HOUR, repriced=[(2, 7, 3.0)]) == [(2, 7, 3.0)]
+
+
+def test_pairs_are_independent_and_many_at_once() -> None:
+    memory = AlertMemory()
+    started = [(rule, row, float(rule + row)) for rule in range(1, 40) for row in range(10)]
+    assert len(step(memory, T0, started=started)) == len(started) == len(memory)
+    assert step(memory, T0 + HOUR, stopped=started[:5], started=[(99, 1, 1.0)]) == [(99, 1, 1.0)]
+    assert len(memory) == len(started) + 1
+
+
+def test_shown_forgetting_and_stale_entries() -> None:
+    memory = AlertMemory()
+    step(memory, T0, started=[(1, 7, 20.0), (2, 7, 20.0), (2, 8, 9.0)])
+    memory.apply(memory.shown(pairs((2, 3, 4.0)), replace_rule=2))  # rule 2 saved afresh
+    assert step(memory, T0, started=[(2, 7, 20.0)]) == [(2, 7, 20.0)]
+    assert step(memory, T0, repriced=[(2, 3, 3.0)]) == [(2, 3, 3.0)]
+    memory.apply(MemoryChange.forgetting(1))
+    assert step(memory, T0, started=[(1, 7, 20.0)]) == [(1, 7, 20.0)]
+    step(memory, T0 + HOUR, stopped=[(1, 7, 20.0)])
+    dropped = memory.forget_stale(T0 + 2 * HOUR, HOUR, rules=np.array([1, 2]))
+    assert dropped == 1 and len(memory) == 2  # (1, 7) decides as if unknown now
+    assert memory.forget_stale(T0 + 2 * HOUR, HOUR, rules=np.array([1])) == 2
+    assert len(memory) == 0
+
+
+def test_a_snapshot_of_the_memory_rebuilds_it() -> None:
+    memory = AlertMemory()
+    step(memory, T0, started=[(3, 1, 2.0), (1, 9, 4.0)])
+    step(memory, T0 + 1, stopped=[(3, 1, 2.0)])
+    copy = AlertMemory()
+    copy.apply(memory.snapshot())
+    assert copy.keys.tolist() == memory.keys.tolist()
+    assert np.array_equal(copy.stopped_at, memory.stopped_at, equal_nan=True)
