@@ -24,6 +24,9 @@ from bot.market.snapshot import Snapshot, SnapshotError, decode_snapshot
 
 HELP = "measure the matcher against json.loads"
 CHURN = 0.10
+# With 10,000 generated servers, this share of broad rules gives about 2.4 M matches for
+# 10,000 rules: what a community's first rules look like ("any 4090").
+BROAD = 0.13
 LINKED_ACCOUNTS = 300
 
 
@@ -38,12 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clore-price", type=float, default=0.02, help="USD per CLORE")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (best counts)")
     parser.add_argument(
+        "--broad", type=float, default=BROAD,
+        help="share of generated rules that are broad ('any 4090'); 0 for narrow rules only",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cycle", action="store_true",
+        help="measure the whole poll cycle (database, alert memory, outbox) instead",
+    )  # fmt: skip
+    parser.add_argument("--users", type=int, default=2_000, help="with --cycle: users")
+    parser.add_argument(
         "--linked", type=float, default=0.5,
         help="share of rules whose owner has a linked clore account (bids tracked)",
     )  # fmt: skip
 
 
-def _generated_snapshot(servers: int, seed: int) -> bytes:
+def generated_snapshot(servers: int, seed: int) -> bytes:
     code = (
         "import sys; from bot.market.generate import generate_snapshot; "
         f"sys.stdout.buffer.write(generate_snapshot({servers}, {seed}))"
@@ -51,7 +63,7 @@ def _generated_snapshot(servers: int, seed: int) -> bytes:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
 
 
-def _generated_mutation(data: bytes, seed: int) -> bytes:
+def generated_mutation(data: bytes, seed: int) -> bytes:
     code = (
         "import sys; from bot.market.generate import mutate_snapshot; "
         f"sys.stdout.buffer.write(mutate_snapshot(sys.stdin.buffer.read(), {CHURN}, {seed}))"
@@ -80,11 +92,11 @@ def _inputs(args: argparse.Namespace) -> tuple[bytes, bytes, list[str], str]:
         return data, mutate_snapshot(data, CHURN, args.seed), lines, args.snapshot
     if not args.rules.isdigit():
         raise ValueError("--rules is a number unless --snapshot is given")
-    data = _generated_snapshot(args.servers, args.seed)
+    data = generated_snapshot(args.servers, args.seed)
     return (
         data,
-        _generated_mutation(data, args.seed + 1),
-        generate_rules(int(args.rules), args.seed),
+        generated_mutation(data, args.seed + 1),
+        generate_rules(int(args.rules), args.seed, args.broad),
         f"generated, seed {args.seed}",
     )
 
@@ -113,6 +125,10 @@ def _full(
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.cycle:
+        from bot import bench_cycle  # imports the whole bot; the matcher bench needs none of it
+
+        return bench_cycle.main(args)
     try:
         data, changed, lines, source = _inputs(args)
         start = time.perf_counter()

@@ -60,13 +60,24 @@ class MatchItem:
     price_to_win: float
 
 
-def match_alert(items: Sequence[MatchItem], limit: int, total: int | None = None) -> str:
+CardCache = dict[tuple[str, float], str]
+
+
+def match_alert(
+    items: Sequence[MatchItem],
+    limit: int,
+    total: int | None = None,
+    cards: CardCache | None = None,
+) -> str:
     """One message for a user's new matches of one cycle, cheapest first.
 
     A machine that several of the user's rules match is counted and shown once, under the
     lowest-numbered of those rules: `limit` and the counts are about machines, not pairs.
     `total`: how many machines are new in all, when `items` holds only those to list.
+    `cards`: server cards already rendered for this snapshot (many users get the same
+    cheap machines; one cycle renders each once).
     """
+    cards = {} if cards is None else cards
     machines = _machines(items)
     shown = list(machines.values())[:limit]
     count = len(machines) if total is None else total
@@ -77,7 +88,13 @@ def match_alert(items: Sequence[MatchItem], limit: int, total: int | None = None
         by_rule.setdefault(item.rule_id, []).append(item)
     for rule_id, group in by_rule.items():
         lines.append(f"\nRule {rule_id}: <code>{esc(group[0].rule_text)}</code>")
-        lines.extend(server_card(i.server_id, i.server, i.price_to_win) for i in group)
+        for i in group:
+            card = cards.get((i.server_id, i.price_to_win))
+            if card is None:
+                card = cards[(i.server_id, i.price_to_win)] = server_card(
+                    i.server_id, i.server, i.price_to_win
+                )
+            lines.append(card)
     if count > len(shown):
         lines.append(f"\n…and {count - len(shown)} more. /market shows them all.")
     return "\n".join(lines)

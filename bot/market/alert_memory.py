@@ -165,11 +165,18 @@ class AlertMemory:
         self.announced[at[found]] = change.announced[found]
         self.stopped_at[at[found]] = change.stopped_at[found]
         new = ~found
-        if new.any():
-            where = at[new]
-            self.keys = np.insert(self.keys, where, change.keys[new])
-            self.announced = np.insert(self.announced, where, change.announced[new])
-            self.stopped_at = np.insert(self.stopped_at, where, change.stopped_at[new])
+        if not new.any():
+            return
+        if not self.keys.size:
+            self.keys, self.announced = change.keys.copy(), change.announced.copy()
+            self.stopped_at = change.stopped_at.copy()
+            return
+        # two sorted runs: a stable sort merges them in linear time
+        keys = np.concatenate([self.keys, change.keys[new]])
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.announced = np.concatenate([self.announced, change.announced[new]])[order]
+        self.stopped_at = np.concatenate([self.stopped_at, change.stopped_at[new]])[order]
 
     def forget_rules(self, rule_ids: np.ndarray) -> None:
         rules = np.unique(rule_ids.astype(np.int64))

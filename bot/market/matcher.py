@@ -203,6 +203,9 @@ class Matcher:
         ids = self._table.ids
         return {ids[r]: p for r, p in zip(rows[mine].tolist(), ptws[mine].tolist(), strict=True)}
 
+    def match_count(self) -> int:
+        return int(self._all_pairs()[0].size)
+
     @property
     def rule_ids(self) -> set[int]:
         return set(self._rules)

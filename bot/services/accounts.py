@@ -93,9 +93,13 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
         active = await rules_repo.active_rules(s)
         linked = await users.list_linked(s)
     async with ctx.market.lock:
-        for rule in active:
-            if user_id is None or rule.user_id == user_id:
-                await ctx.market.set_rule(rule.rule_id, parse_rule(rule.text), rule.clore_user_id)
+        await ctx.market.set_rules(
+            [
+                (rule.rule_id, parse_rule(rule.text), rule.clore_user_id)
+                for rule in active
+                if user_id is None or rule.user_id == user_id
+            ]
+        )
         ctx.market.track_owners(u.clore_user_id for u in linked if u.clore_user_id is not None)
 
 

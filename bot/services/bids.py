@@ -41,10 +41,9 @@ class TapResult:
 async def make_action(
     ctx: ServiceContext, s: AsyncSession, user_id: int, kind: str, **payload: object
 ) -> str:
-    action = await actions.create(
+    return await actions.add(
         s, user_id=user_id, kind=kind, payload=payload, expires_at=ctx.clock() + ACTION_TTL
     )
-    return action.id
 
 
 async def bid_keyboard(

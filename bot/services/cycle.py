@@ -25,8 +25,8 @@ from bot import messages
 from bot.clore.fetcher import PollResult
 from bot.db import alert_codec
 from bot.db.models import OrderTemplate, User
+from bot.db.repositories import actions, alerts, outbox, state, users
 from bot.db.repositories import alert_memory as memory_records
-from bot.db.repositories import alerts, outbox, state, users
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.market.matcher import Pairs, Transitions
@@ -200,7 +200,8 @@ class Cycle:
             else None
         )
         chats = {r.user_id: r.chat_id for r in view.rules.values()}
-        async with ctx.sessions() as s, s.begin():
+        cards: messages.CardCache = {}
+        async with ctx.sessions() as s, s.begin(), actions.batch(s):
             rows = []
             for alert in alerts_:
                 user = bidders.get(alert.user_id)
@@ -211,7 +212,7 @@ class Cycle:
                         chat_id=chats[alert.user_id],
                         kind="match",
                         text=messages.match_alert(
-                            alert.items, ctx.settings.max_matches_per_message, total=alert.total
+                            alert.items, ctx.settings.max_matches_per_message, alert.total, cards
                         ),
                         reply_markup=markup_json(keyboard),
                         dedupe_key=f"match:{alert.user_id}:{url}",
@@ -237,7 +238,7 @@ class Cycle:
         )
         protected = await protection.protected_orders(s)
         changes: list[alerts.BidState] = []
-        sent = 0
+        queued: list[outbox.NewMessage] = []
         for change in t.bids:
             standing = change.standing
             for user in by_owner.get(standing.owner, []):
@@ -252,16 +253,14 @@ class Cycle:
                 changes.append(new)
                 if alert and settings is not None:
                     self._protect.append(protection.Candidate(user, standing, settings))
-                elif alert and await self._outbid_alert(s, user, standing, url):
-                    sent += 1
+                elif alert and (message := await self._outbid_alert(s, user, standing, url)):
+                    queued.append(message)
+        await outbox.enqueue_many(s, queued)
         await alerts.upsert_bid_states(s, changes)
-        gone = [
-            (user.id, standing.order_id)
-            for standing in t.gone_bids
-            for user in by_owner.get(standing.owner, [])
-        ]
-        await alerts.delete_bid_states(s, gone)
-        return sent
+        await alerts.delete_bid_states(
+            s, [st.order_id for st in t.gone_bids if st.owner in by_owner]
+        )
+        return len(queued)
 
     async def _protect_bids(
         self, candidates: list[protection.Candidate], url: str, report: CycleReport
@@ -276,9 +275,10 @@ class Cycle:
                     report.automatic_raises += 1
                 if attempt.outcome == "ok":
                     await self._raised_message(s, attempt, url)
-                elif await self._outbid_alert(
+                elif message := await self._outbid_alert(
                     s, candidate.user, candidate.standing, url, protection.why_not(attempt)
                 ):
+                    await outbox.enqueue(s, message)
                     report.outbid_alerts += 1
 
     async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
@@ -297,26 +297,21 @@ class Cycle:
 
     async def _outbid_alert(
         self, s: AsyncSession, user: User, standing: BidStanding, url: str, note: str = ""
-    ) -> bool:
+    ) -> outbox.NewMessage | None:
         server = self.ctx.market.server(standing.server_id)
         if find_bid(server, standing.order_id, standing.owner) is None:
-            return False
+            return None
         step = user.raise_step or self.ctx.settings.default_raise_step
         raise_to = standing.lead_price + step
         keyboard = await bid_keyboard(self.ctx, s, user.id, standing, raise_to)
-        await outbox.enqueue(
-            s,
-            outbox.NewMessage(
-                user_id=user.id,
-                chat_id=user.chat_id,
-                kind="outbid",
-                text=messages.outbid_alert(standing, server, raise_to)
-                + (f"\n{note}" if note else ""),
-                reply_markup=markup_json(keyboard),
-                dedupe_key=f"outbid:{user.id}:{standing.order_id}:{url}",
-            ),
+        return outbox.NewMessage(
+            user_id=user.id,
+            chat_id=user.chat_id,
+            kind="outbid",
+            text=messages.outbid_alert(standing, server, raise_to) + (f"\n{note}" if note else ""),
+            reply_markup=markup_json(keyboard),
+            dedupe_key=f"outbid:{user.id}:{standing.order_id}:{url}",
         )
-        return True
 
     async def _stale_status(self, s: AsyncSession, poll: PollResult) -> int:
         """Tell users once when the market data goes stale, and once when it recovers."""

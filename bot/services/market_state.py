@@ -56,6 +56,16 @@ class MarketState:
         """Caller holds `lock`."""
         return await asyncio.to_thread(self.matcher.set_rule, rule_id, rule, owner)
 
+    async def set_rules(self, rules: list[tuple[int, Rule, int | None]]) -> None:
+        """Many rules in one go (at start: one thread hop, not one per rule). Their current
+        matches are not reported. Caller holds `lock`."""
+
+        def work() -> None:
+            for rule_id, rule, owner in rules:
+                self.matcher.set_rule(rule_id, rule, owner)
+
+        await asyncio.to_thread(work)
+
     def remove_rule(self, rule_id: int) -> None:
         """Caller holds `lock`."""
         self.matcher.remove_rule(rule_id)

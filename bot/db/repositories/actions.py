@@ -8,13 +8,14 @@ exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CallbackAction, utcnow
@@ -59,6 +60,50 @@ async def create(
     session.add(action)
     await session.flush()
     return action
+
+
+_BATCH = "callback action rows"
+
+
+@contextlib.asynccontextmanager
+async def batch(session: AsyncSession) -> AsyncIterator[None]:
+    """Inside: `add` queues rows that are inserted together when the block ends without an
+    error (a poll cycle makes thousands of buttons; one statement instead of thousands)."""
+    rows: list[dict[str, Any]] = []
+    session.info[_BATCH] = rows
+    try:
+        yield
+    finally:
+        del session.info[_BATCH]
+    if rows:
+        await session.execute(insert(CallbackAction.__table__), rows)
+
+
+async def add(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    kind: str,
+    payload: Mapping[str, Any],
+    expires_at: datetime,
+    now: datetime | None = None,
+) -> str:
+    """A new action's id: queued in the session's `batch` when there is one, else created."""
+    rows: list[dict[str, Any]] | None = session.info.get(_BATCH)
+    if rows is None:
+        action = await create(
+            session, user_id=user_id, kind=kind, payload=payload, expires_at=expires_at, now=now
+        )
+        return action.id
+    action_id = new_action_id()
+    rows.append(
+        {
+            "id": action_id, "user_id": user_id, "kind": kind,
+            "payload": json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
+            "created_at": now or utcnow(), "expires_at": expires_at,
+        }
+    )  # fmt: skip
+    return action_id
 
 
 async def get(session: AsyncSession, action_id: str) -> CallbackAction | None:

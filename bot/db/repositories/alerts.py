@@ -8,13 +8,12 @@ dataclasses, so the code deciding what is news stays pure. Rows are looked up by
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar, get_args
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import BidAlert, utcnow
@@ -82,25 +81,43 @@ async def upsert_bid_states(
         return
     stamp = now or utcnow()
     existing = await _existing(session, by_key)
-    values = {key: {**asdict(s), "updated_at": stamp} for key, s in by_key.items()}
+    values = {
+        key: {"user_id": s.user_id, "order_id": s.order_id, "server_id": s.server_id,
+              "state": s.state, "last_alerted_top_score": s.last_alerted_top_score,
+              "updated_at": stamp}
+        for key, s in by_key.items()
+    }  # fmt: skip
     updates = [row for key, row in values.items() if key in existing]
     inserts = [row for key, row in values.items() if key not in existing]
-    if updates:
-        await session.execute(update(BidAlert), updates)
-    if inserts:
-        await session.execute(insert(BidAlert), inserts)
-
-
-async def delete_bid_states(session: AsyncSession, keys: Iterable[tuple[int, int]]) -> int:
-    """Forget orders that ended; keys are (user_id, order_id)."""
-    by_user: dict[int, set[int]] = defaultdict(set)
-    for user_id, order_id in keys:
-        by_user[user_id].add(order_id)
-    deleted = 0
-    for user_id, orders in by_user.items():
-        for chunk in _chunks(sorted(orders)):
-            result = await session.execute(
-                delete(BidAlert).where(BidAlert.user_id == user_id, BidAlert.order_id.in_(chunk))
+    table = BidAlert.__table__
+    if updates:  # Core executemany: no ORM objects for thousands of tracked bids
+        keyed = [{**row, "b_user_id": row["user_id"], "b_order_id": row["order_id"]}
+                 for row in updates]  # fmt: skip
+        for row in keyed:
+            del row["user_id"], row["order_id"]
+        await session.execute(
+            update(table)
+            .where(
+                table.c.user_id == bindparam("b_user_id"),
+                table.c.order_id == bindparam("b_order_id"),
             )
-            deleted += result.rowcount  # type: ignore[attr-defined]
+            .values(
+                server_id=bindparam("server_id"),
+                state=bindparam("state"),
+                last_alerted_top_score=bindparam("last_alerted_top_score"),
+                updated_at=bindparam("updated_at"),
+            ),
+            keyed,
+        )
+    if inserts:
+        await session.execute(insert(table), inserts)
+
+
+async def delete_bid_states(session: AsyncSession, order_ids: Iterable[int]) -> int:
+    """Forget orders that ended, for every user who tracked them (an order id belongs to
+    one clore account, so they are the users linked to it)."""
+    deleted = 0
+    for chunk in _chunks(sorted(set(order_ids))):
+        result = await session.execute(delete(BidAlert).where(BidAlert.order_id.in_(chunk)))
+        deleted += result.rowcount  # type: ignore[attr-defined]
     return deleted

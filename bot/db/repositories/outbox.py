@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -42,9 +42,9 @@ def _pending() -> tuple[ColumnElement[bool], ...]:
 
 async def enqueue_many(
     session: AsyncSession, messages: Iterable[NewMessage], *, now: datetime | None = None
-) -> list[int | None]:
-    """Queue messages; returns each one's outbox id, or None when its dedupe key was
-    already queued (now or earlier, or twice in this batch)."""
+) -> list[bool]:
+    """Queue messages; returns for each whether it was queued (False when its dedupe key
+    was already queued, now or earlier, or twice in this batch)."""
     batch = list(messages)
     if bad := {m.kind for m in batch} - MESSAGE_KINDS:
         raise ValueError(f"unknown message kind(s): {sorted(bad)}")
@@ -54,37 +54,44 @@ async def enqueue_many(
         rows = await session.scalars(select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys)))
         taken = {key for key in rows if key is not None}
     stamp = now or utcnow()
-    created: list[Outbox | None] = []
+    rows: list[dict[str, object]] = []
+    fresh: list[bool] = []
     for message in batch:
-        if message.dedupe_key is not None and message.dedupe_key in taken:
-            created.append(None)
+        duplicate = message.dedupe_key is not None and message.dedupe_key in taken
+        fresh.append(not duplicate)
+        if duplicate:
             continue
         if message.dedupe_key is not None:
             taken.add(message.dedupe_key)
-        row = Outbox(
-            user_id=message.user_id,
-            chat_id=message.chat_id,
-            kind=message.kind,
-            priority=(
-                DEFAULT_PRIORITY[message.kind] if message.priority is None else message.priority
-            ),
-            text=message.text,
-            reply_markup=message.reply_markup,
-            dedupe_key=message.dedupe_key,
-            created_at=stamp,
-            attempts=0,
-            next_attempt_at=stamp,
-        )
-        session.add(row)
-        created.append(row)
-    await session.flush()
-    return [row.id if row is not None else None for row in created]
+        rows.append(
+            {
+                "user_id": message.user_id,
+                "chat_id": message.chat_id,
+                "kind": message.kind,
+                "priority": (
+                    DEFAULT_PRIORITY[message.kind] if message.priority is None
+                    else message.priority
+                ),
+                "text": message.text,
+                "reply_markup": message.reply_markup,
+                "dedupe_key": message.dedupe_key,
+                "created_at": stamp,
+                "attempts": 0,
+                "next_attempt_at": stamp,
+            }
+        )  # fmt: skip
+    if rows:  # one Core executemany: a cycle may queue thousands of messages
+        await session.execute(insert(Outbox.__table__), rows)
+    return fresh
 
 
 async def enqueue(
     session: AsyncSession, message: NewMessage, *, now: datetime | None = None
 ) -> int | None:
-    return (await enqueue_many(session, [message], now=now))[0]
+    """Queue one message; its outbox id, or None when its dedupe key was already queued."""
+    if not (await enqueue_many(session, [message], now=now))[0]:
+        return None
+    return int(await session.scalar(select(func.max(Outbox.id))) or 0)
 
 
 async def next_due(
