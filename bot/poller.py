@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.clore.errors import CloreAuthError
 from bot.clore.fetcher import SnapshotFetcher
 from bot.db.repositories import actions, outbox
+from bot.services import alert_state
 from bot.services.cycle import Cycle, CycleReport
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class Poller:
             log.warning("snapshot not refreshed: %s", poll.error)
         report = await self.cycle.run(poll)
         self.cycles += 1
+        if report.applied:
+            await alert_state.checkpoint_if_due(self.cycle.ctx)
         await self._prune()
         if report.applied:
             log.info(

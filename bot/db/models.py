@@ -147,6 +147,8 @@ class BidAlert(Base):
     """Last known standing of a user's order and the competitor score last alerted about."""
 
     __tablename__ = "bid_alerts"
+    # A cycle looks standings up by the orders whose standing changed.
+    __table_args__ = (Index("ix_bid_alerts_order_id", "order_id"),)
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True

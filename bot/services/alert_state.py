@@ -110,13 +110,20 @@ async def restore(ctx: ServiceContext) -> Restored:
 
 
 async def checkpoint_if_due(ctx: ServiceContext) -> bool:
-    """Replace the change log by one checkpoint when replaying it costs more than the
-    memory itself. Holds the market lock only to copy the memory."""
+    """Replace the change log by one checkpoint when replaying it costs twice as much as
+    the memory itself (so a checkpoint's cost is spread over many cycles). Holds the market
+    lock only to copy the memory; the poller calls it after a cycle, off the alert path."""
     async with ctx.reads() as s:
         pending = await records.entries_since_checkpoint(s)
+    if pending <= 2 * max(MIN_CHECKPOINT_ENTRIES, len(ctx.market.memory)):
+        return False  # a first cycle's one change is as good as a checkpoint
+    await checkpoint(ctx)
+    return True
+
+
+async def checkpoint(ctx: ServiceContext) -> None:
+    """Write the whole memory as one record in place of everything before it."""
     market = ctx.market
-    if pending <= max(MIN_CHECKPOINT_ENTRIES, len(market.memory)):
-        return False  # e.g. after a first cycle: its one change is as good as a checkpoint
     async with market.lock:
         registered = np.array(sorted(market.matcher.rule_ids), dtype=np.int64)
         market.memory.forget_stale(
@@ -129,4 +136,3 @@ async def checkpoint_if_due(ctx: ServiceContext) -> bool:
     body = await asyncio.to_thread(alert_codec.encode_change, record)
     async with ctx.sessions() as s, s.begin():
         await records.write_checkpoint(s, body, len(whole), upto, ctx.clock())
-    return True

@@ -73,10 +73,53 @@ class RuleView:
 
     def users_of(self, rule_ids: np.ndarray) -> np.ndarray:
         """The owner of each rule id, -1 for rules that are not active."""
+        if not self.ids.size:
+            return np.full(rule_ids.size, -1, dtype=np.int64)
         at = np.searchsorted(self.ids, rule_ids)
         inside = at < self.ids.size
         inside[inside] = self.ids[at[inside]] == rule_ids[inside]
-        return np.where(inside, self.users[np.minimum(at, max(self.ids.size - 1, 0))], -1)
+        return np.where(inside, self.users[np.minimum(at, self.ids.size - 1)], -1)
+
+
+def _first_index(values: np.ndarray) -> np.ndarray:
+    """For small non-negative ints: value -> position of its first occurrence (-1: absent).
+    Linear, unlike np.unique's sort."""
+    first = np.full(int(values.max()) + 1, -1, dtype=np.int64)
+    first[values[::-1]] = np.arange(values.size - 1, -1, -1)  # the last write wins
+    return first
+
+
+def _listing_order(pairs: Pairs, owners: np.ndarray) -> np.ndarray:
+    """Positions sorting pairs by (owner, price, server id as a number, rule id).
+
+    One int64 argsort instead of a four-key lexsort: prices and server ids become one rank
+    over the few distinct (price, server) values (almost every pair of a server has the
+    server's common price), and owners become dense indexes.
+    """
+    first_of_row = _first_index(pairs.rows)
+    rows = np.flatnonzero(first_of_row >= 0)
+    common_at = first_of_row[rows]
+    common = np.full(first_of_row.size, np.nan)
+    common[rows] = pairs.prices[common_at]  # one price per server, from some pair of it
+    exceptional = pairs.prices != common[pairs.rows]
+    sid = pairs.sid_number
+    values_p = np.concatenate([common[rows], pairs.prices[exceptional]])
+    values_s = np.concatenate([sid[rows], sid[pairs.rows[exceptional]]])
+    order = np.lexsort((values_s, values_p))  # small: servers + exceptions
+    rank_of = np.empty(order.size, dtype=np.int64)
+    rank_of[order] = np.arange(order.size)
+    row_rank = np.zeros(first_of_row.size, dtype=np.int64)
+    row_rank[rows] = rank_of[: rows.size]
+    rank = row_rank[pairs.rows]
+    rank[exceptional] = rank_of[rows.size :]
+    first_of_owner = _first_index(owners)
+    present = first_of_owner >= 0
+    dense = (np.cumsum(present) - 1)[owners]
+    width_rank, width_rule = order.size, int(pairs.rule_ids.max()) + 1
+    if int(present.sum()) * width_rank * width_rule < 2**62:
+        key = (dense.astype(np.int64) * width_rank + rank) * width_rule + pairs.rule_ids
+        return np.argsort(key)
+    return np.lexsort((pairs.rule_ids, rank, dense))
 
 
 def user_alerts(
@@ -89,7 +132,7 @@ def user_alerts(
     if not mine.any():
         return []
     pairs, owners = announce.take(np.flatnonzero(mine)), users_of[mine]
-    order = np.lexsort((pairs.rule_ids, pairs.sid_number[pairs.rows], pairs.prices, owners))
+    order = _listing_order(pairs, owners)
     pairs, owners = pairs.take(order), owners[order]
     # a user's rules share one owner, hence one price per machine: equal pairs are adjacent
     first = np.ones(owners.size, dtype=bool)
@@ -118,20 +161,28 @@ class Cycle:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self._protect: list[protection.Candidate] = []  # collected in the transaction
+        # A snapshot whose cycle could not commit: applied again on the next poll even
+        # though the fetcher already has it (its URL is no longer new).
+        self._unapplied: Snapshot | None = None
 
     async def run(self, poll: PollResult) -> CycleReport:
         report = CycleReport()
         if poll.error:
             report.errors.append(poll.error)
         market = self.ctx.market
-        if poll.is_new and poll.snapshot is not None:
+        retry = poll.snapshot is not None and poll.snapshot is self._unapplied
+        if (poll.is_new or retry) and poll.snapshot is not None:
             async with market.lock:
-                await self._apply(poll, report)
+                try:
+                    await self._apply(poll, report)
+                except Exception:
+                    self._unapplied = poll.snapshot
+                    raise
+            self._unapplied = None
             report.applied = True
             # Edits spend money over the network: after the commit, outside the lock.
             candidates, self._protect = self._protect, []
             await self._protect_bids(candidates, poll.snapshot_url or "", report)
-            await alert_state.checkpoint_if_due(self.ctx)
         elif poll.info is not None and poll.snapshot is not None and (
             poll.snapshot is market.snapshot
         ):  # the baseline restored at start is still the latest snapshot
@@ -154,6 +205,12 @@ class Cycle:
         market = self.ctx.market
         before = (market.snapshot, market.clore_price, market.snapshot_url)
         transitions = await market.apply(poll.snapshot, poll.clore_price, poll.snapshot_url)
+        if poll.snapshot is before[0] and not _has_news(transitions):
+            # The same bytes again (a new URL): nothing to announce or to remember.
+            async with self.ctx.sessions() as s, s.begin():
+                report.order_messages = await orders.confirm_pending(self.ctx, s)
+            market.ready = True
+            return
         try:
             await self._commit(poll, transitions, before[0], report)
         except Exception:
@@ -233,8 +290,8 @@ class Cycle:
         by_owner: dict[int, list[User]] = defaultdict(list)
         for user in await users.list_linked(s):
             by_owner[user.clore_user_id or 0].append(user)
-        known = await alerts.bid_states_for_users(
-            s, [u.id for group in by_owner.values() for u in group]
+        known = await alerts.bid_states_for_orders(
+            s, [c.standing.order_id for c in t.bids if c.standing.owner in by_owner]
         )
         protected = await protection.protected_orders(s)
         changes: list[alerts.BidState] = []
@@ -349,6 +406,10 @@ async def _interested_users(s: AsyncSession) -> dict[int, int]:
     found = {r.user_id: r.chat_id for r in await rules_repo.active_rules(s) if not r.alerts_paused}
     found.update({u.id: u.chat_id for u in await users.list_linked(s) if not u.alerts_paused})
     return found
+
+
+def _has_news(t: Transitions) -> bool:
+    return bool(len(t.started) or len(t.stopped) or len(t.repriced) or t.bids or t.gone_bids)
 
 
 async def _bidders(s: AsyncSession) -> dict[int, User]:

@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_market_baseline")),
     )
+    op.create_index(op.f("ix_bid_alerts_order_id"), "bid_alerts", ["order_id"])
     rows = op.get_bind().execute(
         sa.text(
             "SELECT rule_id, server_id, matching, announced_price, stopped_at FROM match_alerts"
@@ -172,5 +173,6 @@ def downgrade() -> None:
             if rule_id in rules
         ],
     )
+    op.drop_index(op.f("ix_bid_alerts_order_id"), table_name="bid_alerts")
     op.drop_table("market_baseline")
     op.drop_table("alert_memory")

@@ -23,8 +23,6 @@ BID_STANDINGS: frozenset[str] = frozenset(get_args(BidStanding))
 
 # Parameters per statement stay far below SQLite's limit (32766) and PostgreSQL's (65535).
 _CHUNK = 400
-# Bulk UPDATEs bypass the identity map: re-read rows instead of trusting cached objects.
-_FRESH = {"populate_existing": True}
 _T = TypeVar("_T")
 
 
@@ -42,9 +40,14 @@ def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
         yield items[start : start + _CHUNK]
 
 
-def _bid_state(row: BidAlert) -> BidState:
-    state: Any = row.state
-    return BidState(row.user_id, row.order_id, row.server_id, state, row.last_alerted_top_score)
+_COLUMNS = (
+    BidAlert.user_id, BidAlert.order_id, BidAlert.server_id, BidAlert.state,
+    BidAlert.last_alerted_top_score,
+)  # fmt: skip
+
+
+def _bid_state(row: Any) -> BidState:
+    return BidState(row[0], row[1], row[2], row[3], row[4])
 
 
 async def bid_states_for_users(
@@ -53,10 +56,19 @@ async def bid_states_for_users(
     """Every stored order standing of these users, keyed by (user_id, order_id)."""
     found: dict[tuple[int, int], BidState] = {}
     for chunk in _chunks(sorted(set(user_ids))):
-        rows = await session.scalars(
-            select(BidAlert).where(BidAlert.user_id.in_(chunk)).execution_options(**_FRESH)
-        )
-        found.update({(r.user_id, r.order_id): _bid_state(r) for r in rows})
+        rows = await session.execute(select(*_COLUMNS).where(BidAlert.user_id.in_(chunk)))
+        found.update({(r[0], r[1]): _bid_state(r) for r in rows})
+    return found
+
+
+async def bid_states_for_orders(
+    session: AsyncSession, order_ids: Iterable[int]
+) -> dict[tuple[int, int], BidState]:
+    """The stored standings of these orders (for every user tracking them)."""
+    found: dict[tuple[int, int], BidState] = {}
+    for chunk in _chunks(sorted(set(order_ids))):
+        rows = await session.execute(select(*_COLUMNS).where(BidAlert.order_id.in_(chunk)))
+        found.update({(r[0], r[1]): _bid_state(r) for r in rows})
     return found
 
 
