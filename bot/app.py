@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from telegram.error import TelegramError
 from telegram.ext import Application
@@ -20,12 +21,13 @@ from telegram.ext import Application
 from bot.clore.client import CloreClient
 from bot.clore.fetcher import SnapshotFetcher
 from bot.config import ConfigError, Settings, load_settings
-from bot.db.engine import create_engine, session_factory
+from bot.db.engine import checkpoint, create_engine, session_factory
 from bot.db.migrate import upgrade_to_head
+from bot.files import open_private_log, restrict_umask, secure_redirected_output
 from bot.poller import Poller
 from bot.secrets import KeyBox, load_or_create_secret
 from bot.sender import Sender
-from bot.services import accounts, alert_state
+from bot.services import accounts, alert_state, templates
 from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
@@ -42,13 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # Before anything is created: the database, its WAL, secret.key and the log are the
+    # bot's alone whatever umask it was started with.
+    restrict_umask()
+    secure_redirected_output()
     try:
         settings = load_settings()
-    except ConfigError as exc:
+        configure_logging(settings.log_level, settings.log_file)
+        asyncio.run(serve(settings))
+    except ConfigError as exc:  # also a malformed SECRET_KEY or key file, found by serve()
         print(f"gigaspot-bot: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
-    asyncio.run(serve(settings))
     return 0
 
 
@@ -64,8 +70,16 @@ NOISY_LOGGERS = (
 )
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, log_file: Path | None = None) -> None:
+    handlers: list[logging.Handler] | None = None
+    if log_file is not None:
+        try:
+            handlers = [open_private_log(log_file)]
+        except OSError as exc:
+            raise ConfigError(f"LOG_FILE {log_file} cannot be opened ({exc.strerror})") from None
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers
+    )
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -96,6 +110,8 @@ async def serve(
     pacing, and driving cycles / outbox drains by hand instead of on timers.
     """
     stop = stop or _stop_on_signals()
+    # First: a malformed key stops the bot (SecretKeyError) before the database is touched.
+    keybox = KeyBox(load_or_create_secret(settings, settings.data_dir))
     await upgrade_to_head(settings.database_url)
     engine = create_engine(settings.database_url)
     clore = CloreClient(settings.clore_api_url, interval=clore_interval)
@@ -111,7 +127,7 @@ async def serve(
         settings=settings,
         sessions=session_factory(engine),
         reads=session_factory(engine, read_only=True),
-        keybox=KeyBox(load_or_create_secret(settings, settings.data_dir)),
+        keybox=keybox,
         clore=clore,
         market=MarketState(),
     )
@@ -126,6 +142,9 @@ async def serve(
     poller = Poller(fetcher, Cycle(ctx), settings.poll_interval_seconds)
     application.bot_data.update(services=ctx, delivery=delivery)
     handlers.register(application)
+    if await templates.seal_plain_environments(ctx):
+        await checkpoint(engine)  # old WAL frames held the plain values
+    await accounts.check_stored_keys(ctx)
     await accounts.refresh_owners(ctx)
     restored = await alert_state.restore(ctx)
     if restored.snapshot_url is not None and ctx.market.snapshot is not None:

@@ -16,6 +16,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from bot.files import make_private_folder
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/gigaspot-bot.db"
 
 
@@ -35,10 +37,10 @@ def sqlite_file_path(database_url: str) -> Path | None:
 
 
 def ensure_sqlite_parent(database_url: str) -> None:
-    """Create the folder of a SQLite database file, so the first run needs no `mkdir`."""
+    """Create the folder of a SQLite database file (0700), so the first run needs no `mkdir`."""
     path = sqlite_file_path(database_url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(path.parent)
 
 
 def _masked_url(database_url: str) -> str:
@@ -136,6 +138,9 @@ class Settings(DatabaseSettings):
         256 * 1024 * 1024, ge=1024, description="A larger snapshot download is refused."
     )
     log_level: str = Field("INFO", description="Python logging level name.")
+    log_file: Path | None = Field(
+        None, description="Append the log to this file (created 0600) instead of stderr."
+    )
 
     @field_validator("allowed_telegram_ids", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from datetime import datetime
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server
 from bot.orders.protection import ProtectionSettings
-from bot.telegram.html import esc
+from bot.telegram.html import MAX_MESSAGE_LENGTH, esc
 
 
 def clore(amount: float) -> str:
@@ -153,13 +153,39 @@ def recovered_notice() -> str:
     return "📡 <b>Market data is fresh again.</b> Alerts are back on."
 
 
-def rules_list(rules: Sequence[tuple[int, str, bool]]) -> str:
-    if not rules:
+RuleRow = tuple[int, str, bool]  # rule id, canonical text, paused
+RULES_PER_PAGE = 20  # two buttons each: well under Telegram's 100 buttons per message
+RULES_PAGE_LENGTH = MAX_MESSAGE_LENGTH - 96  # room for the page header
+
+
+def _rule_line(rule: RuleRow) -> str:
+    rule_id, text, paused = rule
+    return f"{rule_id}. <code>{esc(text)}</code>" + (" ⏸ paused" if paused else "")
+
+
+def rules_list(rules: Sequence[RuleRow], *, first: int = 1, total: int | None = None) -> str:
+    """One page of the /rules list: `rules` are numbers `first`.. of `total` rules."""
+    total = len(rules) if total is None else total
+    if not total:
         return "You have no watch rules yet. Add one with /watch, e.g.\n" + WATCH_EXAMPLE
-    lines = ["<b>Your watch rules</b>"]
-    for rule_id, text, paused in rules:
-        lines.append(f"{rule_id}. <code>{esc(text)}</code>" + (" ⏸ paused" if paused else ""))
-    return "\n".join(lines)
+    header = "<b>Your watch rules</b>"
+    if len(rules) < total:
+        header += f" ({first}–{first + len(rules) - 1} of {total})"
+    return "\n".join([header, *map(_rule_line, rules)])
+
+
+def rules_page(rules: Sequence[RuleRow], start: int = 0) -> list[RuleRow]:
+    """The rules one message lists from `rules[start]` on: as many as fit in a message,
+    at most RULES_PER_PAGE, at least one."""
+    page: list[RuleRow] = []
+    length = 0
+    for rule in rules[start:]:
+        line = len(_rule_line(rule)) + 1
+        if page and (len(page) >= RULES_PER_PAGE or length + line > RULES_PAGE_LENGTH):
+            break
+        page.append(rule)
+        length += line
+    return page
 
 
 WATCH_EXAMPLE = '<code>/watch gpu="RTX 4090" gpus&gt;=2 price&lt;30 rel&gt;=97 cc!=RU</code>'
@@ -217,8 +243,37 @@ def matches_preview(canonical: str, items: Sequence[MatchItem], total: int, limi
     return "\n".join(lines)
 
 
-def settings_text(step: float, cap: float | None, paused: bool, clore_user_id: int | None) -> str:
+BUSY = "⏳ The bot is busy right now. Please try again in a moment."
+FAILED = (
+    "Sorry, something went wrong on my side. Please try again; if it keeps happening, tell "
+    "the bot's operator."
+)
+
+KEY_UNREADABLE = (
+    "I can no longer decrypt your stored clore.ai API key (the bot's secret key was changed "
+    "or lost). Nothing was done. Send /link followed by your API key again."
+)
+
+
+def key_unreadable_notice() -> str:
+    return (
+        "🔑 <b>Your clore.ai API key needs linking again.</b> I can no longer decrypt the key "
+        "you stored (the bot's secret key was changed or lost), so I cannot show, raise, "
+        "cancel or protect your bids. Send /link followed by your API key; your rules and "
+        "settings are kept."
+    )
+
+
+def settings_text(
+    step: float,
+    cap: float | None,
+    paused: bool,
+    clore_user_id: int | None,
+    key_unreadable: bool = False,
+) -> str:
     account = f"clore user {clore_user_id}" if clore_user_id is not None else "not linked"
+    if clore_user_id is not None and key_unreadable:
+        account += ", but your stored API key can no longer be decrypted: send /link again"
     return "\n".join(
         [
             "<b>Settings</b>",

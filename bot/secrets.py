@@ -1,8 +1,10 @@
-"""Encryption at rest of the users' clore API keys (Fernet: AES-128-CBC + HMAC-SHA256).
+"""Encryption at rest of the users' secrets: clore API keys and order templates'
+environment values (Fernet: AES-128-CBC + HMAC-SHA256).
 
 The Fernet key comes from `SECRET_KEY` or, when that is unset, from `<data dir>/secret.key`,
 created once with mode 0600. Key material is never logged and never part of a repr or an
-error message.
+error message. An unusable key (malformed, unreadable file) raises `SecretKeyError`, a
+`ConfigError`: the bot stops at start with that one line.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class KeyBox:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError):
             raise DecryptionError(
-                "a stored API key cannot be decrypted: SECRET_KEY (or data/secret.key) is not "
+                "a stored secret cannot be decrypted: SECRET_KEY (or data/secret.key) is not "
                 "the key it was encrypted with; restore that key or ask users to link again"
             ) from None
 
@@ -81,8 +83,13 @@ def _check_permissions(path: Path) -> None:
 
 
 def _read_key_file(path: Path) -> bytes:
-    _check_permissions(path)
-    key = path.read_bytes().strip()
+    if not path.is_file():
+        raise SecretKeyError(f"{path} cannot be read (it is not a regular file)")
+    try:
+        _check_permissions(path)
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise SecretKeyError(f"{path} cannot be read ({exc.strerror or exc})") from None
     _fernet(key, str(path))
     return key
 
@@ -119,6 +126,9 @@ def load_or_create_secret(settings: Settings, data_dir: Path) -> bytes:
         _fernet(key, "SECRET_KEY")
         return key
     path = data_dir / SECRET_FILE_NAME
-    if path.exists():
+    if path.exists() or path.is_symlink():  # a dangling link is a broken key, not a new one
         return _read_key_file(path)
-    return _create_key_file(path)
+    try:
+        return _create_key_file(path)
+    except OSError as exc:
+        raise SecretKeyError(f"{path} cannot be created ({exc.strerror or exc})") from None

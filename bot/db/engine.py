@@ -6,6 +6,8 @@ handling is turned off and we emit BEGIN ourselves on SQLAlchemy's `begin` event
 in SQLAlchemy's SQLite dialect docs). Write sessions use `BEGIN IMMEDIATE`, so two writers
 queue on the busy timeout instead of failing when a read lock cannot be upgraded; read-only
 sessions use a plain BEGIN with `PRAGMA query_only` on, so a write by mistake fails loudly.
+A database file is created 0600 before SQLite first opens it (`bot.files`), so its WAL and
+SHM files, which SQLite creates with the database file's mode, are private too.
 
 Usage::
 
@@ -25,7 +27,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
-from bot.config import ensure_sqlite_parent
+from bot.config import sqlite_file_path
+from bot.files import secure_database_files
 
 BUSY_TIMEOUT_MS = 10_000
 READ_ONLY_OPTION = "gigaspot_read_only"
@@ -56,7 +59,9 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return _create_async_engine(url, echo=echo, pool_pre_ping=True)
-    ensure_sqlite_parent(database_url)
+    database = sqlite_file_path(database_url)
+    if database is not None:
+        secure_database_files(database)
     engine = _create_async_engine(url, echo=echo)
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
@@ -73,6 +78,17 @@ def session_factory(
     """
     bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
     return async_sessionmaker(bind, expire_on_commit=False)
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """Copy the WAL into the database and truncate it to zero bytes (SQLite only), so what
+    earlier transactions overwrote is no longer in the WAL file either."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        await connection.run_sync(
+            lambda sync: execute_outside_transaction(sync, "PRAGMA wal_checkpoint(TRUNCATE)")
+        )
 
 
 def execute_outside_transaction(connection: Connection, sql: str) -> None:

@@ -91,6 +91,10 @@ class User(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     clore_user_id: Mapped[int | None] = mapped_column(BigInteger)
     api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Set when the stored key cannot be decrypted with the current secret (it changed or
+    # was lost): the user was told to /link again. Cleared by /link, /unlink, or a start-up
+    # that finds the key readable again (the old secret restored).
+    api_key_unreadable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     raise_step: Mapped[float | None] = mapped_column(Float)  # None: the configured default
     price_cap: Mapped[float | None] = mapped_column(Float)  # max bid price without confirming
     alerts_paused: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -232,7 +236,12 @@ class BotState(Base):
 
 
 class OrderTemplate(Base):
-    """What a bid placed from an alert runs: one per user, canonical `/template` text."""
+    """What a bid placed from an alert runs: one per user, canonical `/template` text.
+
+    Environment values may be secrets: `text` is printed without `env`, and the env lives in
+    `env_encrypted` (JSON, encrypted like API keys). A `text` with `env=` is a row from
+    before that split; the bot seals it at start-up (`bot.services.templates`).
+    """
 
     __tablename__ = "order_templates"
 
@@ -240,6 +249,7 @@ class OrderTemplate(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     text: Mapped[str] = mapped_column(Text)  # as `bot.orders.template.format_template` prints
+    env_encrypted: Mapped[str | None] = mapped_column(Text)  # None: no environment variables
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

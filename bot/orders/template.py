@@ -7,6 +7,9 @@
 Pure: parsing, canonical formatting (`parse_template(format_template(t)) == t`) and the
 check against one server's ranges that turns a template into a `NewOrder`. Limits come from
 /work/shared/docs/gigaspot-api.md (create_gigaspot_orders).
+
+Environment values may be secrets: an error about `env` names the variable or the item's
+position, never a value, and other echoed input is cut to `ECHO_LIMIT` characters.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ ENV_MAX_KEY = 128
 ENV_MAX_VALUE = 1_536
 MAX_WATTS = 10_000  # a typo guard, far above any GPU's power limit
 MAX_MHZ = 100_000
+ECHO_LIMIT = 40  # characters of the user's input an error message repeats
 
 OVERCLOCK_FIELDS = ("core_lock", "mem_lock", "core_offset", "mem_offset")
 KEY_ORDER = ("image", "pl", *OVERCLOCK_FIELDS, "env", "currency")
@@ -51,6 +55,20 @@ _CURRENCY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _BARE_VALUE = re.compile(r"[A-Za-z0-9_./:@+=%-]+")  # env values printed without quotes
 
 Power = int | Literal["min"]
+
+
+def _shown(text: str) -> str:
+    """The user's input as an error repeats it: short enough to read, never a wall."""
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
+
+
+def _is_env(piece: str) -> bool:
+    return piece.lstrip().lower().startswith("env=")
+
+
+def _blame(piece: str) -> str:
+    """How an error names a piece of input: `env` for the environment, else the piece."""
+    return "env" if _is_env(piece) else _shown(piece)
 
 
 class TemplateError(ValueError):
@@ -94,7 +112,7 @@ def _split(text: str, is_separator: Callable[[str], bool], part: str | None = No
             while end < n and text[end] != char:
                 end += 2 if char == '"' and text[end] == "\\" else 1
             if end >= n:
-                blamed = part or text[start:].strip()
+                blamed = part or _blame(text[start:].strip())
                 raise TemplateError(f"{blamed}: a quote is not closed", blamed)
             current.append(text[i : end + 1])
             i = end + 1
@@ -111,11 +129,15 @@ def _split(text: str, is_separator: Callable[[str], bool], part: str | None = No
 
 
 def _integer(piece: str, value: str, what: str, low: int, high: int) -> int:
-    if not _INTEGER.fullmatch(value.strip()):
-        raise TemplateError(f"{piece}: {what} must be a whole number, not {value!r}", piece)
-    number = int(value)
-    if not low <= number <= high:
-        raise TemplateError(f"{piece}: {what} must be between {low} and {high}", piece)
+    digits = value.strip()
+    if not (digits.isascii() and _INTEGER.fullmatch(digits)):
+        raise TemplateError(
+            f"{_shown(piece)}: {what} must be a whole number, not {_shown(value)!r}", piece
+        )
+    # A huge number is out of range anyway; int() of thousands of digits raises ValueError.
+    number = int(digits) if len(digits.lstrip("+-").lstrip("0")) <= 9 else None
+    if number is None or not low <= number <= high:
+        raise TemplateError(f"{_shown(piece)}: {what} must be between {low} and {high}", piece)
     return number
 
 
@@ -124,7 +146,7 @@ def _image(piece: str, value: str) -> str:
     image = IMAGE_ALIASES.get(value, value)
     if not _IMAGE_ID.fullmatch(image):
         raise TemplateError(
-            f"{piece}: the image must be ubuntu, hiveos or a 24-character image id "
+            f"{_shown(piece)}: the image must be ubuntu, hiveos or a 24-character image id "
             "from your clore registry",
             piece,
         )
@@ -140,7 +162,7 @@ def _power(piece: str, value: str) -> Power:
 def _currency(piece: str, value: str) -> str:
     value = value.strip()
     if not _CURRENCY.fullmatch(value):
-        raise TemplateError(f"{piece}: {value!r} is not a currency name", piece)
+        raise TemplateError(f"{_shown(piece)}: {_shown(value)!r} is not a currency name", piece)
     return value
 
 
@@ -149,7 +171,7 @@ def check_env(env: Mapping[str, str], part: str = "env") -> None:
     for key, value in env.items():
         if not _ENV_KEY.fullmatch(key):
             raise TemplateError(
-                f"{part}: {key!r} is not a variable name (letters, digits and _, "
+                f"{part}: {_shown(key)!r} is not a variable name (letters, digits and _, "
                 "not starting with a digit)",
                 part,
             )
@@ -174,21 +196,24 @@ def serialise_env(env: Mapping[str, str]) -> str:
     return json.dumps(dict(env), separators=(",", ":"), ensure_ascii=False)
 
 
-def _env(piece: str, value: str) -> dict[str, str]:
+def _env(value: str) -> dict[str, str]:
+    """`KEY:VALUE,...`; errors are blamed on `env` and never repeat a value."""
     env: dict[str, str] = {}
-    for item in _split(value, lambda c: c == ",", piece):
+    for number, item in enumerate(_split(value, lambda c: c == ",", "env"), 1):
         name, colon, raw_value = item.partition(":")
         name = name.strip()
+        if not item.strip():
+            raise TemplateError(f"env: item {number} is empty (two commas in a row?)", "env")
         if not colon or not name:
             raise TemplateError(
-                f"{piece}: {item.strip() or 'an empty item'} is not KEY:VALUE "
-                "(separate variables with commas)",
-                piece,
+                f"env: item {number} is not KEY:VALUE (separate variables with commas, "
+                'and quote a value that has one: KEY:"a,b")',
+                "env",
             )
         if name in env:
-            raise TemplateError(f"{piece}: {name} is given twice", piece)
+            raise TemplateError(f"env: {_shown(name)} is given twice", "env")
         env[name] = unquote(raw_value)
-    check_env(env, piece)
+    check_env(env, "env")
     return env
 
 
@@ -196,24 +221,29 @@ def parse_template(text: str, base: Template | None = None) -> Template:
     """Parse a `/template` argument. With `base`, only the settings given change (`image` is
     then optional) and `core_lock=none` etc. remove one; without it `image` is required."""
     values: dict[str, object] = {}  # Template field -> value
+    previous = ""
     for piece in _split(text.strip(), str.isspace):
         if not piece:
             continue
         match = _PIECE.fullmatch(piece)
+        if match is None and _is_env(previous):
+            # Most likely the rest of an env value with a space in it: never repeat it.
+            raise TemplateError('env: put a value with spaces in quotes: env=KEY:"a b"', "env")
         if match is None:
-            raise TemplateError(f"{piece}: expected a setting like pl=min", piece)
+            raise TemplateError(f"{_shown(piece)}: expected a setting like pl=min", piece)
+        previous = piece
         key, raw = match.group(1).lower(), match.group(2)
         if key not in KEY_ORDER:
             raise TemplateError(
-                f"{piece}: unknown setting {key} (known: {', '.join(KEY_ORDER)})", piece
+                f"unknown setting {_shown(key)} (known: {', '.join(KEY_ORDER)})", _shown(key)
             )
         name = "power" if key == "pl" else key
         if name in values:
-            raise TemplateError(f"{piece}: {key} is given twice", piece)
+            raise TemplateError(f"{key}: {key} is given twice", "env" if key == "env" else piece)
         if key in CLEARABLE and raw.strip().lower() == "none":
             values[name] = {} if key == "env" else None
         elif key == "env":
-            values[name] = _env(piece, raw)
+            values[name] = _env(raw)
         elif key == "image":
             values[name] = _image(piece, unquote(raw))
         elif key == "pl":

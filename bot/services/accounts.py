@@ -1,20 +1,37 @@
-"""Users, their linked clore account and their settings."""
+"""Users, their linked clore account and their settings.
+
+A stored key that no longer decrypts (the secret key was lost or replaced) is a state of its
+own: the user is flagged, told once to /link again, left out of bid tracking and
+protection, and every use of the key answers with the same advice. Nobody else notices.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import messages
 from bot.clore import errors as clore_errors
 from bot.db.models import User
+from bot.db.repositories import outbox, users
 from bot.db.repositories import rules as rules_repo
-from bot.db.repositories import users
 from bot.market.rules import parse_rule
+from bot.secrets import DecryptionError
 from bot.services.context import ServiceContext, UserError
 
 log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 200
+MAX_PRICE = 5000.0  # CLORE/day, the highest price clore accepts for a bid
+
+
+class KeyUnreadable(UserError):
+    """The user's stored API key cannot be decrypted with the current secret key."""
+
+    def __init__(self) -> None:
+        super().__init__(messages.KEY_UNREADABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +41,22 @@ class Profile:
     raise_step: float
     price_cap: float | None
     alerts_paused: bool
+    key_unreadable: bool = False
 
 
-async def touch(ctx: ServiceContext, telegram_id: int, chat_id: int) -> User:
-    """The user behind a Telegram update, created on first contact (and reactivated)."""
+async def touch(ctx: ServiceContext, telegram_id: int, chat_id: int | None = None) -> User:
+    """The user behind a Telegram update, created on first contact (and reactivated).
+
+    Their chat is their private chat, whose id is their Telegram id, whatever chat the update
+    came from: alerts must never follow a user into a group.
+    """
+    chat_id = telegram_id if chat_id is None else chat_id
+    # Read first: most updates change nothing, and a read works while another process
+    # holds the database's write lock.
+    async with ctx.reads() as s:
+        known = await users.get_by_telegram_id(s, telegram_id)
+    if known is not None and known.active and known.chat_id == chat_id:
+        return known
     async with ctx.sessions() as s, s.begin():
         known = await users.get_by_telegram_id(s, telegram_id)
         returning = known is not None and not known.active
@@ -45,6 +74,7 @@ def profile(ctx: ServiceContext, user: User) -> Profile:
         raise_step=user.raise_step or ctx.settings.default_raise_step,
         price_cap=user.price_cap,
         alerts_paused=user.alerts_paused,
+        key_unreadable=user.api_key_unreadable_at is not None,
     )
 
 
@@ -79,9 +109,68 @@ async def unlink(ctx: ServiceContext, user: User) -> bool:
 
 
 def api_key(ctx: ServiceContext, user: User) -> str:
+    """The user's clore key in plain text; raises `KeyUnreadable` when it cannot be decrypted
+    (call `key_unreadable` then, so the user is flagged and told once)."""
     if not user.api_key_encrypted or user.clore_user_id is None:
         raise UserError("Link your clore.ai account first: /link <API key>.")
-    return ctx.keybox.decrypt(user.api_key_encrypted)
+    if user.api_key_unreadable_at is not None:
+        raise KeyUnreadable()
+    try:
+        return ctx.keybox.decrypt(user.api_key_encrypted)
+    except DecryptionError:
+        log.warning("the stored API key of user %s cannot be decrypted", user.id)
+        raise KeyUnreadable() from None
+
+
+async def key_unreadable(ctx: ServiceContext, user_id: int) -> None:
+    """Flag the user's key as unreadable; the first time, tell them and stop tracking it."""
+    now = ctx.clock()
+    async with ctx.sessions() as s, s.begin():
+        user = await users.get(s, user_id)
+        newly = user is not None and await users.set_key_unreadable(s, user_id, now)
+        if newly and user is not None:
+            await _tell_key_unreadable(s, user, now.isoformat())
+    if newly:
+        ctx.kick_sender()
+        await refresh_owners(ctx, user_id)
+
+
+async def _tell_key_unreadable(s: AsyncSession, user: User, stamp: str) -> None:
+    await outbox.enqueue(
+        s,
+        outbox.NewMessage(
+            user_id=user.id,
+            chat_id=user.telegram_id,
+            kind="status",
+            text=messages.key_unreadable_notice(),
+            dedupe_key=f"key-unreadable:{user.id}:{stamp}",
+        ),
+    )
+
+
+async def check_stored_keys(ctx: ServiceContext) -> int:
+    """At start-up: flag every stored key the current secret cannot decrypt (telling each of
+    those users once) and unflag keys that decrypt again. Returns how many are unreadable."""
+    now = ctx.clock()
+    unreadable = 0
+    async with ctx.sessions() as s, s.begin():
+        for user in await users.list_with_keys(s):
+            try:
+                ctx.keybox.decrypt(user.api_key_encrypted or "")
+            except DecryptionError:
+                unreadable += 1
+                if await users.set_key_unreadable(s, user.id, now):
+                    await _tell_key_unreadable(s, user, now.isoformat())
+                continue
+            if user.api_key_unreadable_at is not None:
+                await users.clear_key_unreadable(s, user.id)
+    if unreadable:
+        log.warning(
+            "%d stored API key(s) cannot be decrypted with the current secret key (SECRET_KEY "
+            "or data/secret.key changed?); those users are asked to /link again",
+            unreadable,
+        )
+    return unreadable
 
 
 async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> None:
@@ -104,15 +193,18 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
 
 
 async def set_raise_step(ctx: ServiceContext, user: User, step: float | None) -> None:
-    if step is not None and not step > 0:
-        raise UserError("The raise step must be above 0 CLORE/day.")
+    if step is not None and not 0 < step <= MAX_PRICE:
+        raise UserError(f"The raise step must be above 0 and at most {MAX_PRICE:g} CLORE/day.")
     async with ctx.sessions() as s, s.begin():
         await users.set_raise_step(s, user.id, step)
 
 
 async def set_price_cap(ctx: ServiceContext, user: User, cap: float | None) -> None:
-    if cap is not None and not cap > 0:
-        raise UserError("The price cap must be above 0 CLORE/day (or 'off').")
+    if cap is not None and not 0 < cap <= MAX_PRICE:
+        raise UserError(
+            f"The price cap must be above 0 and at most {MAX_PRICE:g} CLORE/day "
+            "(clore's highest price), or 'off'."
+        )
     async with ctx.sessions() as s, s.begin():
         await users.set_price_cap(s, user.id, cap)
 

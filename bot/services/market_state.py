@@ -64,7 +64,8 @@ class MarketState:
             for rule_id, rule, owner in rules:
                 self.matcher.set_rule(rule_id, rule, owner)
 
-        await asyncio.to_thread(work)
+        if rules:
+            await asyncio.to_thread(work)
 
     def remove_rule(self, rule_id: int) -> None:
         """Caller holds `lock`."""

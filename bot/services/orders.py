@@ -20,7 +20,6 @@ from bot.clore import errors as clore_errors
 from bot.clore.models import CreateResult
 from bot.db.models import PendingOrder, User
 from bot.db.repositories import audit, outbox, pending_orders, users
-from bot.db.repositories import templates as templates_repo
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server
 from bot.orders.pending import Waiting, match_pending
@@ -28,10 +27,9 @@ from bot.orders.template import (
     Template,
     TemplateError,
     build_order,
-    parse_template,
     price_to_lead,
 )
-from bot.services import accounts
+from bot.services import accounts, templates
 from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
 from bot.services.clore_words import plain_error
@@ -43,16 +41,11 @@ EPS = 1e-9
 PENDING_GIVE_UP = timedelta(minutes=10)
 
 
-async def stored_template(s: AsyncSession, user_id: int) -> Template | None:
-    text = await templates_repo.get_text(s, user_id)
-    if not text:
-        return None
+async def stored_template(ctx: ServiceContext, s: AsyncSession, user_id: int) -> Template | None:
+    """The user's template for Bid buttons; None when there is none or it cannot be used."""
     try:
-        return parse_template(text)
-    except TemplateError:
-        # Stored texts were printed by format_template; one that no longer parses (rules
-        # tightened since) is treated as no template. The text itself is never logged.
-        log.warning("stored template of user %s no longer parses", user_id)
+        return await templates.stored(ctx, s, user_id)
+    except templates.TemplateUnreadable:
         return None
 
 
@@ -73,9 +66,13 @@ async def match_keyboard(
     ctx: ServiceContext, s: AsyncSession, user: User, items: Sequence[messages.MatchItem]
 ) -> Keyboard | None:
     """One Bid button per machine the alert lists; None without a linked key or template."""
-    if not user.api_key_encrypted or user.clore_user_id is None:
+    if (
+        not user.api_key_encrypted
+        or user.clore_user_id is None
+        or user.api_key_unreadable_at is not None
+    ):
         return None
-    template = await stored_template(s, user.id)
+    template = await stored_template(ctx, s, user.id)
     if template is None:
         return None
     keyboard: Keyboard = []
@@ -110,7 +107,7 @@ async def tap_bid(
     if server is None:
         return TapResult("Server gone", f"Server {where} is no longer in the market.")
     async with ctx.reads() as s:
-        template = await stored_template(s, user.id)
+        template = await templates.stored(ctx, s, user.id)  # says if its env is unreadable
     if template is None:
         return TapResult("No template", "You have no order template. Set one with /template.")
     lead = price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id)

@@ -164,6 +164,9 @@ async def attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         return None  # this very raise failed before and was reported: never repeat it
     try:
         key = accounts.api_key(ctx, user)
+    except accounts.KeyUnreadable:
+        await accounts.key_unreadable(ctx, user.id)  # told once to /link again
+        return None  # skipped: the other users' raises of this cycle go on
     except UserError as exc:
         return Attempt(c, decision, "error", str(exc))
     edit = OrderEdit(order_id=standing.order_id, price=decision.price)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot import messages
 from bot.db.models import User
 from bot.db.repositories import actions
@@ -71,31 +73,66 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResul
 
 async def _rule_action(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResult:
     rule_id = int(claimed.payload["rule_id"])  # type: ignore[arg-type]
+    page_start = int(claimed.payload.get("page", 0))  # type: ignore[call-overload]
     if claimed.kind == "rule_delete":
         await watch.delete(ctx, user, rule_id)
         toast = f"Rule {rule_id} deleted"
     else:
         await watch.set_paused(ctx, user, rule_id, claimed.kind == "rule_pause")
         toast = f"Rule {rule_id} {'paused' if claimed.kind == 'rule_pause' else 'resumed'}"
-    text, keyboard = await rules_view(ctx, user)
+    text, keyboard = await rules_view(ctx, user, page_start)
     return TapResult(toast, text, keyboard)
 
 
-async def rules_view(ctx: ServiceContext, user: User) -> tuple[str, Keyboard]:
-    """The /rules list with a pause-or-resume and a delete button per rule."""
+async def rules_pages(ctx: ServiceContext, user: User) -> list[tuple[str, Keyboard]]:
+    """The /rules list as messages that fit, each with its rules' buttons."""
     rules = await watch.list_rules(ctx, user)
-    keyboard: Keyboard = []
+    pages: list[tuple[str, Keyboard]] = []
+    start = 0
     async with ctx.sessions() as s, s.begin():
-        for rule_id, _text, paused in rules:
-            toggle = "rule_resume" if paused else "rule_pause"
-            label = f"▶️ Resume {rule_id}" if paused else f"⏸ Pause {rule_id}"
-            keyboard.append(
-                [
-                    (label, await make_action(ctx, s, user.id, toggle, rule_id=rule_id)),
-                    (
-                        f"🗑 Delete {rule_id}",
-                        await make_action(ctx, s, user.id, "rule_delete", rule_id=rule_id),
+        while start < len(rules) or not pages:
+            page = messages.rules_page(rules, start)
+            pages.append(await _page_view(ctx, s, user, rules, start, page))
+            start += max(1, len(page))
+    return pages
+
+
+async def rules_view(
+    ctx: ServiceContext, user: User, first_rule_id: int = 0
+) -> tuple[str, Keyboard]:
+    """The page of /rules that starts at rule `first_rule_id` (or the next one left), as
+    after a tap on one of its buttons: the page keeps its place when rules go."""
+    rules = await watch.list_rules(ctx, user)
+    # When none is left from there on, the list starts over.
+    start = next((i for i, rule in enumerate(rules) if rule[0] >= first_rule_id), 0)
+    page = messages.rules_page(rules, start)
+    async with ctx.sessions() as s, s.begin():
+        return await _page_view(ctx, s, user, rules, start, page)
+
+
+async def _page_view(
+    ctx: ServiceContext,
+    s: AsyncSession,
+    user: User,
+    rules: list[messages.RuleRow],
+    start: int,
+    page: list[messages.RuleRow],
+) -> tuple[str, Keyboard]:
+    """A pause-or-resume and a delete button per rule of the page."""
+    keyboard: Keyboard = []
+    at = page[0][0] if page else 0
+    for rule_id, _text, paused in page:
+        toggle = "rule_resume" if paused else "rule_pause"
+        label = f"▶️ Resume {rule_id}" if paused else f"⏸ Pause {rule_id}"
+        keyboard.append(
+            [
+                (label, await make_action(ctx, s, user.id, toggle, rule_id=rule_id, page=at)),
+                (
+                    f"🗑 Delete {rule_id}",
+                    await make_action(
+                        ctx, s, user.id, "rule_delete", rule_id=rule_id, page=at
                     ),
-                ]
-            )
-    return messages.rules_list(rules), keyboard
+                ),
+            ]
+        )
+    return messages.rules_list(page, first=start + 1, total=len(rules)), keyboard

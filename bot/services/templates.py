@@ -1,10 +1,19 @@
 """`/template` (the user's order template) and `/history` (the audit log of their orders).
 
-The template text may hold environment values the user considers secret: it is never
-logged, and `describe_template` shows env keys only.
+Environment values may be secrets: they are stored encrypted with the API keys' `KeyBox`
+(the template text itself is kept without `env`), never logged, never echoed, and
+`describe_template` shows env keys only. Rows from before that split are sealed at start-up
+(`seal_plain_environments`): a migration cannot, since it runs without the secret key.
 """
 
 from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+
+from sqlalchemy import text as sql
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
 from bot.db.models import User
@@ -17,8 +26,12 @@ from bot.orders.template import (
     describe_template,
     format_template,
     parse_template,
+    serialise_env,
 )
+from bot.secrets import DecryptionError
 from bot.services.context import ServiceContext, UserError
+
+log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 20
 
@@ -30,13 +43,60 @@ TEMPLATE_HELP = (
     '<code>env=KEY:VALUE,K2:"a b"</code>, <code>currency</code>. '
     "Later <code>/template pl=250</code> changes one setting; <code>key=none</code> removes one."
 )
+ENV_UNREADABLE = (
+    "I can no longer decrypt your template's environment variables (the bot's secret key was "
+    "changed or lost). Set them again with /template env=KEY:VALUE,… (or env=none)."
+)
+
+
+class TemplateUnreadable(UserError):
+    """The stored environment cannot be decrypted with the current secret key."""
+
+    def __init__(self) -> None:
+        super().__init__(ENV_UNREADABLE)
+
+
+def sets_environment(text: str) -> bool:
+    """Whether a `/template` argument carries environment values (its message then goes)."""
+    lowered = text.lower()
+    return "env=" in lowered and lowered.split("env=", 1)[1].split()[:1] != ["none"]
+
+
+def _decode(ctx: ServiceContext, row: templates_repo.StoredTemplate) -> Template | None:
+    try:
+        template = parse_template(row.text)
+    except TemplateError:
+        # Stored texts were printed by format_template; one that no longer parses (rules
+        # tightened since) is treated as no template. The text itself is never logged.
+        log.warning("stored template of user %s no longer parses", row.user_id)
+        return None
+    if row.env_encrypted is None:
+        return template  # no environment, or one not sealed yet (still in the text)
+    try:
+        env = json.loads(ctx.keybox.decrypt(row.env_encrypted))
+    except DecryptionError:
+        raise TemplateUnreadable() from None
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise TemplateUnreadable()
+    return replace(template, env={str(k): v for k, v in env.items()})
+
+
+async def stored(ctx: ServiceContext, s: AsyncSession, user_id: int) -> Template | None:
+    """The user's template, environment decrypted (None: none set, or it no longer parses).
+    Raises `TemplateUnreadable` when the environment cannot be decrypted."""
+    row = await templates_repo.get(s, user_id)
+    return _decode(ctx, row) if row is not None else None
 
 
 async def load(ctx: ServiceContext, user_id: int) -> Template | None:
-    """The user's stored template (None: none set)."""
     async with ctx.reads() as s:
-        text = await templates_repo.get_text(s, user_id)
-    return parse_template(text) if text else None
+        return await stored(ctx, s, user_id)
+
+
+def _sealed(ctx: ServiceContext, template: Template) -> tuple[str, str | None]:
+    """(text without env, env encrypted or None): what the table stores."""
+    env = ctx.keybox.encrypt(serialise_env(template.env)) if template.env else None
+    return format_template(replace(template, env={})), env
 
 
 async def show(ctx: ServiceContext, user: User) -> str:
@@ -52,14 +112,56 @@ async def show(ctx: ServiceContext, user: User) -> str:
 
 async def save(ctx: ServiceContext, user: User, text: str) -> str:
     """Parse `text` over the current template, store it, and describe the result."""
-    base = await load(ctx, user.id)
+    lost_env = False
+    try:
+        base = await load(ctx, user.id)
+    except TemplateUnreadable:
+        # Editing must still work, or the user could never set the environment again.
+        async with ctx.reads() as s:
+            row = await templates_repo.get(s, user.id)
+        base = _decode(ctx, replace(row, env_encrypted=None)) if row is not None else None
+        lost_env = True
     try:
         template = parse_template(text, base=base)
     except TemplateError as exc:
         raise UserError(str(exc)) from None
+    template_text, env = _sealed(ctx, template)
     async with ctx.sessions() as s, s.begin():
-        await templates_repo.set_text(s, user.id, format_template(template), now=ctx.clock())
-    return "✅ Template saved.\n" + messages.esc(describe_template(template))
+        await templates_repo.set_text(s, user.id, template_text, env_encrypted=env, now=ctx.clock())
+    note = ""
+    if lost_env and not sets_environment(text):
+        note = "\nYour earlier environment variables could not be decrypted and were dropped."
+    return "✅ Template saved.\n" + messages.esc(describe_template(template)) + note
+
+
+async def seal_plain_environments(ctx: ServiceContext) -> int:
+    """Move environment values still stored in plain text into the encrypted column.
+
+    Run at start-up, before anyone is served. `secure_delete` overwrites the old values in
+    the database file instead of leaving them in free space. Returns templates sealed.
+    """
+    sealed = 0
+    async with ctx.sessions() as s, s.begin():
+        rows = await templates_repo.with_plain_env(s)
+        if not rows:
+            return 0
+        await s.execute(sql("PRAGMA secure_delete=ON"))
+        for row in rows:
+            try:
+                template = _decode(ctx, row)
+            except TemplateUnreadable:
+                template = _decode(ctx, replace(row, env_encrypted=None))
+            if template is None or not template.env:
+                continue
+            template_text, env = _sealed(ctx, template)
+            await templates_repo.set_text(
+                s, row.user_id, template_text, env_encrypted=env, now=ctx.clock()
+            )
+            sealed += 1
+        await s.execute(sql("PRAGMA secure_delete=OFF"))
+    if sealed:
+        log.info("encrypted the environment values of %d order template(s)", sealed)
+    return sealed
 
 
 async def history(ctx: ServiceContext, user: User) -> str:

@@ -1,8 +1,10 @@
 """Telegram transport: parse the update, call a service, render the answer. Nothing else.
 
 Every handler runs behind `guarded`: private chats only, the ALLOWED_TELEGRAM_IDS check,
-the user row, and `UserError`s answered in plain words. Answers go through `Delivery`, so
-replies share the per-chat pacing and RetryAfter handling of alerts.
+the user row, and an answer to every update: `UserError`s in plain words, a database that
+is locked or unavailable as "busy, try again", anything unexpected as an apology (and the
+traceback in the log). Answers go through `Delivery`, so replies share the per-chat pacing
+and RetryAfter handling of alerts, and are split to fit Telegram's 4096 characters.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
-from telegram import BotCommand, InlineKeyboardMarkup, Update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from telegram import BotCommand, CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -28,6 +33,7 @@ from bot.services import accounts, bids, protection, taps, templates, watch
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.delivery import Delivery
+from bot.telegram.html import MAX_MESSAGE_LENGTH, split_message, truncate_html
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,9 @@ Handler = Callable[[Update, Context, User], Awaitable[None]]
 
 PREVIEW_LIMIT = 5
 MAX_BID_MESSAGES = 20
+MAX_ID_DIGITS = 18  # rule and order ids fit a signed 64-bit integer
+# SQLite locked past its busy timeout, disk full or I/O error; no free pooled connection.
+DATABASE_UNAVAILABLE = (OperationalError, PoolTimeout)
 
 COMMANDS = [
     ("start", "what this bot does"),
@@ -71,30 +80,80 @@ def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
 
 
 async def say(context: Context, chat_id: int, text: str, keyboard: Keyboard | None = None) -> None:
-    await delivery(context).send(chat_id, text, markup(keyboard))
+    """Send `text`, split into messages of at most 4096 characters; buttons on the last."""
+    parts = split_message(text) or [text]
+    for number, part in enumerate(parts, 1):
+        await delivery(context).send(
+            chat_id, part, markup(keyboard) if number == len(parts) else None
+        )
+
+
+async def edit(
+    context: Context, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None
+) -> None:
+    """Replace a message's text; an edit cannot be split, so a long text is cut."""
+    await delivery(context).edit(chat_id, message_id, truncate_html(text), markup(keyboard))
+
+
+async def _answer(query: CallbackQuery, text: str) -> bool:
+    """Answer a tap with an alert; False when Telegram refused (e.g. answered already)."""
+    try:
+        await query.answer(text, show_alert=True)
+    except TelegramError:
+        return False
+    return True
+
+
+async def _tell(update: Update, context: Context, chat_id: int, text: str) -> None:
+    query = update.callback_query
+    if query is None or not await _answer(query, text):
+        await say(context, chat_id, text)
 
 
 def guarded(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
     @wraps(handler)
     async def wrapper(update: Update, context: Context) -> None:
-        tg_user, chat = update.effective_user, update.effective_chat
-        if tg_user is None or chat is None:
+        tg_user, chat, query = update.effective_user, update.effective_chat, update.callback_query
+        if tg_user is None:
+            return
+        if chat is None or chat.type != ChatType.PRIVATE:
+            # Answers, alerts and buttons belong in the private chat with the user: acting on
+            # a tap in a group would show it there, and the group must never become the
+            # chat their alerts go to.
+            if query is not None:
+                await _answer(query, "Please use my buttons in our private chat.")
             return
         ctx = services(context)
         allowed = ctx.settings.allowed_telegram_ids
         if allowed and tg_user.id not in allowed:
-            if update.callback_query is not None:
-                await update.callback_query.answer("Sorry, this bot is private.")
-            else:
-                await say(context, chat.id, "Sorry, this bot is private.")
+            await _tell(update, context, chat.id, "Sorry, this bot is private.")
             return
-        user = await accounts.touch(ctx, tg_user.id, chat.id)
         try:
-            await handler(update, context, user)
-        except UserError as exc:
-            await say(context, chat.id, f"⚠️ {messages.esc(exc)}")
+            user = await accounts.touch(ctx, tg_user.id)
+            try:
+                await handler(update, context, user)
+            except accounts.KeyUnreadable as exc:
+                await accounts.key_unreadable(ctx, user.id)
+                await say(context, chat.id, f"⚠️ {messages.esc(exc)}")
+            except UserError as exc:
+                await say(context, chat.id, f"⚠️ {messages.esc(exc)}")
+        except DATABASE_UNAVAILABLE as exc:
+            # The message only: the statement's parameters may hold user data.
+            reason = getattr(exc, "orig", None) or exc
+            log.warning("database unavailable for update %s: %s", update.update_id, reason)
+            await _tell(update, context, chat.id, messages.BUSY)
+        except Exception:
+            log.exception("error while handling update %s", update.update_id)
+            await _tell(update, context, chat.id, messages.FAILED)
 
     return wrapper
+
+
+def whole_number(word: str) -> int | None:
+    """A rule or order id as typed: ASCII digits that fit the database, else None."""
+    if word.isascii() and word.isdigit() and len(word) <= MAX_ID_DIGITS:
+        return int(word)
+    return None
 
 
 def argument_text(update: Update) -> str:
@@ -178,17 +237,17 @@ def _preview_text(ctx: ServiceContext, preview: watch.Preview) -> str:
 
 @guarded
 async def rules(update: Update, context: Context, user: User) -> None:
-    text, keyboard = await taps.rules_view(services(context), user)
-    await say(context, user.chat_id, text, keyboard)
+    for text, keyboard in await taps.rules_pages(services(context), user):
+        await say(context, user.chat_id, text, keyboard)
 
 
 @guarded
 async def unwatch(update: Update, context: Context, user: User) -> None:
-    arg = argument_text(update)
-    if not arg.isdigit():
+    rule_id = whole_number(argument_text(update))
+    if rule_id is None:
         raise UserError("Send /unwatch followed by the rule's number (see /rules).")
-    await watch.delete(services(context), user, int(arg))
-    await say(context, user.chat_id, f"Rule {int(arg)} deleted.")
+    await watch.delete(services(context), user, rule_id)
+    await say(context, user.chat_id, f"Rule {rule_id} deleted.")
 
 
 @guarded
@@ -234,19 +293,27 @@ async def settings(update: Update, context: Context, user: User) -> None:
     await say(
         context,
         user.chat_id,
-        messages.settings_text(p.raise_step, p.price_cap, p.alerts_paused, p.clore_user_id),
+        messages.settings_text(
+            p.raise_step, p.price_cap, p.alerts_paused, p.clore_user_id, p.key_unreadable
+        ),
     )
 
 
 @guarded
 async def protect(update: Update, context: Context, user: User) -> None:
-    answer = await protection.enable(services(context), user, argument_text(update))
+    text = argument_text(update)
+    if text and whole_number(text.split()[0]) is None:
+        raise UserError(protection.PROTECT_USAGE)
+    answer = await protection.enable(services(context), user, text)
     await say(context, user.chat_id, answer)
 
 
 @guarded
 async def unprotect(update: Update, context: Context, user: User) -> None:
-    answer = await protection.disable(services(context), user, argument_text(update))
+    text = argument_text(update)
+    if whole_number(text) is None:
+        raise UserError("Send /unprotect followed by the order id.")
+    answer = await protection.disable(services(context), user, text)
     await say(context, user.chat_id, answer)
 
 
@@ -259,8 +326,29 @@ async def budget(update: Update, context: Context, user: User) -> None:
 @guarded
 async def template(update: Update, context: Context, user: User) -> None:
     ctx, text = services(context), argument_text(update)
-    answer = await templates.save(ctx, user, text) if text else await templates.show(ctx, user)
-    await say(context, user.chat_id, answer)
+    note = ""
+    if text and templates.sets_environment(text):
+        # Environment values may be secrets: like an API key, they leave the chat history.
+        note = (
+            "\nYour message was deleted: it carried environment values."
+            if await _delete(context, update)
+            else "\nI could not delete your message: please delete it yourself."
+        )
+    try:
+        answer = await templates.save(ctx, user, text) if text else await templates.show(ctx, user)
+    except UserError as exc:
+        raise UserError(f"{exc}{note}") from None
+    await say(context, user.chat_id, answer + messages.esc(note))
+
+
+async def _delete(context: Context, update: Update) -> bool:
+    message = update.effective_message
+    if message is None:
+        return False
+    try:
+        return await context.bot.delete_message(message.chat_id, message.message_id)
+    except TelegramError:
+        return False
 
 
 @guarded
@@ -296,14 +384,19 @@ async def tap(update: Update, context: Context, user: User) -> None:
         return
     if claimed.kind.startswith("rule_"):
         text = result.text or message.text_html
+    elif result.text:
+        # The result is kept (up to half a message); the message it is added to gives way.
+        addition = truncate_html(result.text, MAX_MESSAGE_LENGTH // 2)
+        room = MAX_MESSAGE_LENGTH - len(addition) - 2
+        text = f"{truncate_html(message.text_html, room)}\n\n{addition}"
     else:
-        text = message.text_html + (f"\n\n{result.text}" if result.text else "")
+        text = message.text_html
     keyboard = result.keyboard
     if claimed.kind in {"bid", "confirm_bid", "protect"}:
         # A match alert has a Bid button per machine: bidding on one keeps the others;
         # the Protect hint keeps Raise and Cancel.
         keyboard = (keyboard or []) + _other_buttons(message, query.data)
-    await delivery(context).edit(user.chat_id, message.message_id, text, markup(keyboard))
+    await edit(context, user.chat_id, message.message_id, text, keyboard)
 
 
 def _other_buttons(message: object, tapped: str | None) -> Keyboard:

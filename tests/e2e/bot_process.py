@@ -32,7 +32,7 @@ class BotProcess:
         self.log_path = workdir / "bot.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> BotProcess:
+    def start(self, *, umask: int = -1) -> BotProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run"],
@@ -40,6 +40,7 @@ class BotProcess:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            umask=umask,
         )
         return self
 

@@ -339,6 +339,15 @@ class FakeTelegram:
             }})
             return query_id
 
+    def post_as_bot(self, chat_id: int, member_id: int, text: str,
+                    reply_markup: dict[str, Any] | None = None) -> int:
+        """A bot message already in chat `chat_id` (a group, unless it is `member_id`'s own
+        chat), e.g. one with buttons shared there; returns its message_id."""
+        with self._cond:
+            chat = self._chat_for(member_id, chat_id, None, None, "en")
+            return self._store_message(chat, text, text, None, reply_markup,
+                                       from_bot=True).message_id
+
     def block_bot(self, user_id: int, blocked: bool = True) -> None:
         """From now on every call to this chat fails with 403 (until unblocked)."""
         with self._cond:

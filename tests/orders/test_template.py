@@ -89,7 +89,7 @@ def test_editing_changes_only_what_is_given() -> None:
         ("pl=200", "image", "image"),
         ("image=debian", "image=debian", "24-character"),
         (f"image={IMAGE}0", f"image={IMAGE}0", "24-character"),
-        ("image=ubuntu colour=red", "colour=red", "unknown setting"),
+        ("image=ubuntu colour=red", "colour", "unknown setting"),
         ("image=ubuntu pl=200 PL=300", "PL=300", "twice"),
         ("image=ubuntu pl=0", "pl=0", "between"),
         ("image=ubuntu pl=150.5", "pl=150.5", "whole number"),
@@ -97,11 +97,12 @@ def test_editing_changes_only_what_is_given() -> None:
         ("image=ubuntu core_offset=fast", "core_offset=fast", "whole number"),
         ("image=ubuntu core_lock=none2", "core_lock=none2", "whole number"),
         ("image=ubuntu overclock", "overclock", "expected a setting"),
-        ("image=ubuntu env=KEY", "env=KEY", "KEY:VALUE"),
-        ("image=ubuntu env=A:1,,B:2", "env=A:1,,B:2", "an empty item"),
-        ("image=ubuntu env=1A:x", "env=1A:x", "variable name"),
-        ("image=ubuntu env=A:1,A:2", "env=A:1,A:2", "twice"),
-        ('image=ubuntu env=A:"open', 'env=A:"open', "not closed"),
+        ("image=ubuntu env=KEY", "env", "KEY:VALUE"),
+        ("image=ubuntu env=A:1,,B:2", "env", "item 2 is empty"),
+        ("image=ubuntu env=1A:x", "env", "variable name"),
+        ("image=ubuntu env=A:1,A:2", "env", "twice"),
+        ('image=ubuntu env=A:"open', "env", "not closed"),
+        ("image=ubuntu env=A:1 env=B:2", "env", "twice"),
         ("image=ubuntu currency=", "currency=", "currency"),
         ("image=ubuntu pl=min=3", "pl=min=3", "whole number"),
     ],
@@ -111,6 +112,42 @@ def test_errors_name_the_offending_part(text: str, part: str, words: str) -> Non
         parse_template(text)
     assert caught.value.part == part
     assert words in str(caught.value)
+
+
+SECRET = "hunter2secret"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"image=ubuntu env=PASS:{SECRET},{SECRET}",
+        f"image=ubuntu env=PASS:{SECRET},,B:1",
+        f'image=ubuntu env=PASS:"{SECRET}',
+        f'image=ubuntu env=PASS:"{SECRET} pl=min',
+        f"image=ubuntu env=PASS:my {SECRET}",
+        f"image=ubuntu env=PASS:{SECRET},PASS:{SECRET}",
+        f"image=ubuntu env=PASS:{SECRET},1A:{SECRET}",
+        f"image=ubuntu envs=PASS:{SECRET}",
+        f"image=ubuntu env=PASS:{SECRET} env=B:{SECRET}",
+        f"image=ubuntu env=PASS:{SECRET * 200}",
+    ],
+)
+def test_env_errors_never_repeat_a_value(text: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        parse_template(text)
+    assert SECRET not in str(caught.value) and SECRET not in caught.value.part
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["image=ubuntu pl=" + "9" * 4000, "image=ubuntu core_lock=" + "1" * 5000,
+     "image=ubuntu pl=²", "image=ubuntu pl=١٢٣", "image=" + "x" * 4000,
+     "image=ubuntu currency=" + "<b>" * 1000, "x" * 4000, "image=ubuntu " + '"' * 3],
+)  # fmt: skip
+def test_hostile_input_gets_a_short_error(text: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        parse_template(text)
+    assert len(str(caught.value)) < 300
 
 
 def test_env_limits() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +23,8 @@ async def get_or_create(session: AsyncSession, *, telegram_id: int, chat_id: int
     """The user for this Telegram id, created on first contact.
 
     A user who writes to the bot can be reached again, so this also sets `active` and keeps
-    `chat_id` current.
+    `chat_id` current. `chat_id` must be the user's private chat (their Telegram id): alerts
+    go there, so never pass the chat of a group the update came from.
     """
     user = await get_by_telegram_id(session, telegram_id)
     if user is None:
@@ -58,13 +61,46 @@ async def set_api_key(
 ) -> bool:
     """Store an already encrypted key (see `bot.secrets.KeyBox`) and the account it owns."""
     return await _update(
-        session, user_id, api_key_encrypted=api_key_encrypted, clore_user_id=clore_user_id
+        session,
+        user_id,
+        api_key_encrypted=api_key_encrypted,
+        clore_user_id=clore_user_id,
+        api_key_unreadable_at=None,
     )
 
 
 async def clear_api_key(session: AsyncSession, user_id: int) -> bool:
     """Forget the key and the clore account (competitor ranking then counts all bids)."""
-    return await _update(session, user_id, api_key_encrypted=None, clore_user_id=None)
+    return await _update(
+        session, user_id, api_key_encrypted=None, clore_user_id=None, api_key_unreadable_at=None
+    )
+
+
+async def set_key_unreadable(session: AsyncSession, user_id: int, now: datetime) -> bool:
+    """Flag the stored key as undecryptable; False when it was flagged already (or gone)."""
+    result = await session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            User.api_key_encrypted.is_not(None),
+            User.api_key_unreadable_at.is_(None),
+        )
+        .values(api_key_unreadable_at=now, updated_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def clear_key_unreadable(session: AsyncSession, user_id: int) -> bool:
+    return await _update(session, user_id, api_key_unreadable_at=None)
+
+
+async def list_with_keys(session: AsyncSession) -> list[User]:
+    """Every user with a stored key, readable or not (the start-up check reads them all)."""
+    result = await session.scalars(
+        select(User).where(User.api_key_encrypted.is_not(None)).order_by(User.id)
+    )
+    return list(result)
 
 
 async def set_raise_step(session: AsyncSession, user_id: int, raise_step: float | None) -> bool:
@@ -91,8 +127,15 @@ async def set_active(session: AsyncSession, user_id: int, active: bool) -> bool:
 
 
 async def list_linked(session: AsyncSession) -> list[User]:
-    """Active users with a linked clore account: the ones whose bids are watched."""
+    """Active users with a linked clore account whose key can be decrypted: the ones whose
+    bids are watched (a lost key makes Raise, Cancel and protection impossible)."""
     result = await session.scalars(
-        select(User).where(User.active.is_(True), User.clore_user_id.is_not(None)).order_by(User.id)
+        select(User)
+        .where(
+            User.active.is_(True),
+            User.clore_user_id.is_not(None),
+            User.api_key_unreadable_at.is_(None),
+        )
+        .order_by(User.id)
     )
     return list(result)
