@@ -23,6 +23,9 @@ def clore(amount: float) -> str:
 def gpu_summary(server: Server) -> str:
     if not server.gpus:
         return "no GPU"
+    first = server.gpus[0].model
+    if all(gpu.model == first for gpu in server.gpus):  # the usual rig; no Counter needed
+        return f"{len(server.gpus)}× {' '.join(first.split())}"
     counts = Counter(" ".join(gpu.model.split()) for gpu in server.gpus)
     return " + ".join(f"{n}× {model}" for model, n in counts.most_common())
 

@@ -6,7 +6,7 @@ a button does lives in the callback_actions table, never in the button.
 
 from __future__ import annotations
 
-import json
+import msgspec
 
 Button = tuple[str, str]  # label, callback action id
 Keyboard = list[list[Button]]
@@ -35,4 +35,4 @@ def markup_dict(keyboard: Keyboard) -> dict[str, object]:
 
 
 def markup_json(keyboard: Keyboard | None) -> str | None:
-    return json.dumps(markup_dict(keyboard)) if keyboard else None
+    return msgspec.json.encode(markup_dict(keyboard)).decode() if keyboard else None

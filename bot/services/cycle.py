@@ -131,7 +131,9 @@ def user_alerts(
     mine = users_of >= 0
     if not mine.any():
         return []
-    pairs, owners = announce.take(np.flatnonzero(mine)), users_of[mine]
+    pairs, owners = announce, users_of
+    if not mine.all():
+        pairs, owners = announce.take(np.flatnonzero(mine)), users_of[mine]
     order = _listing_order(pairs, owners)
     pairs, owners = pairs.take(order), owners[order]
     # a user's rules share one owner, hence one price per machine: equal pairs are adjacent

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
+import msgspec
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,6 +64,11 @@ async def create(
 
 
 _BATCH = "callback action rows"
+_encode = msgspec.json.Encoder(order="sorted").encode  # what json.dumps(sort_keys) gives
+
+
+def _payload_json(payload: Mapping[str, Any]) -> str:
+    return _encode(dict(payload)).decode()
 
 
 @contextlib.asynccontextmanager
@@ -99,7 +105,7 @@ async def add(
     rows.append(
         {
             "id": action_id, "user_id": user_id, "kind": kind,
-            "payload": json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
+            "payload": _payload_json(payload),
             "created_at": now or utcnow(), "expires_at": expires_at,
         }
     )  # fmt: skip
