@@ -25,7 +25,7 @@ from bot.db.migrate import upgrade_to_head
 from bot.poller import Poller
 from bot.secrets import KeyBox, load_or_create_secret
 from bot.sender import Sender
-from bot.services import accounts
+from bot.services import accounts, money
 from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
@@ -127,6 +127,7 @@ async def serve(
     application.bot_data.update(services=ctx, delivery=delivery)
     handlers.register(application)
     await accounts.refresh_owners(ctx)
+    await money.recover(ctx)  # money actions the last stop cut short: never repeated
     try:
         async with application:
             try:
