@@ -120,7 +120,7 @@ async def _bid(
     confirmed: bool,
     action_id: str | None,
 ) -> TapResult:
-    server_id, price = str(payload["server_id"]), float(payload["price"])  # type: ignore[arg-type]
+    server_id, offered = str(payload["server_id"]), float(payload["price"])  # type: ignore[arg-type]
     money.snapshot_url(ctx)  # not served before the market is loaded
     where = f"#{messages.esc(server_id)}"
     server = ctx.market.server(server_id)
@@ -134,15 +134,16 @@ async def _bid(
     if template is None:
         return TapResult("No template", "You have no order template. Set one with /template.")
     lead = price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id)
-    if price <= lead + EPS:
-        fresh = lead + accounts.profile(ctx, user).raise_step
+    needed = lead + accounts.profile(ctx, user).raise_step
+    if offered <= lead + EPS:
         async with ctx.sessions() as s, s.begin():
-            again = await make_action(ctx, s, user.id, "bid", server_id=server_id, price=fresh)
+            again = await make_action(ctx, s, user.id, "bid", server_id=server_id, price=needed)
         text = (
-            f"The market moved: {messages.clore(price)} no longer leads on {where}. "
+            f"The market moved: {messages.clore(offered)} no longer leads on {where}. "
             f"Leading now takes more than {messages.clore(lead)} CLORE/day."
         )
-        return TapResult("Price no longer leads", text, [[(bid_label(server_id, fresh), again)]])
+        return TapResult("Price no longer leads", text, [[(bid_label(server_id, needed), again)]])
+    price = min(offered, needed)  # never more than leading needs, nor than the button said
     cap = accounts.profile(ctx, user).price_cap
     if cap is not None and price > cap + EPS and not confirmed:
         async with ctx.sessions() as s, s.begin():
@@ -180,10 +181,15 @@ async def _bid(
         await money.settle_now(ctx, intent, "rejected", reason)
         return TapResult("Not placed", f"❌ No bid on {where}: {reason}.")
     await money.settle_now(ctx, intent, "ok")
+    lower = (
+        f" Leading needed less than the button's {messages.clore(offered)}."
+        if price < offered - EPS
+        else ""
+    )
     return TapResult(
         "Bid placed",
-        f"✅ Bid on {where} at {messages.clore(price)} CLORE/day sent. I will tell you when "
-        "the order shows up in the market.",
+        f"✅ Bid on {where} at {messages.clore(price)} CLORE/day sent.{lower} I will tell you "
+        "when the order shows up in the market.",
     )
 
 
