@@ -118,7 +118,7 @@ def unconfirmed_text(entry: AuditEntry) -> str:
         what = f"{who} of order {entry.order_id} to {messages.clore(entry.price or 0.0)}"
     return (
         f"⏳ {what} ({_at(entry)}) is not confirmed by clore.ai yet. I will not send another "
-        "on the same market data; the next snapshot will show what happened."
+        "until the market shows what happened (at most 10 minutes)."
     )
 
 
@@ -129,7 +129,10 @@ async def tap_raise(
     offered = float(payload["price"])  # type: ignore[arg-type]
     key = accounts.api_key(ctx, user)
     async with ctx.money_locks.hold(user.id, server_id):
-        done = await money.record(ctx, user.id, order_id)
+        money.snapshot_url(ctx)  # not served before the market is loaded
+        server = ctx.market.server(server_id)
+        bid = find_bid(server, order_id, user.clore_user_id)
+        done = await money.record(ctx, user.id, order_id, bid)
         if done.unconfirmed is not None:
             return TapResult("Not confirmed yet", unconfirmed_text(done.unconfirmed))
         if done.cancelled is not None:
@@ -137,8 +140,6 @@ async def tap_raise(
                 "Cancelled",
                 f"Order {order_id} was cancelled ({_at(done.cancelled)}): nothing to raise.",
             )
-        server = ctx.market.server(server_id)
-        bid = find_bid(server, order_id, user.clore_user_id)
         if server is None or bid is None:
             return TapResult("Order not found", f"Order {order_id} is no longer in the market.")
         if done.raised is not None and done.raised.price is not None:
@@ -232,7 +233,9 @@ async def tap_cancel(ctx: ServiceContext, user: User, payload: dict[str, object]
     order_id, server_id = int(payload["order_id"]), str(payload["server_id"])  # type: ignore[arg-type]
     key = accounts.api_key(ctx, user)
     async with ctx.money_locks.hold(user.id, server_id):
-        done = await money.record(ctx, user.id, order_id)
+        money.snapshot_url(ctx)  # not served before the market is loaded
+        order = _find_order(ctx.market.server(server_id), order_id, user.clore_user_id)
+        done = await money.record(ctx, user.id, order_id, order)
         if done.unconfirmed is not None:
             return TapResult("Not confirmed yet", unconfirmed_text(done.unconfirmed))
         if done.cancelled is not None:
@@ -241,7 +244,7 @@ async def tap_cancel(ctx: ServiceContext, user: User, payload: dict[str, object]
                 f"Order {order_id} was already cancelled ({_at(done.cancelled)}): "
                 "nothing was sent.",
             )
-        if _find_order(ctx.market.server(server_id), order_id, user.clore_user_id) is None:
+        if order is None:
             return TapResult(
                 "Order not found",
                 f"Order {order_id} is no longer in the market: nothing to cancel.",

@@ -3,16 +3,23 @@
 Each one runs as: hold `ctx.money_locks` for (user, server) -> decide from the snapshot in
 force and this order's `record` -> `begin` (the intent, committed) -> ONE clore call ->
 `settle` (its outcome). So two buttons of one order, or a button and protection, act one
-after the other, and the second sees what the first did even though the snapshot cannot
+after the other, and the second sees what the first did although the snapshot does not
 show it yet. A crash between the call and `settle` leaves the intent pending: it counts
 against budget and hourly limit like an ambiguous call, `recover` marks it ambiguous at the
 next start and tells the user, and nothing repeats it on the same information.
+
+An action is taken as shown by the market once the snapshot in force was decided after it
+and shows its effect (the raised price, the order gone). clore publishes snapshots on its
+own schedule, so the first one downloaded after an action may predate it; an action the
+market has not shown after `SHOWN_WITHIN` never will be (refused after an ambiguous
+answer, or the user changed the order on clore.ai).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,11 +27,14 @@ from bot import messages
 from bot.db.models import AuditEntry
 from bot.db.repositories import audit, outbox, pending_orders, protections, users
 from bot.db.repositories.audit import MAY_HAVE_ACTED, PENDING, Outcome
+from bot.market.snapshot import Bid
 from bot.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted by a restart before clore.ai answered"
+SHOWN_WITHIN = timedelta(minutes=10)  # like a pending order's give-up time
+EPS = 1e-9
 
 
 class NotReady(Exception):
@@ -39,7 +49,7 @@ class Intent:
 
 @dataclass(frozen=True, slots=True)
 class OrderRecord:
-    """What the user's actions on one order, decided on the snapshot in force, did."""
+    """What the user's recent actions on one order did that the market does not show yet."""
 
     unconfirmed: AuditEntry | None = None  # may or may not have acted: do not act again
     cancelled: AuditEntry | None = None  # cancelled (ok): nothing is left to act on
@@ -54,26 +64,33 @@ def snapshot_url(ctx: ServiceContext) -> str:
     return url
 
 
-async def record(ctx: ServiceContext, user_id: int, order_id: int) -> OrderRecord:
-    """Call with the lock held: what this order's actions on the snapshot in force did."""
+def shown(entry: AuditEntry, url: str, bid: Bid | None) -> bool:
+    """Whether the snapshot `url`, where the order is `bid` (None: absent), shows `entry`."""
+    if entry.snapshot_url == url:
+        return False  # decided on this very snapshot: it predates the action
+    if entry.action == "cancel":
+        return bid is None
+    if entry.action == protections.RAISE_ACTION:
+        return bid is None or entry.price is None or bid.price >= entry.price - EPS
+    return True
+
+
+async def record(ctx: ServiceContext, user_id: int, order_id: int, bid: Bid | None) -> OrderRecord:
+    """Call with the lock held. `bid`: the order in the snapshot in force (None: absent)."""
+    url = snapshot_url(ctx)
     async with ctx.reads() as s:
-        entries = await audit.on_snapshot(s, user_id, snapshot_url(ctx), order_id=order_id)
+        entries = await audit.for_order_since(s, user_id, order_id, ctx.clock() - SHOWN_WITHIN)
     found = OrderRecord()
     for entry in entries:
-        if entry.outcome in (PENDING, "ambiguous"):
+        if entry.outcome not in MAY_HAVE_ACTED or shown(entry, url, bid):
+            continue
+        if entry.outcome != "ok":
             found = OrderRecord(unconfirmed=entry)
-        elif entry.outcome == "ok" and entry.action == "cancel":
+        elif entry.action == "cancel":
             found = OrderRecord(cancelled=entry)
-        elif entry.outcome == "ok" and entry.action == protections.RAISE_ACTION:
+        elif entry.action == protections.RAISE_ACTION:
             found = OrderRecord(raised=entry)
     return found
-
-
-async def creates_on_snapshot(ctx: ServiceContext, user_id: int, server_id: str) -> bool:
-    """Whether a create on this server, decided on the snapshot in force, may have acted."""
-    async with ctx.reads() as s:
-        entries = await audit.on_snapshot(s, user_id, snapshot_url(ctx), server_id=server_id)
-    return any(e.action == "create" and e.outcome in MAY_HAVE_ACTED for e in entries)
 
 
 async def begin(

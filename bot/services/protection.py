@@ -146,15 +146,12 @@ async def attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
 async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
     now = ctx.clock()
     user = c.user
-    try:
-        done = await money.record(ctx, user.id, c.standing.order_id)
-    except money.NotReady:
-        return None
-    if done.unconfirmed is not None or done.cancelled is not None:
-        return None
     server = ctx.market.server(c.standing.server_id)
     bid = find_bid(server, c.standing.order_id, user.clore_user_id)
     if server is None or bid is None:
+        return None
+    done = await money.record(ctx, user.id, c.standing.order_id, bid)
+    if done.unconfirmed is not None or done.cancelled is not None:
         return None
     if done.raised is not None and done.raised.price is not None:
         bid = msgspec.structs.replace(bid, price=done.raised.price)  # a tap raised it meanwhile

@@ -13,8 +13,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from bot.services import money
 from tests.bot.conftest import BotHarness
 
@@ -24,7 +22,7 @@ class SimulatedCrash(Exception):
 
 
 @contextlib.contextmanager
-def crash_before_settling(monkeypatch: pytest.MonkeyPatch, times: int = 1) -> Iterator[list[int]]:
+def crash_before_settling(times: int = 1) -> Iterator[list[int]]:
     """The next `times` money actions die after their clore call, before their outcome is
     recorded. Yields the audit ids of the intents left pending."""
     real = money.settle
@@ -38,11 +36,11 @@ def crash_before_settling(monkeypatch: pytest.MonkeyPatch, times: int = 1) -> It
             raise SimulatedCrash(f"crash before settling intent {intent.entry_id}")
         await real(s, intent, *args, **kwargs)
 
-    monkeypatch.setattr(money, "settle", settle)
+    money.settle = settle  # type: ignore[assignment]
     try:
         yield crashed
     finally:
-        monkeypatch.setattr(money, "settle", real)
+        money.settle = real  # type: ignore[assignment]
 
 
 async def taps_handled(bot: BotHarness) -> None:

@@ -63,23 +63,23 @@ async def protected(bot: BotHarness, mine: float, *, cap: float, per_hour: int) 
     assert "is protected" in answer.text, answer.text
 
 
-async def crash_during_automatic_raise(bot: BotHarness, monkeypatch: pytest.MonkeyPatch,
+async def crash_during_automatic_raise(bot: BotHarness,
                                        rival: float) -> list[str]:
     move_rival(bot, rival)
     bot.clore.publish()
-    with crash_before_settling(monkeypatch) as crashed, pytest.raises(SimulatedCrash):
+    with crash_before_settling() as crashed, pytest.raises(SimulatedCrash):
         await bot.cycle()
     assert len(crashed) == 1
     return await restarted(bot)
 
 
 async def test_the_daily_budget_counts_a_raise_cut_short_by_a_crash(
-    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness
 ) -> None:
     await protected(bot, 60.0, cap=100.0, per_hour=10)
     assert "2 CLORE/day" in (await bot.ask(ALICE, "/budget 2")).text
 
-    told = await crash_during_automatic_raise(bot, monkeypatch, rival=61.0)  # 60 -> 61.5
+    told = await crash_during_automatic_raise(bot, rival=61.0)  # 60 -> 61.5
 
     assert alice_price(bot) == 61.5  # clore applied it before the crash
     assert len(told) == 1 and "stopped while automatically raising order 9001" in told[0]
@@ -97,11 +97,11 @@ async def test_the_daily_budget_counts_a_raise_cut_short_by_a_crash(
 
 
 async def test_the_hourly_limit_counts_a_raise_cut_short_by_a_crash(
-    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness
 ) -> None:
     await protected(bot, 15.0, cap=40.0, per_hour=1)
 
-    await crash_during_automatic_raise(bot, monkeypatch, rival=20.0)
+    await crash_during_automatic_raise(bot, rival=20.0)
     assert edits(bot) == [[{"order_id": ORDER, "price": 20.5}]]
 
     move_rival(bot, 22.0)
@@ -116,7 +116,7 @@ async def test_the_hourly_limit_counts_a_raise_cut_short_by_a_crash(
 
 
 async def test_a_raise_tap_cut_short_by_a_crash_is_not_repeated_by_another_button(
-    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness
 ) -> None:
     await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
     set_bids(bot, mine=15.0, rival=12.0)
@@ -126,7 +126,7 @@ async def test_a_raise_tap_cut_short_by_a_crash_is_not_repeated_by_another_butto
     alert = next(m for m in bot.telegram.bot_messages(ALICE) if "Outbid" in m.text)
     listed = await bot.ask(ALICE, "/bids", expect=f"order {ORDER}")
 
-    with crash_before_settling(monkeypatch) as crashed:
+    with crash_before_settling() as crashed:
         bot.telegram.user_taps(ALICE, alert.message_id, alert.callback_data_for("Raise"))
         await taps_handled(bot)
     assert len(crashed) == 1 and alice_price(bot) == 20.5
@@ -145,7 +145,7 @@ async def test_a_raise_tap_cut_short_by_a_crash_is_not_repeated_by_another_butto
 
 
 async def test_a_bid_cut_short_by_a_crash_is_still_recognised(
-    bot_factory: BotFactory, monkeypatch: pytest.MonkeyPatch
+    bot_factory: BotFactory
 ) -> None:
     bot = await bot_factory(clore_price=None)
     await bot.cycle()
@@ -157,7 +157,7 @@ async def test_a_bid_cut_short_by_a_crash_is_still_recognised(
     await bot.publish_and_cycle()
     alert = next(m for m in bot.telegram.bot_messages(ALICE) if "new machine" in m.text)
 
-    with crash_before_settling(monkeypatch):
+    with crash_before_settling():
         bot.telegram.user_taps(ALICE, alert.message_id, alert.callback_data_for("Bid"))
         await taps_handled(bot)
     told = await restarted(bot)

@@ -98,24 +98,18 @@ async def pending(session: AsyncSession) -> list[AuditEntry]:
     return list(result)
 
 
-async def on_snapshot(
-    session: AsyncSession,
-    user_id: int,
-    snapshot_url: str,
-    *,
-    order_id: int | None = None,
-    server_id: str | None = None,
+async def for_order_since(
+    session: AsyncSession, user_id: int, order_id: int, since: datetime
 ) -> list[AuditEntry]:
-    """The user's actions decided on the snapshot `snapshot_url`, of one order (or on one
-    server), oldest first: what that snapshot cannot show yet."""
-    query = select(AuditEntry).where(
-        AuditEntry.user_id == user_id, AuditEntry.snapshot_url == snapshot_url
-    )
-    if order_id is not None:
-        query = query.where(AuditEntry.order_id == order_id)
-    if server_id is not None:
-        query = query.where(AuditEntry.server_id == server_id)
+    """The user's actions on one order at or after `since`, oldest first."""
     result = await session.scalars(
-        query.order_by(AuditEntry.id).execution_options(populate_existing=True)
+        select(AuditEntry)
+        .where(
+            AuditEntry.user_id == user_id,
+            AuditEntry.order_id == order_id,
+            AuditEntry.created_at >= since,
+        )
+        .order_by(AuditEntry.id)
+        .execution_options(populate_existing=True)
     )
     return list(result)
