@@ -8,11 +8,11 @@ show it yet. A crash between the call and `settle` leaves the intent pending: it
 against budget and hourly limit like an ambiguous call, `recover` marks it ambiguous at the
 next start and tells the user, and nothing repeats it on the same information.
 
-An action is taken as shown by the market once the snapshot in force was decided after it
-and shows its effect (the raised price, the order gone). clore publishes snapshots on its
-own schedule, so the first one downloaded after an action may predate it; an action the
-market has not shown after `SHOWN_WITHIN` never will be (refused after an ambiguous
-answer, or the user changed the order on clore.ai).
+The market shows an action once the snapshot in force is not the one it was decided on
+and carries its effect (the raised price, the order gone): clore publishes snapshots on
+its own schedule, so the first one downloaded after an action may still predate it. An
+action the market has not shown after `SHOWN_WITHIN` never will be (an ambiguous call
+that did not go through, or the user changed the order on clore.ai).
 """
 
 from __future__ import annotations
