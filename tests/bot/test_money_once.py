@@ -7,6 +7,8 @@ must make one clore call, and the other taps must say what was already done.
 
 from __future__ import annotations
 
+import json
+
 from tests.bot.conftest import ALICE, ALICE_CLORE, ALICE_KEY, RIVAL, BotFactory, BotHarness
 from tests.bot.money_faults import tap_all, tap_while_first_call_is_in_flight
 from tests.fakes.clore_server import make_bid, make_server
@@ -113,6 +115,22 @@ async def test_raise_and_cancel_of_one_order_tapped_together_act_one_after_the_o
     assert len(edits(bot)) <= 1
     if not edits(bot):
         assert "cancelled" in texts(bot, messages[1:])[0]
+
+
+async def test_a_snapshot_taken_before_the_raise_does_not_undo_it(bot: BotHarness) -> None:
+    messages = await order_messages(bot, 2)
+    with bot.clore.lock:
+        before = json.dumps(bot.clore.market).encode()  # clore's view just before the tap
+    await bot.tap(ALICE, messages[0], "Raise")
+    await bot.edited(ALICE, messages[0].message_id, 1)
+    bot.clore.publish(raw=before)  # a new snapshot URL, made before the edit arrived
+    await bot.cycle()
+
+    await bot.tap(ALICE, messages[1], "Raise")
+    done = await bot.edited(ALICE, messages[1].message_id, 1)
+
+    assert "already leads on #300 at 20.5" in done.text and "nothing was sent" in done.text
+    assert edits(bot) == [[{"order_id": ORDER, "price": 20.5}]]
 
 
 async def test_raise_after_the_rival_left_sends_nothing(bot: BotHarness) -> None:
