@@ -27,7 +27,7 @@ from bot.files import open_private_log, restrict_umask, secure_redirected_output
 from bot.poller import Poller
 from bot.secrets import KeyBox, load_or_create_secret
 from bot.sender import Sender
-from bot.services import accounts, alert_state, templates
+from bot.services import accounts, alert_state, money, templates
 from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
@@ -154,6 +154,7 @@ async def serve(
         restored.entries,
         "loaded" if restored.snapshot_url else "none",
     )
+    await money.recover(ctx)  # money actions the last stop cut short: never repeated
     try:
         async with application:
             try:

@@ -222,9 +222,14 @@ class AuditEntry(Base):
     server_id: Mapped[str | None] = mapped_column(String(32))
     price: Mapped[float | None] = mapped_column(Float)
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
-    outcome: Mapped[str] = mapped_column(String(16))  # ok | error | ambiguous | rejected
+    # pending (recorded before the clore call, not settled yet) | ok | error | ambiguous |
+    # rejected
+    outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The snapshot in force when the action was decided: until a newer one is applied, the
+    # market data cannot show the action's effect, so this row stands in for it.
+    snapshot_url: Mapped[str | None] = mapped_column(Text)
 
 
 class BotState(Base):

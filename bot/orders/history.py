@@ -10,6 +10,7 @@ OUTCOME_WORDS = {
     "error": "failed",
     "ambiguous": "not confirmed (the next snapshot will tell)",
     "rejected": "refused by clore.ai",
+    "pending": "sent, no answer from clore.ai yet",
 }
 
 

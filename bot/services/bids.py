@@ -1,8 +1,11 @@
 """A user's bids: list them with buttons, and act on Raise / Cancel taps.
 
-Every tap re-checks the snapshot in force before spending: the button's price must still
-lead and stay within the user's cap (above it only after an explicit confirmation). Order
-calls are made once; an ambiguous failure is reported and left for the next snapshot.
+A tap holds the order's money lock (`bot.services.money`) and decides from the snapshot in
+force, with what this order's earlier actions on that snapshot did applied, what is needed
+now (`bot.orders.raising`): nothing, a lower price than the button's, or the button's price
+within the user's cap (above it only after an explicit confirmation). The intent is
+committed before the one clore call and settled after; an ambiguous failure is reported and
+never repeated on the same market data.
 """
 
 from __future__ import annotations
@@ -11,16 +14,18 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
 from bot.clore import errors as clore_errors
 from bot.clore.models import OrderEdit
-from bot.db.models import User
+from bot.db.models import AuditEntry, User
 from bot.db.repositories import actions, audit
-from bot.market.ranking import BidStanding, bid_standing, raise_price, standings_for_owner
+from bot.market.ranking import BidStanding, bid_standing, standings_for_owner
 from bot.market.snapshot import Bid, Server
-from bot.services import accounts
+from bot.orders.raising import AboveCap, AlreadyInFront, PriceMoved, RaiseTo, decide_raise
+from bot.services import accounts, money
 from bot.services.buttons import Keyboard
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext, UserError
@@ -36,6 +41,7 @@ class TapResult:
     toast: str  # the short answer to the callback query
     text: str | None = None  # replaces the message's text (None: keep it)
     keyboard: Keyboard | None = None  # new buttons (None: remove them)
+    used: bool = True  # False: nothing was done, the tapped button stays usable
 
 
 async def make_action(
@@ -91,110 +97,174 @@ async def list_bids(ctx: ServiceContext, user: User) -> list[tuple[str, Keyboard
     return out
 
 
+def _find_order(server: Server | None, order_id: int, owner: int | None) -> Bid | None:
+    """The user's order on the server, active or not (a Cancel needs only that it exists)."""
+    if server is None or owner is None:
+        return None
+    return next((b for b in server.bids if b.id == order_id and b.owner == owner), None)
+
+
+def _at(entry: AuditEntry) -> str:
+    return f"{entry.created_at:%H:%M} UTC"
+
+
+def unconfirmed_text(entry: AuditEntry) -> str:
+    """An action on this order that may or may not have acted: why nothing more is sent."""
+    if entry.action == "cancel":
+        what = f"Cancelling order {entry.order_id}"
+    else:
+        who = "An automatic raise" if entry.automatic else "A raise"
+        what = f"{who} of order {entry.order_id} to {messages.clore(entry.price or 0.0)}"
+    return (
+        f"⏳ {what} ({_at(entry)}) is not confirmed by clore.ai yet. I will not send another "
+        "until the market shows what happened (at most 10 minutes)."
+    )
+
+
 async def tap_raise(
     ctx: ServiceContext, user: User, payload: dict[str, object], *, confirmed: bool
 ) -> TapResult:
     order_id, server_id = int(payload["order_id"]), str(payload["server_id"])  # type: ignore[arg-type]
-    price = float(payload["price"])  # type: ignore[arg-type]
+    offered = float(payload["price"])  # type: ignore[arg-type]
     key = accounts.api_key(ctx, user)
-    server = ctx.market.server(server_id)
-    bid = find_bid(server, order_id, user.clore_user_id)
-    if server is None or bid is None:
-        return TapResult("Order not found", f"Order {order_id} is no longer in the market.")
-    standing = bid_standing(server_id, server, bid, ctx.market.clore_price)
-    profile = accounts.profile(ctx, user)
-    if standing.state != "outbid" and bid.price >= price - EPS:
-        return TapResult("Already in front", messages.bid_line(standing, server))
-    if price <= standing.lead_price + EPS:
-        fresh = raise_price(server, bid, ctx.market.clore_price, profile.raise_step)
-        async with ctx.sessions() as s, s.begin():
-            keyboard = await bid_keyboard(ctx, s, user.id, standing, fresh)
-        text = (
-            f"The market moved: {messages.clore(price)} no longer leads on "
-            f"#{messages.esc(server_id)}.\n{messages.bid_line(standing, server)}"
-        )
-        return TapResult("Price no longer leads", text, keyboard)
-    if profile.price_cap is not None and price > profile.price_cap + EPS and not confirmed:
-        async with ctx.sessions() as s, s.begin():
-            confirm = await make_action(
-                ctx,
-                s,
-                user.id,
-                "confirm_raise",
-                order_id=order_id,
-                server_id=server_id,
-                price=price,
+    async with ctx.money_locks.hold(user.id, server_id):
+        money.snapshot_url(ctx)  # not served before the market is loaded
+        server = ctx.market.server(server_id)
+        bid = find_bid(server, order_id, user.clore_user_id)
+        done = await money.record(ctx, user.id, order_id, bid)
+        if done.unconfirmed is not None:
+            return TapResult("Not confirmed yet", unconfirmed_text(done.unconfirmed))
+        if done.cancelled is not None:
+            return TapResult(
+                "Cancelled",
+                f"Order {order_id} was cancelled ({_at(done.cancelled)}): nothing to raise.",
             )
-        text = (
-            f"{messages.clore(price)} CLORE/day is above your cap of "
-            f"{messages.clore(profile.price_cap)}. Raise order {order_id} anyway?"
+        if server is None or bid is None:
+            return TapResult("Order not found", f"Order {order_id} is no longer in the market.")
+        if done.raised is not None and done.raised.price is not None:
+            bid = msgspec.structs.replace(bid, price=done.raised.price)
+        standing = bid_standing(server_id, server, bid, ctx.market.clore_price)
+        profile = accounts.profile(ctx, user)
+        decision = decide_raise(
+            standing, offered, step=profile.raise_step, cap=profile.price_cap, confirmed=confirmed
         )
-        return TapResult(
-            "Above your cap", text, [[(f"Yes, raise to {messages.clore(price)}", confirm)]]
-        )
-    return await _edit(ctx, user, key, order_id, server_id, price)
+        where = f"#{messages.esc(server_id)}"
+        match decision:
+            case AlreadyInFront():
+                how = (
+                    "already leads" if standing.state == "leading" else "is already tied at the top"
+                )
+                since = f" since the raise at {_at(done.raised)}" if done.raised else ""
+                return TapResult(
+                    "Already in front",
+                    f"✅ Order {order_id} {how} on {where} at {messages.clore(standing.price)} "
+                    f"CLORE/day{since}: nothing was sent.",
+                )
+            case PriceMoved(needed=needed):
+                async with ctx.sessions() as s, s.begin():
+                    keyboard = await bid_keyboard(ctx, s, user.id, standing, needed)
+                text = (
+                    f"The market moved: {messages.clore(offered)} no longer leads on "
+                    f"{where}.\n{messages.bid_line(standing, server)}"
+                )
+                return TapResult("Price no longer leads", text, keyboard)
+            case AboveCap(price=price, cap=cap):
+                async with ctx.sessions() as s, s.begin():
+                    confirm = await make_action(
+                        ctx,
+                        s,
+                        user.id,
+                        "confirm_raise",
+                        order_id=order_id,
+                        server_id=server_id,
+                        price=price,
+                    )
+                text = (
+                    f"{messages.clore(price)} CLORE/day is above your cap of "
+                    f"{messages.clore(cap)}. Raise order {order_id} anyway?"
+                )
+                return TapResult(
+                    "Above your cap", text, [[(f"Yes, raise to {messages.clore(price)}", confirm)]]
+                )
+            case RaiseTo(price=price, below_offered=below):
+                result = await _edit(ctx, user, key, order_id, server_id, standing.price, price)
+                if below and result.toast == "Raised":
+                    note = f" Leading needed less than the button's {messages.clore(offered)}."
+                    return TapResult(result.toast, (result.text or "") + note)
+                return result
+    raise AssertionError(decision)
 
 
 async def _edit(
-    ctx: ServiceContext, user: User, key: str, order_id: int, server_id: str, price: float
+    ctx: ServiceContext,
+    user: User,
+    key: str,
+    order_id: int,
+    server_id: str,
+    from_price: float,
+    price: float,
 ) -> TapResult:
-    record = {"order_id": order_id, "server_id": server_id, "price": price}
+    """Caller holds the lock: the intent, ONE edit call, its outcome."""
+    intent = await money.begin(
+        ctx, user_id=user.id, action="raise", order_id=order_id, server_id=server_id, price=price
+    )
     try:
         result = await ctx.clore.edit_gigaspot_orders(
             key, [OrderEdit(order_id=order_id, price=price)]
         )
     except clore_errors.CloreError as exc:
-        outcome = "ambiguous" if exc.ambiguous else "error"
-        await _audit(ctx, user, "raise", outcome, detail=type(exc).__name__, **record)
+        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
+        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
         return TapResult("Not confirmed" if exc.ambiguous else "Failed", plain_error(exc))
     if order_id in result.success_ids:
-        await _audit(ctx, user, "raise", "ok", **record)
+        await money.settle_now(ctx, intent, "ok")
         return TapResult(
-            "Raised", f"✅ Order {order_id} raised to {messages.clore(price)} CLORE/day."
+            "Raised",
+            f"✅ Order {order_id} raised to {messages.clore(price)} CLORE/day "
+            f"(from {messages.clore(from_price)}).",
         )
     reason = "too low for clore" if order_id in result.too_low_ids else "refused by clore"
-    await _audit(ctx, user, "raise", "rejected", detail=reason, **record)
+    await money.settle_now(ctx, intent, "rejected", reason)
     return TapResult("Not raised", f"❌ Order {order_id} was not raised: {reason}.")
 
 
 async def tap_cancel(ctx: ServiceContext, user: User, payload: dict[str, object]) -> TapResult:
     order_id, server_id = int(payload["order_id"]), str(payload["server_id"])  # type: ignore[arg-type]
     key = accounts.api_key(ctx, user)
-    record = {"order_id": order_id, "server_id": server_id, "price": None}
+    async with ctx.money_locks.hold(user.id, server_id):
+        money.snapshot_url(ctx)  # not served before the market is loaded
+        order = _find_order(ctx.market.server(server_id), order_id, user.clore_user_id)
+        done = await money.record(ctx, user.id, order_id, order)
+        if done.unconfirmed is not None:
+            return TapResult("Not confirmed yet", unconfirmed_text(done.unconfirmed))
+        if done.cancelled is not None:
+            return TapResult(
+                "Already cancelled",
+                f"Order {order_id} was already cancelled ({_at(done.cancelled)}): "
+                "nothing was sent.",
+            )
+        if order is None:
+            return TapResult(
+                "Order not found",
+                f"Order {order_id} is no longer in the market: nothing to cancel.",
+            )
+        return await _cancel(ctx, user, key, order_id, server_id)
+
+
+async def _cancel(
+    ctx: ServiceContext, user: User, key: str, order_id: int, server_id: str
+) -> TapResult:
+    intent = await money.begin(
+        ctx, user_id=user.id, action="cancel", order_id=order_id, server_id=server_id
+    )
     try:
         result = await ctx.clore.cancel_orders(key, [order_id])
     except clore_errors.CloreError as exc:
-        outcome = "ambiguous" if exc.ambiguous else "error"
-        await _audit(ctx, user, "cancel", outcome, detail=type(exc).__name__, **record)
+        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
+        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
         return TapResult("Not confirmed" if exc.ambiguous else "Failed", plain_error(exc))
     if order_id in result.failed_ids:
-        await _audit(ctx, user, "cancel", "rejected", detail="failed_to_cancel", **record)
+        await money.settle_now(ctx, intent, "rejected", "failed_to_cancel")
         return TapResult("Not cancelled", f"❌ clore.ai could not cancel order {order_id}.")
-    await _audit(ctx, user, "cancel", "ok", **record)
+    await money.settle_now(ctx, intent, "ok")
     return TapResult("Cancelled", f"🗑 Order {order_id} on #{messages.esc(server_id)} cancelled.")
-
-
-async def _audit(
-    ctx: ServiceContext,
-    user: User,
-    action: str,
-    outcome: str,
-    *,
-    order_id: int | None,
-    server_id: str | None,
-    price: float | None,
-    detail: str | None = None,
-    automatic: bool = False,
-) -> None:
-    async with ctx.sessions() as s, s.begin():
-        await audit.add(
-            s,
-            user_id=user.id,
-            action=action,
-            outcome=outcome,
-            automatic=automatic,
-            order_id=order_id,
-            server_id=server_id,
-            price=price,
-            detail=detail,
-        )

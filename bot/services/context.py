@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clore.client import CloreClient
 from bot.config import Settings
 from bot.secrets import KeyBox
+from bot.services.locks import MoneyLocks
 from bot.services.market_state import MarketState
 
 
@@ -28,3 +29,4 @@ class ServiceContext:
     market: MarketState
     kick_sender: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    money_locks: MoneyLocks = field(default_factory=MoneyLocks)  # see bot.services.locks

@@ -1,9 +1,11 @@
 """New orders from match alerts: the Bid buttons, the Bid tap, and confirming the order.
 
-A Bid tap spends money: it is claimed once (`taps.claim`), re-checked against the snapshot
-in force, and sent to clore exactly once. clore returns no order id, so a pending order
+A Bid tap spends money: it is claimed once (`taps.claim`), holds the (user, server) money
+lock, is re-checked against the snapshot in force, and sent to clore exactly once. clore
+returns no order id, so a pending order, written with the intent before the call,
 remembers the user's bids on the server at tap time; the first other bid of theirs there
-in a later snapshot is the new order (`bot.orders.pending`).
+in a later snapshot is the new order (`bot.orders.pending`). While that order has not shown
+up, or while it is in the market, another Bid button for the same server sends nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from bot.orders.template import (
     build_order,
     price_to_lead,
 )
-from bot.services import accounts, templates
+from bot.services import accounts, money, templates
 from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
 from bot.services.clore_words import plain_error
@@ -100,26 +102,45 @@ async def tap_bid(
     action_id: str | None = None,
 ) -> TapResult:
     """A Bid (or confirm_bid) tap, already claimed: re-check, then ONE create call."""
-    server_id, price = str(payload["server_id"]), float(payload["price"])  # type: ignore[arg-type]
+    server_id = str(payload["server_id"])
     key = accounts.api_key(ctx, user)  # asks to link first
+    async with ctx.money_locks.hold(user.id, server_id):
+        return await _bid(ctx, user, key, payload, confirmed=confirmed, action_id=action_id)
+
+
+async def _bid(
+    ctx: ServiceContext,
+    user: User,
+    key: str,
+    payload: dict[str, object],
+    *,
+    confirmed: bool,
+    action_id: str | None,
+) -> TapResult:
+    server_id, offered = str(payload["server_id"]), float(payload["price"])  # type: ignore[arg-type]
+    money.snapshot_url(ctx)  # not served before the market is loaded
     where = f"#{messages.esc(server_id)}"
     server = ctx.market.server(server_id)
     if server is None:
         return TapResult("Server gone", f"Server {where} is no longer in the market.")
+    placed = await _placed_already(ctx, user, server_id, server)
+    if placed is not None:
+        return placed
     async with ctx.reads() as s:
         template = await templates.stored(ctx, s, user.id)  # says if its env is unreadable
     if template is None:
         return TapResult("No template", "You have no order template. Set one with /template.")
     lead = price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id)
-    if price <= lead + EPS:
-        fresh = lead + accounts.profile(ctx, user).raise_step
+    needed = lead + accounts.profile(ctx, user).raise_step
+    if offered <= lead + EPS:
         async with ctx.sessions() as s, s.begin():
-            again = await make_action(ctx, s, user.id, "bid", server_id=server_id, price=fresh)
+            again = await make_action(ctx, s, user.id, "bid", server_id=server_id, price=needed)
         text = (
-            f"The market moved: {messages.clore(price)} no longer leads on {where}. "
+            f"The market moved: {messages.clore(offered)} no longer leads on {where}. "
             f"Leading now takes more than {messages.clore(lead)} CLORE/day."
         )
-        return TapResult("Price no longer leads", text, [[(bid_label(server_id, fresh), again)]])
+        return TapResult("Price no longer leads", text, [[(bid_label(server_id, needed), again)]])
+    price = min(offered, needed)  # never more than leading needs, nor than the button said
     cap = accounts.profile(ctx, user).price_cap
     if cap is not None and price > cap + EPS and not confirmed:
         async with ctx.sessions() as s, s.begin():
@@ -137,25 +158,67 @@ async def tap_bid(
         order = build_order(template, server_id, server, price)
     except TemplateError as exc:
         return TapResult("Template does not fit", f"❌ {messages.esc(exc)} Nothing was sent.")
-    known = _own_order_ids(server, user.clore_user_id)
+    known = sorted(_own_order_ids(server, user.clore_user_id))
+    intent = await money.begin(
+        ctx,
+        user_id=user.id,
+        action="create",
+        server_id=server_id,
+        price=price,
+        pending_order={"known_order_ids": known, "action_id": action_id},
+    )
     try:
         result = await ctx.clore.create_gigaspot_orders(key, [order])
     except clore_errors.CloreError as exc:
-        outcome = "ambiguous" if exc.ambiguous else "error"
-        await _record(
-            ctx, user, server_id, price, outcome, known, action_id, type(exc).__name__
-        )
+        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
+        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
         return TapResult("Not confirmed" if exc.ambiguous else "Failed", plain_error(exc))
     reason = refusal(result, int(server_id))
     if reason is not None:
-        await _record(ctx, user, server_id, price, "rejected", known, action_id, reason)
+        await money.settle_now(ctx, intent, "rejected", reason)
         return TapResult("Not placed", f"❌ No bid on {where}: {reason}.")
-    await _record(ctx, user, server_id, price, "ok", known, action_id)
+    await money.settle_now(ctx, intent, "ok")
+    lower = (
+        f" Leading needed less than the button's {messages.clore(offered)}."
+        if price < offered - EPS
+        else ""
+    )
     return TapResult(
         "Bid placed",
-        f"✅ Bid on {where} at {messages.clore(price)} CLORE/day sent. I will tell you when "
-        "the order shows up in the market.",
+        f"✅ Bid on {where} at {messages.clore(price)} CLORE/day sent.{lower} I will tell you "
+        "when the order shows up in the market.",
     )
+
+
+async def _placed_already(
+    ctx: ServiceContext, user: User, server_id: str, server: Server
+) -> TapResult | None:
+    """A bid this bot placed for the user on this server that has not shown up yet, or
+    that is in the market: another Bid button for the server must not place a second."""
+    where = f"#{messages.esc(server_id)}"
+    async with ctx.reads() as s:
+        rows = await pending_orders.on_server(s, user.id, server_id)
+    for row in rows:
+        if row.resolved_at is None:
+            return TapResult(
+                "Bid already sent",
+                f"Your bid on {where} at {messages.clore(row.price)} CLORE/day "
+                f"({row.created_at:%H:%M} UTC) has not shown up in the market yet. I will not "
+                "send another; I will tell you when it does.",
+            )
+    live = {b.id: b for b in server.bids if b.owner == user.clore_user_id and b.active}
+    for row in rows:
+        bid = live.get(row.order_id) if row.order_id is not None else None
+        if bid is not None:
+            standing = bid_standing(server_id, server, bid, ctx.market.clore_price)
+            return TapResult(
+                "You bid there already",
+                f"You already have order {bid.id} on {where} from a Bid button: "
+                f"{messages.clore(bid.price)} CLORE/day, "
+                f"{messages.esc(messages.standing_label(standing))}. Nothing was sent; /bids "
+                "has its Raise and Cancel buttons.",
+            )
+    return None
 
 
 def refusal(result: CreateResult, server_id: int) -> str | None:
@@ -167,41 +230,6 @@ def refusal(result: CreateResult, server_id: int) -> str | None:
     if server_id in result.too_low_bids_servers:
         return "the price is below what the server accepts"
     return None
-
-
-async def _record(
-    ctx: ServiceContext,
-    user: User,
-    server_id: str,
-    price: float,
-    outcome: audit.Outcome,
-    known: set[int],
-    action_id: str | None,
-    detail: str | None = None,
-) -> None:
-    """Audit the create; an order that may exist (ok, ambiguous) waits for its order id."""
-    now = ctx.clock()
-    async with ctx.sessions() as s, s.begin():
-        await audit.add(
-            s,
-            user_id=user.id,
-            action="create",
-            outcome=outcome,
-            server_id=server_id,
-            price=price,
-            detail=detail,
-            now=now,
-        )
-        if outcome in ("ok", "ambiguous"):
-            await pending_orders.add(
-                s,
-                user_id=user.id,
-                server_id=server_id,
-                price=price,
-                known_order_ids=known,
-                action_id=action_id,
-                now=now,
-            )
 
 
 async def confirm_pending(ctx: ServiceContext, s: AsyncSession) -> int:

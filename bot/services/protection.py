@@ -1,9 +1,11 @@
 """Outbid protection: /protect, /unprotect, /budget, and the automatic raise of a cycle.
 
 The cycle collects protected bids that fell behind (inside its transaction) and calls
-`attempt` for each after committing, outside the market lock: `attempt` decides, makes at
-most one edit call (never retried), and says what happened; the cycle then records it and
-queues the message in one transaction.
+`attempt` for each after committing, outside the market lock. `attempt` holds the order's
+money lock (`bot.services.money`), decides from the snapshot in force with what a tap on
+this order already did on it, commits the intent (it counts against the budget and the
+hourly limit from then on, whatever happens next), and makes at most one edit call (never
+retried). The cycle then settles it (`record`) and queues the message in one transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
@@ -19,7 +22,7 @@ from bot.clore.models import OrderEdit
 from bot.db.models import User
 from bot.db.repositories import protections
 from bot.db.repositories.audit import Outcome
-from bot.market.ranking import BidStanding, standings_for_owner
+from bot.market.ranking import BidStanding, bid_standing, standings_for_owner
 from bot.orders.protection import (
     BUDGET_WINDOW,
     RATE_WINDOW,
@@ -34,7 +37,8 @@ from bot.orders.protection import (
     parse_budget,
     parse_protection,
 )
-from bot.services import accounts
+from bot.services import accounts, money
+from bot.services.bids import find_bid
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext, UserError
 
@@ -57,6 +61,7 @@ class Attempt:
     decision: Decision
     outcome: Outcome | None = None  # set when an edit was made
     error: str | None = None  # why the edit did not take effect, in plain words
+    intent: money.Intent | None = None  # recorded before the edit call; `record` settles it
 
 
 # ------------------------------------------------------------------------------ commands
@@ -132,9 +137,26 @@ async def protected_orders(s: AsyncSession) -> dict[tuple[int, int], ProtectionS
 
 
 async def attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
-    """Decide, and raise at most once. None: nothing to tell (already tried this price)."""
+    """Decide, and raise at most once. None: nothing to tell (a tap acted on this snapshot
+    already and told the user, or this very raise was tried before)."""
+    async with ctx.money_locks.hold(c.user.id, c.standing.server_id):
+        return await _attempt(ctx, c)
+
+
+async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
     now = ctx.clock()
-    user, standing = c.user, c.standing
+    user = c.user
+    server = ctx.market.server(c.standing.server_id)
+    bid = find_bid(server, c.standing.order_id, user.clore_user_id)
+    if server is None or bid is None:
+        return None
+    done = await money.record(ctx, user.id, c.standing.order_id, bid)
+    if done.unconfirmed is not None or done.cancelled is not None:
+        return None
+    if done.raised is not None and done.raised.price is not None:
+        bid = msgspec.structs.replace(bid, price=done.raised.price)  # a tap raised it meanwhile
+    standing = bid_standing(c.standing.server_id, server, bid, ctx.market.clore_price)
+    c = Candidate(user, standing, c.settings)
     step = accounts.profile(ctx, user).raise_step
     async with ctx.reads() as s:
         recent = await protections.automatic_raises_since(
@@ -158,10 +180,11 @@ async def attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
     if (
         recent
         and recent[-1].to_price is not None
-        and recent[-1].outcome != "ok"
-        and (abs(recent[-1].to_price - decision.price) <= EPS)
+        and abs(recent[-1].to_price - decision.price) <= EPS
     ):
-        return None  # this very raise failed before and was reported: never repeat it
+        # This very raise was made before (the snapshot does not show it yet, or the user
+        # changed the price since) or failed and was reported: never repeat it.
+        return None
     try:
         key = accounts.api_key(ctx, user)
     except accounts.KeyUnreadable:
@@ -169,22 +192,37 @@ async def attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         return None  # skipped: the other users' raises of this cycle go on
     except UserError as exc:
         return Attempt(c, decision, "error", str(exc))
+    intent = await money.begin(
+        ctx,
+        user_id=user.id,
+        action=protections.RAISE_ACTION,
+        order_id=standing.order_id,
+        server_id=standing.server_id,
+        price=decision.price,
+        automatic=True,
+        detail=protections.raise_detail(standing.price),
+    )
     edit = OrderEdit(order_id=standing.order_id, price=decision.price)
     try:
         result = await ctx.clore.edit_gigaspot_orders(key, [edit])
     except clore_errors.CloreError as exc:
-        return Attempt(c, decision, "ambiguous" if exc.ambiguous else "error", plain_error(exc))
+        outcome: Outcome = "ambiguous" if exc.ambiguous else "error"
+        return Attempt(c, decision, outcome, plain_error(exc), intent)
     if standing.order_id in result.success_ids:
-        return Attempt(c, decision, "ok")
+        return Attempt(c, decision, "ok", intent=intent)
     reason = "too low for clore" if standing.order_id in result.too_low_ids else "refused"
-    return Attempt(c, decision, "rejected", f"clore.ai did not raise it: {reason}.")
+    return Attempt(c, decision, "rejected", f"clore.ai did not raise it: {reason}.", intent)
 
 
 async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:
+    """Settle the attempt's intent (in the transaction that queues the message about it)."""
     if not isinstance(a.decision, Raise) or a.outcome is None:
         return
     st = a.candidate.standing
-    await protections.record_automatic_raise(
+    if a.intent is not None:
+        await money.settle(s, a.intent, a.outcome, protections.raise_detail(st.price, a.error))
+        return
+    await protections.record_automatic_raise(  # no call was made: nothing to settle
         s,
         user_id=a.candidate.user.id,
         order_id=st.order_id,

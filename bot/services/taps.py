@@ -1,15 +1,21 @@
-"""Inline button taps: claim the action once, for its own user, then dispatch by kind."""
+"""Inline button taps: claim the action once, for its own user, then dispatch by kind.
+
+A button is used up only by an action taken: a tap that cannot be served yet (the market
+is not loaded after a start, Telegram refused the answer to the tap) is `release`d, and
+the user is asked to tap again in a moment.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
 from bot.db.models import User
 from bot.db.repositories import actions
-from bot.services import bids, orders, watch
+from bot.services import bids, money, orders, watch
 from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
 from bot.services.context import ServiceContext, UserError
@@ -20,6 +26,12 @@ _REFUSED = {
     "used": "This button was already used.",
     "expired": "This button has expired. Ask again with /bids or /rules.",
 }
+MONEY_KINDS = frozenset({"raise", "confirm_raise", "cancel", "bid", "confirm_bid"})
+TRY_AGAIN = "I am still loading the market. Tap the button again in a moment."
+ANSWER_FAILED = (
+    "⚠️ Telegram did not take my answer to your tap, so I did nothing. "
+    "Tap the button again in a moment."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +39,7 @@ class Claimed:
     kind: str
     payload: dict[str, object]
     action_id: str | None = None
+    claimed_at: datetime | None = None
 
 
 async def claim(ctx: ServiceContext, user: User, action_id: str | None) -> Claimed | str:
@@ -40,7 +53,25 @@ async def claim(ctx: ServiceContext, user: User, action_id: str | None) -> Claim
             return _REFUSED[
                 actions.why_unclaimable(await actions.get(s, action_id), user.id, now=now)
             ]
-        return Claimed(action.kind, action.payload_data(), action.id)
+        return Claimed(action.kind, action.payload_data(), action.id, now)
+
+
+def not_servable_yet(ctx: ServiceContext, user: User, claimed: Claimed) -> str | None:
+    """Why this tap cannot be served yet (release it and say so), or None. A user whose
+    key cannot be decrypted is told to /link again at once: waiting would not help."""
+    if user.api_key_unreadable_at is not None:
+        return None
+    if claimed.kind in MONEY_KINDS and not ctx.market.ready:
+        return TRY_AGAIN
+    return None
+
+
+async def release(ctx: ServiceContext, user: User, claimed: Claimed) -> None:
+    """The tap did nothing: its button works again."""
+    if claimed.action_id is None or claimed.claimed_at is None:
+        return
+    async with ctx.sessions() as s, s.begin():
+        await actions.release(s, claimed.action_id, user.id, claimed_at=claimed.claimed_at)
 
 
 async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResult:
@@ -66,6 +97,8 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResul
                 return TapResult("Send the command", messages.protect_hint(order_id, cap))
             case "rule_pause" | "rule_resume" | "rule_delete":
                 return await _rule_action(ctx, user, claimed)
+    except money.NotReady as exc:
+        return TapResult("Try again", str(exc), used=False)
     except UserError as exc:
         return TapResult("Not done", str(exc))
     return TapResult("Unknown button", "This button does nothing any more.")

@@ -374,10 +374,22 @@ async def tap(update: Update, context: Context, user: User) -> None:
     ctx = services(context)
     claimed = await taps.claim(ctx, user, action_id_of(query.data))
     if isinstance(claimed, str):
-        await query.answer(claimed, show_alert=True)
+        await _answer(query, claimed, show_alert=True)
         return
-    await query.answer("Working on it…")
+    # A button is used up only by an action taken: what cannot be served now stays usable.
+    if (not_yet := taps.not_servable_yet(ctx, user, claimed)) is not None:
+        await taps.release(ctx, user, claimed)
+        await _answer(query, not_yet, show_alert=True)
+        return
+    if not await _answer(query, "Working on it…"):
+        await taps.release(ctx, user, claimed)
+        await say(context, user.chat_id, taps.ANSWER_FAILED)
+        return
     result = await taps.perform(ctx, user, claimed)
+    if not result.used:
+        await taps.release(ctx, user, claimed)
+        await say(context, user.chat_id, f"⚠️ {messages.esc(result.text or result.toast)}")
+        return
     message = query.message
     if message is None or not hasattr(message, "text_html"):
         await say(context, user.chat_id, result.text or result.toast, result.keyboard)
@@ -397,6 +409,16 @@ async def tap(update: Update, context: Context, user: User) -> None:
         # the Protect hint keeps Raise and Cancel.
         keyboard = (keyboard or []) + _other_buttons(message, query.data)
     await edit(context, user.chat_id, message.message_id, text, keyboard)
+
+
+async def _answer(query: CallbackQuery, text: str, *, show_alert: bool = False) -> bool:
+    """Answer the tap; False when Telegram refused (400 too old, 429 flood) or was away."""
+    try:
+        await query.answer(text, show_alert=show_alert)
+    except TelegramError as exc:
+        log.warning("answerCallbackQuery failed: %s", type(exc).__name__)
+        return False
+    return True
 
 
 def _other_buttons(message: object, tapped: str | None) -> Keyboard:

@@ -145,6 +145,25 @@ async def claim(
     return await get(session, action_id)
 
 
+async def release(
+    session: AsyncSession, action_id: str, user_id: int, *, claimed_at: datetime
+) -> bool:
+    """Make a claimed action usable again: the tap that claimed it did nothing (the market
+    was not loaded, Telegram refused the answer). Only that claim is undone (`claimed_at`),
+    never a later one."""
+    result = await session.execute(
+        update(CallbackAction)
+        .where(
+            CallbackAction.id == action_id,
+            CallbackAction.user_id == user_id,
+            CallbackAction.used_at == claimed_at,
+        )
+        .values(used_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def why_unclaimable(
     action: CallbackAction | None, user_id: int, *, now: datetime | None = None
 ) -> Unclaimable:

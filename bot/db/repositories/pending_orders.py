@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import PendingOrder, utcnow
@@ -32,8 +32,9 @@ async def add(
     action_id: str | None = None,
     now: datetime | None = None,
 ) -> PendingOrder:
-    """Record it once the create call went out (ok or ambiguous). `action_id` is the tapped
-    button's: unique, so one tap can never leave two pending orders."""
+    """Record it before the create call goes out (with its intent), so an order placed just
+    before a crash is still recognised; `discard` it when clore says it placed nothing.
+    `action_id` is the tapped button's: unique, so one tap can never leave two."""
     row = PendingOrder(
         user_id=user_id,
         server_id=server_id,
@@ -45,6 +46,16 @@ async def add(
     session.add(row)
     await session.flush()
     return row
+
+
+async def discard(session: AsyncSession, pending_id: int) -> bool:
+    """Forget a pending order whose create clore refused (no order can show up)."""
+    result = await session.execute(
+        delete(PendingOrder).where(
+            PendingOrder.id == pending_id, PendingOrder.resolved_at.is_(None)
+        )
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 async def get(session: AsyncSession, pending_id: int, user_id: int) -> PendingOrder | None:
@@ -63,6 +74,17 @@ async def unresolved(session: AsyncSession, user_id: int | None = None) -> list[
         query = query.where(PendingOrder.user_id == user_id)
     result = await session.scalars(
         query.order_by(PendingOrder.id).execution_options(populate_existing=True)
+    )
+    return list(result)
+
+
+async def on_server(session: AsyncSession, user_id: int, server_id: str) -> list[PendingOrder]:
+    """The user's pending orders on one server, resolved or not, oldest first."""
+    result = await session.scalars(
+        select(PendingOrder)
+        .where(PendingOrder.user_id == user_id, PendingOrder.server_id == server_id)
+        .order_by(PendingOrder.id)
+        .execution_options(populate_existing=True)
     )
     return list(result)
 

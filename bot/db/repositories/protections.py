@@ -23,7 +23,9 @@ from bot.db.repositories import audit
 from bot.db.repositories.audit import Outcome
 
 RAISE_ACTION = "raise"
-SPENDING_OUTCOMES = ("ok", "ambiguous")  # an ambiguous raise may have taken effect
+# An ambiguous raise may have taken effect; a pending one was cut short by a crash and
+# may have too.
+SPENDING_OUTCOMES = ("ok", "ambiguous", "pending")
 _FROM = re.compile(r"from=(\S+)(?: (.*))?", re.DOTALL)
 
 
