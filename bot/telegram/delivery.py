@@ -6,7 +6,8 @@ chat (messages to a chat keep their order and are spaced by `per_chat_interval`)
 pacing gate (GCRA) shared by all chats. A `RetryAfter` pauses everything for the given time
 and the call is tried again, a bounded number of times: Telegram did not process the request,
 so retrying it cannot duplicate a message. Network errors are NOT retried here: the message may
-have arrived, so the caller (the outbox sender) decides.
+have arrived, so the caller (the outbox sender) decides. `chat_wait` and `global_wait` let
+the sender choose what to send at the moment a slot is free instead of queueing calls here.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Blocked:
 class Failed:
     reason: str
     permanent: bool  # True: trying the same call again cannot succeed
+    retry_after: float | None = None  # Telegram's flood wait, when that is why it failed
 
 
 Outcome = Sent | Blocked | Failed
@@ -119,7 +121,7 @@ class Delivery:
 
     async def _attempts(self, state: _ChatState, edited_id: int | None,
                         call: Callable[[], Awaitable[int]]) -> Outcome:
-        reason = "no attempt made"
+        reason, wait = "no attempt made", 0.0
         for _attempt in range(self.pacing.max_attempts):
             await _sleep_until(state.next_allowed)
             await self._global_slot()
@@ -139,7 +141,21 @@ class Delivery:
                 state.next_allowed = max(state.next_allowed,
                                          time.monotonic() + self.pacing.per_chat_interval)
         _LOGGER.warning("giving up after flood control: %s", reason)
-        return Failed(reason, permanent=False)
+        return Failed(reason, permanent=False, retry_after=wait)
+
+    def chat_wait(self, chat_id: int) -> float:
+        """Seconds before a call to `chat_id` would start; one in progress counts as a full
+        interval, since the spacing restarts when it is answered."""
+        state = self._chats.get(chat_id)
+        if state is not None and state.lock.locked():
+            return max(self.pacing.per_chat_interval, 0.001)
+        allowed = max(self._paused_until, state.next_allowed if state is not None else 0.0)
+        return max(0.0, allowed - time.monotonic())
+
+    def global_wait(self) -> float:
+        """Seconds before the global gate would let a call through (nothing is reserved)."""
+        start = max(self._paused_until, self._theoretical_arrival - self._tolerance)
+        return max(0.0, start - time.monotonic())
 
     async def _global_slot(self) -> None:
         """Wait for a global slot; re-checked after sleeping since a flood pause may start."""

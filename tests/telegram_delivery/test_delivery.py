@@ -85,7 +85,7 @@ async def test_repeated_floods_give_up_after_max_attempts(fake: FakeTelegram, bo
     pacing = Pacing(per_chat_interval=0.0, global_per_second=10_000, max_attempts=1)
     outcome = await Delivery(bot, pacing).send(ALICE, "x")
 
-    assert outcome == Failed("flood control: retry after 1 s", permanent=False)
+    assert outcome == Failed("flood control: retry after 1 s", permanent=False, retry_after=1)
     assert fake.bot_messages(ALICE) == []
 
 
