@@ -1,13 +1,14 @@
 """Drains the outbox: at every free slot, the most urgent queued message goes out.
 
-Scheduling. The sender keeps a light copy of the pending rows (ids, chats, priorities, due
-times; a text is read only when its row is sent), each chat's rows in (priority, id) order,
-and a heap of the chats' first rows. Whenever `Delivery`'s pacing (1 msg/s per chat, 30/s
-overall) has a free slot, it sends the best first row among the chats that can take a
-message now. A chat has at most one message in flight, and its next one is chosen only when
-that one is answered; at most `max_in_flight` calls are out at once. `kick()` (called after
-a cycle or a tap commits rows) loads the new rows before the next choice, so an outbid alert
-overtakes every match alert not yet handed to Telegram, in every chat.
+Scheduling. The sender keeps a light copy of the pending rows (`SendQueue`: ids, chats,
+priorities, due times; a text is read only when its row is sent). Whenever `Delivery`'s
+pacing (1 msg/s per chat, 30/s overall) has a free slot, it sends the most urgent first row
+among the chats that can take a message now. A chat has at most one message in flight, and
+its next one is chosen only when that one is answered; at most `max_in_flight` calls are out
+at once. `kick()` (called after a cycle or a tap commits rows) loads the new rows before the
+next choice, so an outbid alert overtakes every match alert not yet handed to Telegram, in
+every chat. Outcomes are written in batches by one recorder (few short write transactions
+whatever the rate, and a busy database never stops the sending).
 
 Outages. A transient failure (5xx, cut connection, timeout, a flood wait too long to sleep
 through) says Telegram is down or flood-limiting: everything is held, then one message at a
@@ -16,8 +17,8 @@ the first answer resumes full speed. A row that fails on its own while others ge
 holds only its own chat (capped backoff), which keeps the chat's order. A row is given up
 only on a permanent error (blocked, chat gone, bad request) or once it has waited
 `OUTBOX_GIVE_UP_AFTER_SECONDS`, which is logged and counted in `stats`. At-least-once: a
-message that may have arrived (network error after sending) can arrive twice, since dropping
-an alert is worse than repeating one.
+message that may have arrived (network error after sending, or a crash before its outcome
+was written) can arrive twice, since dropping an alert is worse than repeating one.
 
 Times that can be long (holds, backoffs, giving up) follow `ctx.clock`, so tests move them
 with an injected clock; Telegram's own pacing stays in real time inside `Delivery`.
@@ -26,18 +27,19 @@ with an injected clock; Telegram's own pacing stays in real time inside `Deliver
 from __future__ import annotations
 
 import asyncio
-import bisect
-import heapq
 import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup
 
 from bot.db.repositories import outbox, users
+from bot.send_queue import Queued, SendQueue
 from bot.services.context import ServiceContext
 from bot.telegram.delivery import Blocked, Delivery, Failed, Outcome, Sent
 from bot.telegram.html import truncate_html
@@ -49,6 +51,10 @@ MAX_OUTAGE_BACKOFF = 60.0  # at most this long between two probes of a Telegram 
 MAX_CHAT_BACKOFF = 300.0  # at most this long between two tries of one failing chat
 FULL_RELOAD_EVERY = 60.0  # seconds: re-read every pending row when nothing is in flight
 SHUTDOWN_GRACE = 2.0  # seconds given to calls in flight to be answered and recorded
+# Outcomes are written at most this often, so the write lock stays free for cycles and taps.
+RECORD_EVERY = 0.25
+
+_Mark = Callable[[AsyncSession], Awaitable[object]]
 
 
 @dataclass
@@ -58,33 +64,13 @@ class DeliveryStats:
     sent: int = 0
     retried: int = 0  # transient failures, tried again later
     failed: int = 0  # permanent errors of one message (e.g. a bad request)
-    blocked: int = 0  # messages dropped because the user blocked the bot or the chat is gone
+    blocked: int = 0  # users found to have blocked the bot (their queue is dropped)
     given_up: int = 0  # undelivered for OUTBOX_GIVE_UP_AFTER_SECONDS
     outages: int = 0  # times Telegram stopped taking messages
 
 
-@dataclass(slots=True)
-class _Queued:
-    id: int
-    user_id: int
-    chat_id: int
-    kind: str
-    priority: int
-    created_at: datetime
-    due: datetime
-    last_error: str | None
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.priority, self.id)
-
-
 def _markup(bot: Bot, raw: str | None) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup.de_json(json.loads(raw), bot) if raw else None
-
-
-def _seconds(delta: timedelta) -> float:
-    return delta.total_seconds()
 
 
 def _describe(delta: timedelta) -> str:
@@ -116,13 +102,13 @@ class Sender:
         self.max_outage_backoff = max_outage_backoff
         self.max_chat_backoff = max_chat_backoff
         self.stats = DeliveryStats()
-        self._chats: dict[int, list[_Queued]] = {}  # chat -> pending rows by (priority, id)
-        self._heads: list[tuple[int, int, int]] = []  # (priority, id, chat); may be stale
-        self._later: list[tuple[datetime, int, int]] = []  # (due, id, chat) of held heads
-        self._sending: dict[int, int] = {}  # chat -> id of its row in flight
+        self._queue = SendQueue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._strikes: dict[int, int] = {}  # chat -> transient failures in a row, alone
-        self._unrecorded: dict[int, tuple[int, datetime]] = {}  # sent, mark_sent failed
+        self._marks: list[tuple[list[int], _Mark]] = []  # outcomes not yet written
+        self._sent: list[tuple[int, int | None, datetime]] = []  # (id, message id, when)
+        self._unwritten: Counter[int] = Counter()  # row ids with marks in `_marks`
+        self._marks_ready = asyncio.Event()
         self._max_id = 0
         self._full_reload = True
         self._reloaded_at = 0.0
@@ -143,12 +129,17 @@ class Sender:
     def give_up_after(self) -> timedelta:
         return timedelta(seconds=self.ctx.settings.outbox_give_up_after_seconds)
 
+    def queued(self) -> int:
+        """Rows not yet delivered, those in flight included."""
+        return len(self._queue)
+
     def kick(self) -> None:
         """New rows were committed: look at priorities again before the next send."""
         self._kicked = True
         self._changed.set()
 
     async def run(self) -> None:
+        recorder = asyncio.create_task(self._record_forever())
         try:
             while True:
                 try:
@@ -160,13 +151,21 @@ class Sender:
                     await self._wait(self.idle)
         finally:
             await self._finish_in_flight()
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)  # its transaction ends
+            try:
+                await self._write_marks()
+            except Exception as exc:  # they are sent again after the restart
+                log.warning("%d delivery outcomes not recorded at stop: %s",
+                            len(self._marks) + len(self._sent), exc)
 
     async def drain_once(self) -> int:
-        """Send what is due now (urgent first) until nothing more is; returns the rows
-        handled (delivered, failed, given up or put back to wait)."""
+        """Send what is due now (urgent first) until nothing more is, and record it; returns
+        the rows handled (delivered, failed, given up or put back to wait)."""
         async with self._pump_lock:
             before = self._handled
             await self._pump(until_idle=True)
+            await self._write_marks()
             return self._handled - before
 
     # -- the loop -------------------------------------------------------------------------
@@ -175,85 +174,54 @@ class Sender:
         while True:
             self._changed.clear()
             now = self.ctx.clock()
-            await self._flush_unrecorded()
             if self._full_reload_due():
-                self._kicked = False
                 await self._load(now, full=True)
             elif self._kicked:
-                self._kicked = False
                 await self._load(now, full=False)
-            self._note_success()
-            await self._give_up_old(now)
-            row, pacing = self._pick(now) if self._may_dispatch(now) else (None, None)
+            self._give_up_old(now)
+            row, pacing = (self._queue.pick(now, self.delivery.chat_wait)
+                           if self._may_dispatch(now) else (None, None))
             if row is not None:
                 wait = self.delivery.global_wait()
                 if wait > 0:  # a kick while waiting may bring something more urgent
-                    heapq.heappush(self._heads, (row.priority, row.id, row.chat_id))
+                    self._queue.put_back(row)
                     await self._wait(wait)
                     continue
                 self._dispatch(row)
                 continue
-            if until_idle and not self._sending and pacing is None:
+            if until_idle and not self._queue.sending and pacing is None:
                 return
             await self._wait(self._next_wake(now, pacing, until_idle))
 
     def _may_dispatch(self, now: datetime) -> bool:
         if self._confirmed and self._down_since is None:
-            return len(self._sending) < self.max_in_flight
+            return len(self._queue.sending) < self.max_in_flight
         held = self._hold_until is not None and now < self._hold_until
-        return not self._sending and not held
-
-    def _pick(self, now: datetime) -> tuple[_Queued | None, float | None]:
-        """The most urgent first row of a chat that can take a message now, and (when some
-        chat could not) how long until one can."""
-        while self._later and self._later[0][0] <= now:
-            _, _, chat_id = heapq.heappop(self._later)
-            self._push_head(chat_id, now)
-        waiting: list[tuple[int, int, int]] = []
-        pacing: float | None = None
-        picked: _Queued | None = None
-        while self._heads:
-            entry = heapq.heappop(self._heads)
-            _, row_id, chat_id = entry
-            rows = self._chats.get(chat_id)
-            if chat_id in self._sending or not rows or rows[0].id != row_id:
-                continue  # stale: the chat is busy (re-pushed when answered) or changed
-            if rows[0].due > now:
-                heapq.heappush(self._later, (rows[0].due, row_id, chat_id))
-                continue
-            wait = self.delivery.chat_wait(chat_id)
-            if wait > 0:
-                waiting.append(entry)
-                pacing = wait if pacing is None else min(pacing, wait)
-                continue
-            picked = rows[0]
-            break
-        for entry in waiting:
-            heapq.heappush(self._heads, entry)
-        return picked, pacing
+        return not self._queue.sending and not held
 
     def _next_wake(self, now: datetime, pacing: float | None, until_idle: bool) -> float | None:
         waits = [] if pacing is None else [pacing]
         if not until_idle:  # a drain by hand leaves holds to the (test's) clock
             waits.append(self.idle)
-            if self._hold_until is not None:
-                waits.append(_seconds(self._hold_until - now))
-            if self._later:
-                waits.append(_seconds(self._later[0][0] - now))
+            for deadline in (self._hold_until, self._queue.next_due()):
+                if deadline is not None:
+                    waits.append((deadline - now).total_seconds())
         return max(0.0, min(waits)) if waits else None
 
     async def _wait(self, seconds: float | None) -> None:
         """Until a kick, an answer, or `seconds` (None: no limit)."""
+        # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives as the
+        # event is set, and the loop would then never stop.
         try:
-            await asyncio.wait_for(self._changed.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._changed.wait()
         except TimeoutError:
             pass
 
-    def _dispatch(self, row: _Queued) -> None:
+    def _dispatch(self, row: Queued) -> None:
         probe = not self._confirmed or self._down_since is not None
-        if probe:
-            self._probes += 1
-        self._sending[row.chat_id] = row.id
+        self._probes += probe
+        self._queue.start(row)
         task = asyncio.create_task(self._send(row, probe))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -276,135 +244,134 @@ class Sender:
             log.info("outbox drain works again")
             self._failure = None
 
-    # -- the queue in memory --------------------------------------------------------------
+    # -- reading and writing the outbox ---------------------------------------------------
 
     def _full_reload_due(self) -> bool:
-        if self._sending:
-            return False  # a full read could race a row being marked sent
+        if self._queue.sending or self._marks or self._sent:
+            return False  # a full read could see rows whose outcome is not written yet
         return self._full_reload or time.monotonic() - self._reloaded_at >= FULL_RELOAD_EVERY
 
     async def _load(self, now: datetime, *, full: bool) -> None:
+        self._kicked = False
         async with self.ctx.reads() as s:
             rows = await outbox.pending(s, after_id=0 if full else self._max_id)
+        self._note_success()
         if full:
-            self._chats.clear()
-            self._heads.clear()
-            self._later.clear()
+            self._queue.clear()
             self._max_id = 0
             self._full_reload = False
             self._reloaded_at = time.monotonic()
-        touched: set[int] = set()
-        for r in rows:
-            self._max_id = max(self._max_id, r.id)
-            if r.id in self._unrecorded:
-                continue
-            queued = _Queued(r.id, r.user_id, r.chat_id, r.kind, r.priority, r.created_at,
-                             r.next_attempt_at, r.last_error)
-            bisect.insort(self._chats.setdefault(r.chat_id, []), queued, key=lambda q: q.key)
-            touched.add(r.chat_id)
-        for chat_id in touched:
-            self._push_head(chat_id, now)
+        if rows:
+            self._max_id = max(self._max_id, rows[-1].id)
+        self._queue.add(
+            (Queued(r.id, r.user_id, r.chat_id, r.kind, r.priority, r.created_at,
+                    r.next_attempt_at, r.last_error)
+             for r in rows if r.id not in self._unwritten),
+            now,
+        )
 
-    def _push_head(self, chat_id: int, now: datetime) -> None:
-        rows = self._chats.get(chat_id)
-        if not rows or chat_id in self._sending:
+    def _mark(self, row_ids: list[int], mark: _Mark) -> None:
+        self._marks.append((row_ids, mark))
+        self._unwritten.update(row_ids)
+        self._marks_ready.set()
+
+    def _mark_sent(self, row_id: int, message_id: int | None, now: datetime) -> None:
+        self._sent.append((row_id, message_id, now))
+        self._unwritten[row_id] += 1
+        self._marks_ready.set()
+
+    async def _write_marks(self) -> None:
+        """Write every recorded outcome in one short transaction; kept for the next try if
+        it fails."""
+        if not self._marks and not self._sent:
             return
-        head = rows[0]
-        if head.due <= now:
-            heapq.heappush(self._heads, (head.priority, head.id, chat_id))
-        else:
-            heapq.heappush(self._later, (head.due, head.id, chat_id))
+        batch, self._marks = self._marks, []
+        sent, self._sent = self._sent, []
+        try:
+            async with self.ctx.sessions() as s, s.begin():
+                for _, mark in batch:  # a row's retry always comes before its delivery
+                    await mark(s)
+                await outbox.mark_sent_many(s, sent)
+        except BaseException:
+            self._marks[:0] = batch
+            self._sent[:0] = sent
+            raise
+        for row_ids, _ in batch:
+            self._unwritten.subtract(row_ids)
+        self._unwritten.subtract(row_id for row_id, _, _ in sent)
+        self._unwritten = +self._unwritten  # drops the ids counted down to zero
+        self._note_success()
 
-    def _forget(self, row: _Queued) -> None:
-        rows = self._chats.get(row.chat_id, [])
-        for index, queued in enumerate(rows):
-            if queued.id == row.id:
-                del rows[index]
-                break
-        if not rows:
-            self._chats.pop(row.chat_id, None)
-
-    def _forget_user(self, user_id: int) -> None:
-        for chat_id, rows in list(self._chats.items()):
-            rows[:] = [r for r in rows if r.user_id != user_id]
-            if not rows:
-                del self._chats[chat_id]
-
-    def queued(self) -> int:
-        """Rows not yet delivered, in flight included."""
-        return sum(len(rows) for rows in self._chats.values())
+    async def _record_forever(self) -> None:
+        while True:
+            await self._marks_ready.wait()
+            self._marks_ready.clear()
+            try:
+                await self._write_marks()
+            except Exception as exc:
+                self._note_failure(exc)
+                await asyncio.sleep(self.idle)
+                self._marks_ready.set()
+            await asyncio.sleep(RECORD_EVERY)
 
     # -- one message ----------------------------------------------------------------------
 
-    async def _send(self, row: _Queued, probe: bool) -> None:
+    async def _send(self, row: Queued, probe: bool) -> None:
         try:
             async with self.ctx.reads() as s:
                 full = await outbox.get_pending(s, row.id)
                 message = None if full is None else (full.text, full.reply_markup)
             if message is None:  # settled meanwhile (e.g. the user blocked the bot)
-                self._forget(row)
+                self._queue.forget(row, self.ctx.clock())
                 return
             text, markup = message
-            bot = self.delivery.bot
             outcome = await self.delivery.send(row.chat_id, truncate_html(text),
-                                               _markup(bot, markup))
+                                               _markup(self.delivery.bot, markup))
             self._handled += 1
-            await self._settle(row, outcome, probe)
-            self._note_success()
-        except Exception as exc:  # the database, mostly: the row stays queued
+            self._settle(row, outcome, probe)
+        except Exception as exc:  # reading the text failed: the row waits a little
             self._note_failure(exc)
-            self._full_reload = True
+            row.due = self.ctx.clock() + timedelta(seconds=self.first_backoff)
         finally:
-            self._sending.pop(row.chat_id, None)
-            self._push_head(row.chat_id, self.ctx.clock())
+            self._queue.finish(row, self.ctx.clock())
             self._changed.set()
 
-    async def _settle(self, row: _Queued, outcome: Outcome, probe: bool) -> None:
+    def _settle(self, row: Queued, outcome: Outcome, probe: bool) -> None:
         now = self.ctx.clock()
         match outcome:
             case Sent(message_id=message_id):
                 self.stats.sent += 1
-                self._forget(row)
+                self._queue.forget(row, now)
                 self._strikes.pop(row.chat_id, None)
                 self._telegram_answered(now)
-                try:
-                    async with self.ctx.sessions() as s, s.begin():
-                        await outbox.mark_sent(s, row.id, message_id=message_id, now=now)
-                except Exception:
-                    self._unrecorded[row.id] = (message_id, now)  # never send it again
-                    raise
+                self._mark_sent(row.id, message_id, now)
             case Blocked(reason=reason):
                 log.info("user %s blocked the bot; marked inactive", row.user_id)
-                self._forget_user(row.user_id)
+                self.stats.blocked += 1
+                self._queue.forget_user(row.user_id, now)
                 self._telegram_answered(now)
-                async with self.ctx.sessions() as s, s.begin():
+
+                async def blocked(s: AsyncSession) -> None:
                     await users.set_active(s, row.user_id, False)
-                    self.stats.blocked += await outbox.fail_pending_for_user(
-                        s, row.user_id, error=reason, now=now)
+                    await outbox.fail_pending_for_user(s, row.user_id, error=reason, now=now)
+                self._mark([row.id], blocked)
             case Failed(reason=reason, permanent=True):
                 log.warning("outbox %s failed permanently: %s", row.id, reason)
                 self.stats.failed += 1
-                self._forget(row)
+                self._queue.forget(row, now)
                 self._telegram_answered(now)
-                async with self.ctx.sessions() as s, s.begin():
-                    await outbox.mark_failed(s, row.id, error=reason, now=now)
+                self._mark([row.id], lambda s: outbox.mark_failed(
+                    s, row.id, error=reason, now=now))
             case Failed(reason=reason, retry_after=retry_after):
                 self.stats.retried += 1
                 row.last_error = reason
                 if now - row.created_at >= self.give_up_after:
-                    await self._give_up([row], now)
+                    self._give_up([row], now)
                     return
-                row.due = self._transient_failure(row.chat_id, now, reason, retry_after, probe)
-                async with self.ctx.sessions() as s, s.begin():
-                    await outbox.mark_retry(s, row.id, error=reason, retry_at=row.due)
-
-    async def _flush_unrecorded(self) -> None:
-        if not self._unrecorded:
-            return
-        async with self.ctx.sessions() as s, s.begin():
-            for row_id, (message_id, at) in self._unrecorded.items():
-                await outbox.mark_sent(s, row_id, message_id=message_id, now=at)
-        self._unrecorded.clear()
+                row.due = due = self._transient_failure(
+                    row.chat_id, now, reason, retry_after, probe)
+                self._mark([row.id], lambda s: outbox.mark_retry(
+                    s, row.id, error=reason, retry_at=due))
 
     # -- outages and giving up ------------------------------------------------------------
 
@@ -440,30 +407,25 @@ class Sender:
         own = min(self.first_backoff * 2 ** (strikes - 1), self.max_chat_backoff)
         return now + max(timedelta(seconds=own), flood)
 
-    async def _give_up_old(self, now: datetime) -> None:
+    def _give_up_old(self, now: datetime) -> None:
         if self._next_sweep is not None and now < self._next_sweep:
             return
         self._next_sweep = now + min(timedelta(minutes=1), self.give_up_after / 4)
-        cutoff = now - self.give_up_after
-        in_flight = set(self._sending.values())
-        old = [r for rows in self._chats.values() for r in rows
-               if r.created_at <= cutoff and r.id not in in_flight]
+        old = self._queue.older_than(now - self.give_up_after)
         if old:
-            await self._give_up(old, now)
+            self._give_up(old, now)
             self._handled += len(old)
 
-    async def _give_up(self, rows: list[_Queued], now: datetime) -> None:
+    def _give_up(self, rows: list[Queued], now: datetime) -> None:
         waited = _describe(self.give_up_after)
         last = next((r.last_error for r in rows if r.last_error), None) or "never sent"
-        async with self.ctx.sessions() as s, s.begin():
-            await outbox.give_up(s, [r.id for r in rows], now=now,
-                                 error=f"undelivered for {waited}; last error: {last}")
+        ids = [r.id for r in rows]
+        error = f"undelivered for {waited}; last error: {last}"
         for row in rows:
-            self._forget(row)
-            self._push_head(row.chat_id, now)
+            self._queue.forget(row, now)
+        self._mark(ids, lambda s: outbox.give_up(s, ids, error=error, now=now))
         self.stats.given_up += len(rows)
         counts = sorted(Counter(r.kind for r in rows).items())
         kinds = ", ".join(f"{n} {kind}" for kind, n in counts)
         log.warning("gave up on %d messages undelivered for %s (%s; ids %s..%s); last error: %s",
-                    len(rows), waited, kinds, min(r.id for r in rows), max(r.id for r in rows),
-                    last)
+                    len(rows), waited, kinds, min(ids), max(ids), last)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -174,6 +174,24 @@ async def mark_sent(
         sent_at=now or utcnow(),
         message_id=message_id,
         attempts=Outbox.attempts + 1,
+    )
+
+
+async def mark_sent_many(
+    session: AsyncSession, sent: Iterable[tuple[int, int | None, datetime]]
+) -> None:
+    """`mark_sent` for many rows (id, message_id, when) in one executemany statement."""
+    params = [{"row_id": i, "message_id": m, "sent_at": at} for i, m, at in sent]
+    if not params:
+        return
+    table = Outbox.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"), table.c.sent_at.is_(None),
+               table.c.failed_at.is_(None))
+        .values(sent_at=bindparam("sent_at"), message_id=bindparam("message_id"),
+                attempts=table.c.attempts + 1),
+        params,
     )
 
 
