@@ -182,10 +182,9 @@ class Sender:
             row, pacing = (self._queue.pick(now, self.delivery.chat_wait)
                            if self._may_dispatch(now) else (None, None))
             if row is not None:
-                wait = self.delivery.global_wait()
-                if wait > 0:  # a kick while waiting may bring something more urgent
+                if not self.delivery.reserve_slot():  # a kick meanwhile may bring news
                     self._queue.put_back(row)
-                    await self._wait(wait)
+                    await self._wait(self.delivery.global_wait())
                     continue
                 self._dispatch(row)
                 continue
@@ -326,7 +325,8 @@ class Sender:
                 return
             text, markup = message
             outcome = await self.delivery.send(row.chat_id, truncate_html(text),
-                                               _markup(self.delivery.bot, markup))
+                                               _markup(self.delivery.bot, markup),
+                                               reserved=True)
             self._handled += 1
             self._settle(row, outcome, probe)
         except Exception as exc:  # reading the text failed: the row waits a little
