@@ -13,8 +13,9 @@ whatever the rate, and a busy database never stops the sending).
 Outages. A transient failure (5xx, cut connection, timeout, a flood wait too long to sleep
 through) says Telegram is down or flood-limiting: everything is held, then one message at a
 time probes it, with a capped exponential backoff and never before Telegram's `retry_after`;
-the first answer resumes full speed. A row that fails on its own while others get through
-holds only its own chat (capped backoff), which keeps the chat's order. A row is given up
+the first answer resumes full speed. A row whose failure came while Telegram seemed up also
+holds its own chat with a backoff of its own (capped), so one troubled chat cannot stall
+the others; a held chat keeps its order. A row is given up
 only on a permanent error (blocked, chat gone, bad request) or once it has waited
 `OUTBOX_GIVE_UP_AFTER_SECONDS`, which is logged and counted in `stats`. At-least-once: a
 message that may have arrived (network error after sending, or a crash before its outcome
