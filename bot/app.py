@@ -138,6 +138,7 @@ async def serve(
         settings.clore_api_token.get_secret_value(),
         max_bytes=settings.snapshot_max_bytes,
         stale_after=settings.stale_after_seconds,
+        clock=lambda: ctx.clock().timestamp(),  # the services' clock, which tests move
     )
     poller = Poller(fetcher, Cycle(ctx), settings.poll_interval_seconds)
     application.bot_data.update(services=ctx, delivery=delivery)

@@ -134,6 +134,12 @@ class Settings(DatabaseSettings):
     default_raise_step: float = Field(
         0.5, gt=0, description="CLORE/day added above the best competitor when raising a bid."
     )
+    outbox_give_up_after_seconds: float = Field(
+        86400,
+        gt=0,
+        description="A queued message that Telegram could not take for this long (outage, "
+        "flood control) is given up and logged.",
+    )
     snapshot_max_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="A larger snapshot download is refused."
     )

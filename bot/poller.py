@@ -1,4 +1,10 @@
-"""Polls clore for a new snapshot every POLL_INTERVAL_SECONDS and runs one cycle each time."""
+"""Polls clore for a new snapshot every POLL_INTERVAL_SECONDS and runs one cycle each time.
+
+A failure that repeats poll after poll (clore down, a snapshot that cannot be decoded or
+applied, the database) is logged when it starts or changes, not on every poll, and its end is
+logged once. A snapshot the cycle cannot apply is rejected (the previous one stays in force)
+and the cycle runs again as one without new data, so staleness is still judged and announced.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ import logging
 import time
 from datetime import timedelta
 
+from bot.clore.client import safe_url
 from bot.clore.errors import CloreAuthError
-from bot.clore.fetcher import SnapshotFetcher
+from bot.clore.fetcher import PollResult, SnapshotFetcher
 from bot.db.repositories import actions, outbox
 from bot.services import alert_state
-from bot.services.cycle import Cycle, CycleReport
+from bot.services.cycle import Cycle, CycleReport, SnapshotNotApplied
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +35,21 @@ class Poller:
         self.interval = interval
         self.cycles = 0
         self._pruned_at: float | None = None
+        self._failure: str | None = None  # what the last poll or cycle failed with
+        self._failed_polls = 0
 
     async def run_once(self) -> CycleReport:
         poll = await self.fetcher.poll()
-        if isinstance(poll.failure, CloreAuthError):
-            log.error("clore.ai rejects CLORE_API_TOKEN: no market data until it is fixed")
-        elif poll.error:
-            log.warning("snapshot not refreshed: %s", poll.error)
-        report = await self.cycle.run(poll)
+        if poll.failure is not None:
+            self._failed(_poll_failure(poll), poll.failure)
+        try:
+            report = await self.cycle.run(poll)
+        except SnapshotNotApplied as exc:  # not what fails after the commit (raises)
+            self._failed(f"snapshot {_url(poll)} could not be applied: {exc}", exc, trace=True)
+            poll = self.fetcher.reject(poll, exc)
+            report = await self.cycle.run(poll)
+        if poll.failure is None:
+            self._recovered()
         self.cycles += 1
         if report.applied:
             await alert_state.checkpoint_if_due(self.cycle.ctx)
@@ -69,6 +83,33 @@ class Poller:
             started = time.monotonic()
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("poll cycle failed; the next one will try again")
+            except Exception as exc:
+                self._failed(f"poll cycle failed: {type(exc).__name__}: {exc}", exc, trace=True)
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def _failed(self, what: str, exc: Exception, *, trace: bool = False) -> None:
+        self._failed_polls += 1
+        if what == self._failure:
+            log.debug("%s (again)", what)
+            return
+        self._failure = what
+        if isinstance(exc, CloreAuthError):
+            log.error("clore.ai rejects CLORE_API_TOKEN: no market data until it is fixed")
+        else:
+            log.warning("%s; the next poll will try again", what, exc_info=exc if trace else None)
+
+    def _recovered(self) -> None:
+        if self._failure is not None:
+            log.info("market data flows again after %d failed polls", self._failed_polls)
+        self._failure, self._failed_polls = None, 0
+
+
+def _url(poll: PollResult) -> str:
+    url = poll.info.snapshot_url if poll.info is not None else poll.snapshot_url
+    return safe_url(url) if url else "(none)"
+
+
+def _poll_failure(poll: PollResult) -> str:
+    if poll.info is None:
+        return f"get_gigaspot failed: {poll.error}"
+    return f"snapshot {_url(poll)} not refreshed: {poll.error}"

@@ -2,9 +2,13 @@
 
 One `poll()` = one get_gigaspot call with the operator key, plus a download only when
 `v1_snapshot_url` differs from the URL of the snapshot in force. Whatever fails (the call,
-the download, the size cap, the time limit, the decoding, an empty `{}` replacing a market
-that had servers), the previous snapshot stays in force, `is_new` is False and `error` says
-why; the failed URL is not remembered, so the next poll tries it again.
+the download, the size cap, the time limit, the decoding however it fails, an empty `{}`
+replacing a market that had servers), the previous snapshot stays in force, `is_new` is False
+and `error` says why; the failed URL is not remembered, so the next poll tries it again. A
+snapshot the cycle then fails to apply is handed back with `reject()`, which puts the
+previous one back in force. So a failing snapshot is no new data: the age, and with it
+`stale`, keeps counting from the snapshot last applied. Failures are logged by the poller,
+once per distinct failure.
 
 The CLORE price used with a snapshot is the one from the get_gigaspot reply that announced
 it (energy costs and bids are then judged at one moment); when that reply had none, the last
@@ -47,6 +51,13 @@ class PollResult:
     creation_fees: dict[str, float] = field(default_factory=dict)
 
 
+def _snapshot_failure(exc: Exception) -> Exception:
+    if isinstance(exc, CloreError | SnapshotError):
+        return exc
+    # The message alone ("maximum recursion depth exceeded ...") would not say what failed.
+    return SnapshotError(f"snapshot cannot be decoded: {type(exc).__name__}: {exc}")
+
+
 def snapshot_timestamp(url: str) -> float | None:
     """The unix time in a snapshot URL's `_<timestamp>.json` ending, if there is one."""
     try:
@@ -85,6 +96,8 @@ class SnapshotFetcher:
         self.clore_price: float | None = None
         self.creation_fees: dict[str, float] = {}
         self._last_known_price: float | None = None
+        self._previous: tuple[Snapshot | None, str | None, float | None, float | None] = (
+            None, None, None, None)
 
     def seed(self, snapshot: Snapshot, url: str, clore_price: float | None) -> None:
         """Start from a snapshot applied before a restart: the next download is decoded
@@ -107,7 +120,7 @@ class SnapshotFetcher:
         try:
             info = await self._client.get_gigaspot(self._key)
         except CloreError as exc:
-            log.warning("get_gigaspot failed: %s", exc)
+            log.debug("get_gigaspot failed: %s", exc)
             return self._result(None, is_new=False, failure=exc)
         if info.clore_price is not None:
             self._last_known_price = info.clore_price
@@ -122,9 +135,12 @@ class SnapshotFetcher:
             snapshot = await asyncio.to_thread(self._decode, data, self.snapshot)
             if not snapshot.servers and self.snapshot is not None and self.snapshot.servers:
                 raise SnapshotError("snapshot is empty while the previous one had servers")
-        except (CloreError, SnapshotError, ValueError) as exc:  # SnapshotError is a ValueError
-            log.warning("snapshot %s rejected: %s", safe_url(info.snapshot_url), exc)
-            return self._result(info, is_new=False, failure=exc)
+        # Not only SnapshotError: deeply nested JSON raises RecursionError, and whatever a
+        # hostile file makes the decoder raise must leave the snapshot in force untouched.
+        except Exception as exc:
+            log.debug("snapshot %s rejected: %s", safe_url(info.snapshot_url), exc)
+            return self._result(info, is_new=False, failure=_snapshot_failure(exc))
+        self._previous = (self.snapshot, self.snapshot_url, self.snapshot_time, self.clore_price)
         self.snapshot = snapshot
         self.snapshot_url = info.snapshot_url
         self.snapshot_time = snapshot_timestamp(info.snapshot_url) or self._clock()
@@ -132,6 +148,16 @@ class SnapshotFetcher:
             info.clore_price if info.clore_price is not None else self._last_known_price
         )
         return self._result(info, is_new=True)
+
+    def reject(self, poll: PollResult, failure: Exception) -> PollResult:
+        """The new snapshot of `poll` could not be applied: put the previous one back in
+        force (the next poll downloads that URL again) and describe the poll as bringing no
+        new data."""
+        if poll.is_new and poll.snapshot_url == self.snapshot_url:
+            self.snapshot, self.snapshot_url, self.snapshot_time, self.clore_price = (
+                self._previous
+            )
+        return self._result(poll.info, is_new=False, failure=failure)
 
     def _result(
         self, info: GigaspotInfo | None, *, is_new: bool, failure: Exception | None = None

@@ -40,6 +40,10 @@ from bot.services.context import ServiceContext
 log = logging.getLogger(__name__)
 
 
+class SnapshotNotApplied(Exception):
+    """The cycle could not commit a new snapshot; the matcher is back on the last commit."""
+
+
 @dataclass(slots=True)
 class CycleReport:
     applied: bool = False
@@ -163,24 +167,22 @@ class Cycle:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self._protect: list[protection.Candidate] = []  # collected in the transaction
-        # A snapshot whose cycle could not commit: applied again on the next poll even
-        # though the fetcher already has it (its URL is no longer new).
-        self._unapplied: Snapshot | None = None
 
     async def run(self, poll: PollResult) -> CycleReport:
         report = CycleReport()
         if poll.error:
             report.errors.append(poll.error)
         market = self.ctx.market
-        retry = poll.snapshot is not None and poll.snapshot is self._unapplied
-        if (poll.is_new or retry) and poll.snapshot is not None:
+        if poll.is_new and poll.snapshot is not None:
+            # A failure here puts the matcher back on the last commit; the poller then hands
+            # the snapshot back to the fetcher, which downloads it again next time.
             async with market.lock:
                 try:
                     await self._apply(poll, report)
-                except Exception:
-                    self._unapplied = poll.snapshot
-                    raise
-            self._unapplied = None
+                except Exception as exc:
+                    raise SnapshotNotApplied(f"{type(exc).__name__}: {exc}") from exc
+            if report.match_alerts or report.outbid_alerts or report.order_messages:
+                self.ctx.kick_sender()  # now, not after the automatic raises below
             report.applied = True
             # Edits spend money over the network: after the commit, outside the lock.
             candidates, self._protect = self._protect, []

@@ -6,7 +6,9 @@ chat (messages to a chat keep their order and are spaced by `per_chat_interval`)
 pacing gate (GCRA) shared by all chats. A `RetryAfter` pauses everything for the given time
 and the call is tried again, a bounded number of times: Telegram did not process the request,
 so retrying it cannot duplicate a message. Network errors are NOT retried here: the message may
-have arrived, so the caller (the outbox sender) decides.
+have arrived, so the caller (the outbox sender) decides. `chat_wait`, `global_wait` and
+`reserve_slot` let the sender choose what to send at the moment a slot is free instead of
+queueing calls here.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Blocked:
 class Failed:
     reason: str
     permanent: bool  # True: trying the same call again cannot succeed
+    retry_after: float | None = None  # Telegram's flood wait, when that is why it failed
 
 
 Outcome = Sent | Blocked | Failed
@@ -79,13 +82,15 @@ class Delivery:
         self._paused_until = 0.0
 
     async def send(self, chat_id: int, text: str,
-                   reply_markup: InlineKeyboardMarkup | None = None) -> Outcome:
+                   reply_markup: InlineKeyboardMarkup | None = None, *,
+                   reserved: bool = False) -> Outcome:
+        """`reserved`: the caller already took this call's global slot (`reserve_slot`)."""
         async def call() -> int:
             message = await self.bot.send_message(
                 chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
                 reply_markup=reply_markup)
             return message.message_id
-        return await self._deliver(chat_id, None, call)
+        return await self._deliver(chat_id, None, call, reserved)
 
     async def edit(self, chat_id: int, message_id: int, text: str,
                    reply_markup: InlineKeyboardMarkup | None = None) -> Outcome:
@@ -106,23 +111,24 @@ class Delivery:
         return await self._deliver(chat_id, message_id, call)
 
     async def _deliver(self, chat_id: int, edited_id: int | None,
-                       call: Callable[[], Awaitable[int]]) -> Outcome:
+                       call: Callable[[], Awaitable[int]], reserved: bool = False) -> Outcome:
         state = self._chats.setdefault(chat_id, _ChatState())
         state.users += 1
         try:
             async with state.lock:
-                return await self._attempts(state, edited_id, call)
+                return await self._attempts(state, edited_id, call, reserved)
         finally:
             state.users -= 1
             if len(self._chats) > _PRUNE_ABOVE:
                 self._prune()
 
     async def _attempts(self, state: _ChatState, edited_id: int | None,
-                        call: Callable[[], Awaitable[int]]) -> Outcome:
-        reason = "no attempt made"
-        for _attempt in range(self.pacing.max_attempts):
+                        call: Callable[[], Awaitable[int]], reserved: bool) -> Outcome:
+        reason, wait = "no attempt made", 0.0
+        for attempt in range(self.pacing.max_attempts):
             await _sleep_until(state.next_allowed)
-            await self._global_slot()
+            if attempt > 0 or not reserved:
+                await self._global_slot()
             try:
                 return Sent(await call())
             except RetryAfter as flood:
@@ -139,7 +145,30 @@ class Delivery:
                 state.next_allowed = max(state.next_allowed,
                                          time.monotonic() + self.pacing.per_chat_interval)
         _LOGGER.warning("giving up after flood control: %s", reason)
-        return Failed(reason, permanent=False)
+        return Failed(reason, permanent=False, retry_after=wait)
+
+    def chat_wait(self, chat_id: int) -> float:
+        """Seconds before a call to `chat_id` would start; one in progress counts as a full
+        interval, since the spacing restarts when it is answered."""
+        state = self._chats.get(chat_id)
+        if state is not None and state.lock.locked():
+            return max(self.pacing.per_chat_interval, 0.001)
+        allowed = max(self._paused_until, state.next_allowed if state is not None else 0.0)
+        return max(0.0, allowed - time.monotonic())
+
+    def global_wait(self) -> float:
+        """Seconds before the global gate would let a call through (nothing is reserved)."""
+        start = max(self._paused_until, self._theoretical_arrival - self._tolerance)
+        return max(0.0, start - time.monotonic())
+
+    def reserve_slot(self) -> bool:
+        """Take a global slot now if one is free. Deciding what to send and taking its slot
+        in one step keeps calls from queueing here, where nothing can overtake them."""
+        now = time.monotonic()
+        if self.global_wait() > 0:
+            return False
+        self._theoretical_arrival = max(self._theoretical_arrival, now) + self._emission
+        return True
 
     async def _global_slot(self) -> None:
         """Wait for a global slot; re-checked after sleeping since a flood pause may start."""

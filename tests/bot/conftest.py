@@ -232,6 +232,7 @@ async def bot_factory(tmp_path: Path) -> AsyncIterator[BotFactory]:
         settings = make_settings(tmp_path, telegram, clore,
                                  **{k.lower(): v for k, v in overrides.items()})
         harness = BotHarness(telegram, clore, settings)
+        clore.clock = lambda: harness.clock().timestamp()  # snapshots are "now" for the bot
         harnesses.append(harness)
         return await harness.start(send_in_background=send_in_background)
 

@@ -39,6 +39,7 @@ import copy
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -161,6 +162,7 @@ class FakeClore:
         self.throttle_status = throttle_status
         self.cancel_ids_as_strings = cancel_ids_as_strings  # the docs' type; the SDK's is int
         self.wallets: dict[int, list[dict[str, Any]]] = {}
+        self.clock: Callable[[], float] = time.time  # "now" in published snapshot names
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.snapshots: dict[str, bytes] = {}  # file name -> published bytes
@@ -216,7 +218,7 @@ class FakeClore:
         with self.lock:
             data = raw if raw is not None else json.dumps(self.market).encode()
             self._seq += 1
-            ts = int(time.time()) if timestamp is None else timestamp
+            ts = int(self.clock()) if timestamp is None else timestamp
             name = name or f"prod_{self._seq}_{ts}.json"
             self.snapshots[name] = data
             self.snapshot_url = f"{self.url}/snapshots/{name}"

@@ -84,6 +84,10 @@ class Fault:
         return cls(400, description)
 
     @classmethod
+    def server_error(cls, code: int = 502, description: str = "Bad Gateway") -> Fault:
+        return cls(code, description)
+
+    @classmethod
     def dropped_connection(cls, *, after_processing: bool = False) -> Fault:
         """Close the connection without a reply; `after_processing` = the call took effect."""
         return cls(drop=True, after_processing=after_processing)
@@ -100,6 +104,7 @@ class RecordedRequest:
     status: int | None = None
     result: Any = None
     description: str | None = None
+    done_at: float | None = None  # time.monotonic() when it was answered (or dropped)
 
     @property
     def chat_id(self) -> Any:
@@ -243,6 +248,8 @@ class FakeTelegram:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        # Seconds a method takes to answer (by lower-case name), like a far-away Telegram.
+        self.latency: dict[str, float] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -360,6 +367,11 @@ class FakeTelegram:
         """The next `times` calls of `method` (to `chat_id`, if given) get `fault`."""
         with self._cond:
             self._faults.append(_PendingFault(method.lower(), chat_id, fault, times))
+
+    def clear_faults(self) -> None:
+        """Forget every fault not yet used up (e.g. the end of an outage)."""
+        with self._cond:
+            self._faults.clear()
 
     # -- observation ----------------------------------------------------------------------
 
@@ -543,7 +555,7 @@ class FakeTelegram:
     def _complete(self, seq: int, status: int, result: Any, description: str | None) -> None:
         with self._cond:
             self._requests[seq] = replace(self._requests[seq], status=status, result=result,
-                                          description=description)
+                                          description=description, done_at=time.monotonic())
             self._cond.notify_all()
 
     # -- request dispatch ---------------------------------------------------------------
@@ -724,6 +736,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with self.fake._cond:
             fault = self.fake._take_fault(method, params)
+            latency = self.fake.latency.get(method.lower(), 0.0)
+        if latency:
+            time.sleep(latency)
         if fault is not None and fault.drop:
             if fault.after_processing:
                 try:

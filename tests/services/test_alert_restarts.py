@@ -33,7 +33,7 @@ from bot.db.migrate import upgrade_to_head
 from bot.db.models import Outbox, User
 from bot.db.repositories import rules as rules_repo
 from bot.market.generate import generate_rules, generate_snapshot_dict, mutate_document
-from bot.market.snapshot import Snapshot, decode_snapshot
+from bot.market.snapshot import decode_snapshot
 from bot.secrets import KeyBox
 from bot.services import accounts, alert_state, watch
 from bot.services.context import ServiceContext
@@ -61,7 +61,6 @@ class Bot:
         self.clore = CloreClient("http://127.0.0.1:9", interval=0)
         self.ctx = self._context()
         self.cycle = Cycle(self.ctx)
-        self.downloaded: Snapshot | None = None
 
     def _context(self) -> ServiceContext:
         return ServiceContext(
@@ -90,11 +89,10 @@ class Bot:
         self.cycle = Cycle(self.ctx)
         await self.start()
 
-    async def apply(self, data: bytes, url: str, *, is_new: bool = True) -> None:
-        """A poll: `is_new=False` is the fetcher handing over what it already downloaded."""
-        if is_new:
-            self.downloaded = decode_snapshot(data, self.ctx.market.snapshot)
-        poll = PollResult(self.downloaded, is_new, None, 0.0, False, None, snapshot_url=url,
+    async def apply(self, data: bytes, url: str) -> None:
+        """A poll that downloaded a new snapshot (decoded against the one in force)."""
+        snapshot = decode_snapshot(data, self.ctx.market.snapshot)
+        poll = PollResult(snapshot, True, None, 0.0, False, None, snapshot_url=url,
                           clore_price=0.02)  # fmt: skip
         await self.cycle.run(poll)
 
@@ -186,8 +184,8 @@ async def _scenario(seed: int, steps: list[tuple[Any, ...]]) -> None:
                     if how == "crash, restart":
                         await tested.restart()
                         await tested.apply(data, url)  # clore still publishes it
-                    else:
-                        await tested.apply(data, url, is_new=False)  # next poll, same URL
+                    else:  # the poller hands it back; the next poll downloads it again
+                        await tested.apply(data, url)
                 else:
                     await tested.apply(data, url)
                 clock[0] += timedelta(minutes=20)

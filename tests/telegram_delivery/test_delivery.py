@@ -85,7 +85,7 @@ async def test_repeated_floods_give_up_after_max_attempts(fake: FakeTelegram, bo
     pacing = Pacing(per_chat_interval=0.0, global_per_second=10_000, max_attempts=1)
     outcome = await Delivery(bot, pacing).send(ALICE, "x")
 
-    assert outcome == Failed("flood control: retry after 1 s", permanent=False)
+    assert outcome == Failed("flood control: retry after 1 s", permanent=False, retry_after=1)
     assert fake.bot_messages(ALICE) == []
 
 
@@ -167,3 +167,24 @@ async def test_long_report_is_split_into_sendable_parts(fake: FakeTelegram, bot:
     expected = "Matches\n" + "\n".join(
         f"{n}. GPU <{n}> & co at {n / 7:.4f}" for n in range(600))
     assert shown == expected
+
+
+async def test_a_reserved_global_slot_is_not_taken_twice(fake: FakeTelegram, bot: Bot) -> None:
+    delivery = Delivery(bot, Pacing(per_chat_interval=0.0, global_per_second=2))
+    assert delivery.reserve_slot()
+    assert not delivery.reserve_slot()  # the next slot is half a second away
+    outcome = await delivery.send(ALICE, "reserved", reserved=True)
+
+    assert isinstance(outcome, Sent)
+    assert 0 < delivery.global_wait() <= 0.5  # still the second slot, not a third
+
+
+async def test_chat_wait_counts_the_per_chat_interval_from_the_reply(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    delivery = Delivery(bot, Pacing(per_chat_interval=30.0, global_per_second=10_000))
+    assert delivery.chat_wait(ALICE) == 0
+    await delivery.send(ALICE, "first")
+
+    assert 0 < delivery.chat_wait(ALICE) <= 30
+    assert delivery.chat_wait(BOB) == 0

@@ -1,8 +1,9 @@
 """Outbox: messages decided in a cycle's transaction and delivered later by the sender.
 
-The sender's loop: `next_due` in a short transaction, send outside any transaction, then
-`mark_sent` / `mark_retry` / `mark_failed` in another. A row is delivered at most once
-unless the process dies between Telegram's reply and `mark_sent` (then it is sent again).
+The sender keeps a light copy of what is pending (`pending`: no texts), reads one row's text
+(`get`) just before sending it outside any transaction, then `mark_sent` / `mark_retry` /
+`mark_failed` in a short transaction. A row is delivered at most once unless the process
+dies between Telegram's reply and `mark_sent` (then it is sent again).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -23,6 +24,21 @@ MESSAGE_KINDS: frozenset[str] = frozenset(get_args(MessageKind))
 # Lower goes first: a tap's answer, then money at risk (outbid), then news (match).
 DEFAULT_PRIORITY: dict[str, int] = {"action": 0, "outbid": 10, "match": 20, "status": 30}
 MAX_ERROR_CHARS = 1000
+_CHUNK = 500  # ids per IN (...) list, under SQLite's parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    """What the sender needs to schedule a queued message (the text is read when sent)."""
+
+    id: int
+    user_id: int
+    chat_id: int
+    kind: str
+    priority: int
+    created_at: datetime
+    next_attempt_at: datetime
+    last_error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +123,40 @@ async def next_due(
     return list(result)
 
 
+async def pending(session: AsyncSession, *, after_id: int = 0) -> list[PendingRow]:
+    """Unsent, not given up rows with an id above `after_id`, oldest first."""
+    result = await session.execute(
+        select(
+            Outbox.id, Outbox.user_id, Outbox.chat_id, Outbox.kind, Outbox.priority,
+            Outbox.created_at, Outbox.next_attempt_at, Outbox.last_error,
+        )
+        .where(*_pending(), Outbox.id > after_id)
+        .order_by(Outbox.id)
+    )
+    return [PendingRow(*row) for row in result]
+
+
+async def get_pending(session: AsyncSession, outbox_id: int) -> Outbox | None:
+    return await session.scalar(select(Outbox).where(Outbox.id == outbox_id, *_pending()))
+
+
+async def give_up(
+    session: AsyncSession, outbox_ids: Iterable[int], *, error: str, now: datetime | None = None
+) -> int:
+    """Abandon pending rows (e.g. undelivered for too long); returns how many were."""
+    ids = list(outbox_ids)
+    done = 0
+    for start in range(0, len(ids), _CHUNK):
+        result = await session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(ids[start : start + _CHUNK]), *_pending())
+            .values(failed_at=now or utcnow(), last_error=error[:MAX_ERROR_CHARS])
+            .execution_options(synchronize_session=False)
+        )
+        done += int(result.rowcount)  # type: ignore[attr-defined]
+    return done
+
+
 async def _set(session: AsyncSession, outbox_id: int, **values: object) -> bool:
     result = await session.execute(
         update(Outbox)
@@ -131,6 +181,24 @@ async def mark_sent(
         sent_at=now or utcnow(),
         message_id=message_id,
         attempts=Outbox.attempts + 1,
+    )
+
+
+async def mark_sent_many(
+    session: AsyncSession, sent: Iterable[tuple[int, int | None, datetime]]
+) -> None:
+    """`mark_sent` for many rows (id, message_id, when) in one executemany statement."""
+    params = [{"row_id": i, "message_id": m, "sent_at": at} for i, m, at in sent]
+    if not params:
+        return
+    table = Outbox.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"), table.c.sent_at.is_(None),
+               table.c.failed_at.is_(None))
+        .values(sent_at=bindparam("sent_at"), message_id=bindparam("message_id"),
+                attempts=table.c.attempts + 1),
+        params,
     )
 
 
