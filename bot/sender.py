@@ -41,6 +41,8 @@ from telegram import Bot, InlineKeyboardMarkup
 
 from bot.db.repositories import outbox, users
 from bot.send_queue import Queued, SendQueue
+from bot.services.bids import make_keyboard
+from bot.services.buttons import KeyboardToMake, keyboard_to_make, markup_json
 from bot.services.context import ServiceContext
 from bot.telegram.delivery import Blocked, Delivery, Failed, Outcome, Sent
 from bot.telegram.html import truncate_html
@@ -320,11 +322,13 @@ class Sender:
         try:
             async with self.ctx.reads() as s:
                 full = await outbox.get_pending(s, row.id)
-                message = None if full is None else (full.text, full.reply_markup)
+                message = None if full is None else (full.text, full.reply_markup, full.user_id)
             if message is None:  # settled meanwhile (e.g. the user blocked the bot)
                 self._queue.forget(row, self.ctx.clock())
                 return
-            text, markup = message
+            text, markup, user_id = message
+            if (to_make := keyboard_to_make(markup)) is not None:
+                markup = await self._make_buttons(row.id, user_id, to_make)
             outcome = await self.delivery.send(row.chat_id, truncate_html(text),
                                                _markup(self.delivery.bot, markup),
                                                reserved=True)
@@ -336,6 +340,14 @@ class Sender:
         finally:
             self._queue.finish(row, self.ctx.clock())
             self._changed.set()
+
+    async def _make_buttons(self, row_id: int, user_id: int, to_make: KeyboardToMake) -> str:
+        """Create the row's button actions and keep the finished markup on the row, so a
+        retry sends the same buttons."""
+        async with self.ctx.sessions() as s, s.begin():
+            markup = markup_json(await make_keyboard(self.ctx, s, user_id, to_make)) or ""
+            await outbox.set_reply_markup(s, row_id, markup)
+        return markup
 
     def _settle(self, row: Queued, outcome: Outcome, probe: bool) -> None:
         now = self.ctx.clock()

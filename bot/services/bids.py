@@ -26,7 +26,7 @@ from bot.market.ranking import BidStanding, bid_standing, standings_for_owner
 from bot.market.snapshot import Bid, Server
 from bot.orders.raising import AboveCap, AlreadyInFront, PriceMoved, RaiseTo, decide_raise
 from bot.services import accounts, money
-from bot.services.buttons import Keyboard
+from bot.services.buttons import ButtonToMake, Keyboard, KeyboardToMake
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext, UserError
 
@@ -52,18 +52,30 @@ async def make_action(
     )
 
 
+def bid_buttons(standing: BidStanding, raise_to: float) -> KeyboardToMake:
+    order = {"order_id": standing.order_id, "server_id": standing.server_id}
+    label = f"Raise to {messages.clore(raise_to)}"
+    return [
+        [ButtonToMake(label, "raise", {"price": raise_to, **order}),
+         ButtonToMake("Cancel", "cancel", order)],
+        # A button cannot take the cap: it answers with the /protect command to send.
+        [ButtonToMake("🛡 Protect", "protect", {"cap": raise_to, **order})],
+    ]  # fmt: skip
+
+
+async def make_keyboard(
+    ctx: ServiceContext, s: AsyncSession, user_id: int, rows: KeyboardToMake
+) -> Keyboard:
+    return [
+        [(b.text, await make_action(ctx, s, user_id, b.kind, **b.payload)) for b in row]
+        for row in rows
+    ]
+
+
 async def bid_keyboard(
     ctx: ServiceContext, s: AsyncSession, user_id: int, standing: BidStanding, raise_to: float
 ) -> Keyboard:
-    order = {"order_id": standing.order_id, "server_id": standing.server_id}
-    raise_id = await make_action(ctx, s, user_id, "raise", price=raise_to, **order)
-    cancel_id = await make_action(ctx, s, user_id, "cancel", **order)
-    # A button cannot take the cap: it answers with the /protect command to send.
-    protect_id = await make_action(ctx, s, user_id, "protect", cap=raise_to, **order)
-    return [
-        [(f"Raise to {messages.clore(raise_to)}", raise_id), ("Cancel", cancel_id)],
-        [("🛡 Protect", protect_id)],
-    ]
+    return await make_keyboard(ctx, s, user_id, bid_buttons(standing, raise_to))
 
 
 def find_bid(server: Server | None, order_id: int, owner: int | None) -> Bid | None:

@@ -33,8 +33,8 @@ from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Snapshot
 from bot.services import alert_policy, alert_state, orders, protection
-from bot.services.bids import bid_keyboard, find_bid
-from bot.services.buttons import markup_json
+from bot.services.bids import bid_buttons, find_bid
+from bot.services.buttons import markup_json, to_make_json
 from bot.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -364,13 +364,13 @@ class Cycle:
             return None
         step = user.raise_step or self.ctx.settings.default_raise_step
         raise_to = standing.lead_price + step
-        keyboard = await bid_keyboard(self.ctx, s, user.id, standing, raise_to)
+        keyboard = bid_buttons(standing, raise_to)  # made by the sender, when it sends
         return outbox.NewMessage(
             user_id=user.id,
             chat_id=user.chat_id,
             kind="outbid",
             text=messages.outbid_alert(standing, server, raise_to) + (f"\n{note}" if note else ""),
-            reply_markup=markup_json(keyboard),
+            reply_markup=to_make_json(keyboard),
             dedupe_key=f"outbid:{user.id}:{standing.order_id}:{url}",
         )
 

@@ -140,6 +140,13 @@ async def get_pending(session: AsyncSession, outbox_id: int) -> Outbox | None:
     return await session.scalar(select(Outbox).where(Outbox.id == outbox_id, *_pending()))
 
 
+async def set_reply_markup(session: AsyncSession, outbox_id: int, reply_markup: str) -> None:
+    """Its buttons made (see `bot.services.buttons.ButtonToMake`): what every send uses."""
+    await session.execute(
+        update(Outbox).where(Outbox.id == outbox_id).values(reply_markup=reply_markup)
+    )
+
+
 async def give_up(
     session: AsyncSession, outbox_ids: Iterable[int], *, error: str, now: datetime | None = None
 ) -> int:
