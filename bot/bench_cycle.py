@@ -155,6 +155,33 @@ class _Bench:
         found = json.loads(done.stdout.strip().splitlines()[-1])
         return float(found["seconds"]), float(found["peak_mb"])
 
+    async def chat_during(self, work: Awaitable[Any]) -> float:
+        """Run `work` (a cycle) while a chat user keeps asking what handlers ask: a preview
+        (the market lock), a read and a short write. Returns the slowest answer, in s."""
+        async with self.ctx.reads() as s:
+            user = await s.scalar(select(User).where(User.id == 1))
+        assert user is not None
+        done = asyncio.Event()
+        worst = 0.0
+
+        async def chat() -> None:
+            nonlocal worst
+            while not done.is_set():
+                start = time.perf_counter()
+                await watch.preview(self.ctx, user, "gpu=3090 price<20")
+                await accounts.set_raise_step(self.ctx, user, 0.5)
+                await watch.list_rules(self.ctx, user)
+                worst = max(worst, time.perf_counter() - start)
+                await asyncio.sleep(0.02)
+
+        probe = asyncio.create_task(chat())
+        try:
+            await work
+        finally:
+            done.set()
+            await probe
+        return worst
+
     async def watch_one(self) -> None:
         async with self.ctx.reads() as s:
             user = await s.scalar(select(User).where(User.id == 1))
@@ -214,6 +241,10 @@ def restart_child(url: str, snapshot_file: str, secret: str, clore_price: float)
     print(json.dumps({"seconds": seconds, "peak_mb": peak}))
 
 
+async def _timed_into(times: list[float], work: Callable[[], Awaitable[Any]]) -> None:
+    times.append(await _timed(work))
+
+
 async def _timed(work: Callable[[], Awaitable[Any]]) -> float:
     gc.collect()
     start = time.perf_counter()
@@ -229,8 +260,9 @@ async def _run(args: argparse.Namespace) -> int:
             bidders = _bidders(decode_snapshot(data))
             gc.collect()
             await bench.seed(rules, args.users, bidders)
-            times = [
-                await _timed(lambda: bench.cycle(data)),
+            times: list[float] = []
+            slowest = await bench.chat_during(_timed_into(times, lambda: bench.cycle(data)))
+            times += [
                 await _timed(lambda: bench.cycle(changed)),
                 await _timed(lambda: bench.cycle(bytes(bytearray(changed)))),
             ]
@@ -250,6 +282,7 @@ async def _run(args: argparse.Namespace) -> int:
     )
     for label, seconds in zip(LABELS, [loads, *times], strict=True):
         print(f"{label:<30} {seconds * 1000:9.1f} ms  {seconds / loads:6.3f}x json.loads")
+    print(f"{'slowest chat answer':<30} {slowest * 1000:9.1f} ms  (during the first cycle)")
     print(f"{'peak RSS':<30} {peak:9.1f} MB")
     print(f"{'database size':<30} {size:9.1f} MB")
     for name, value in counts.items():

@@ -155,6 +155,7 @@ class Matcher:
         self._row_owners: dict[int, frozenset[int]] = {}  # owners of active bids per row
         self._owner_rows: dict[int, set[int]] = {}
         self._bids = BidTracker()
+        self._no_pairs = self._pairs_of(*_empty_pairs())
 
     # ------------------------------------------------------------------ rules
 
@@ -172,7 +173,7 @@ class Matcher:
         self._dirty.add(key)
         self._live_ids = None
         if self._snapshot is None:
-            return self._pairs_of(*_empty_pairs())
+            return self._no_pairs  # shared: thousands of rules are set before the first snapshot
         rule_ids, rows, ptws = self._evaluate_group(build_group(key, [member]), self._alive_rows())
         self._pending.append((rule_ids, rows, ptws))
         return self._pairs_of(rule_ids, rows, ptws).by_price()
