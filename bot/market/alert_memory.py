@@ -195,16 +195,19 @@ class AlertMemory:
         new = ~found
         if not new.any():
             return
-        if not self.keys.size:
-            self.keys, self.announced = change.keys.copy(), change.announced.copy()
-            self.stopped_at = change.stopped_at.copy()
+        if not self.keys.size:  # the change is spent once applied: its arrays are ours
+            self.keys, self.announced, self.stopped_at = (
+                change.keys, change.announced, change.stopped_at
+            )
             return
-        # two sorted runs: a stable sort merges them in linear time
-        keys = np.concatenate([self.keys, change.keys[new]])
-        order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.announced = np.concatenate([self.announced, change.announced[new]])[order]
-        self.stopped_at = np.concatenate([self.stopped_at, change.stopped_at[new]])[order]
+        # A linear merge: the new keys (sorted) go where searchsorted put them.
+        where = at[new]
+        placed = where + np.arange(where.size)
+        old = np.ones(self.keys.size + where.size, dtype=bool)
+        old[placed] = False
+        self.keys = _merged(self.keys, change.keys[new], old, placed)
+        self.announced = _merged(self.announced, change.announced[new], old, placed)
+        self.stopped_at = _merged(self.stopped_at, change.stopped_at[new], old, placed)
 
     def forget_rules(self, rule_ids: np.ndarray) -> None:
         rules = np.unique(rule_ids.astype(np.int64))
@@ -234,6 +237,15 @@ class AlertMemory:
         """The whole memory as one change (applied to an empty memory it rebuilds this one)."""
         return MemoryChange(self.keys.copy(), self.announced.copy(), self.stopped_at.copy(),
                             _ints())  # fmt: skip
+
+
+def _merged(
+    current: np.ndarray, added: np.ndarray, old: np.ndarray, placed: np.ndarray
+) -> np.ndarray:
+    out = np.empty(old.size, dtype=current.dtype)
+    out[old] = current
+    out[placed] = added
+    return out
 
 
 def _join(a: Pairs, b: Pairs) -> Pairs:

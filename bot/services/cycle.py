@@ -77,8 +77,13 @@ class RuleView:
 
     def users_of(self, rule_ids: np.ndarray) -> np.ndarray:
         """The owner of each rule id, -1 for rules that are not active."""
-        if not self.ids.size:
+        if not self.ids.size or not rule_ids.size:
             return np.full(rule_ids.size, -1, dtype=np.int64)
+        top = int(self.ids[-1])
+        if top <= 1 << 24 and rule_ids.min() >= 0:  # rule ids are small: a lookup table
+            table = np.full(max(top, int(rule_ids.max())) + 1, -1, dtype=np.int64)
+            table[self.ids] = self.users
+            return table[rule_ids]
         at = np.searchsorted(self.ids, rule_ids)
         inside = at < self.ids.size
         inside[inside] = self.ids[at[inside]] == rule_ids[inside]
@@ -139,16 +144,16 @@ def user_alerts(
     if not mine.all():
         pairs, owners = announce.take(np.flatnonzero(mine)), users_of[mine]
     order = _listing_order(pairs, owners)
-    pairs, owners = pairs.take(order), owners[order]
+    owners, rows = owners[order], pairs.rows[order]
     # a user's rules share one owner, hence one price per machine: equal pairs are adjacent
     first = np.ones(owners.size, dtype=bool)
-    first[1:] = (owners[1:] != owners[:-1]) | (pairs.rows[1:] != pairs.rows[:-1])
-    pairs, owners = pairs.take(np.flatnonzero(first)), owners[first]
+    first[1:] = (owners[1:] != owners[:-1]) | (rows[1:] != rows[:-1])
+    order, owners = order[first], owners[first]
     starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
     counts = np.diff(np.r_[starts, owners.size])
     rank = np.arange(owners.size) - np.repeat(starts, counts)
-    shown = pairs.take(np.flatnonzero(rank < limit))
-    shown_owners = owners[rank < limit]
+    listed = rank < limit
+    shown, shown_owners = pairs.take(order[listed]), owners[listed]
     found: dict[int, list[messages.MatchItem]] = defaultdict(list)
     for user_id, rule_id, server_id, price in zip(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
