@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install
+.PHONY: run test lint bench bench-cycle install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,6 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/gigaspot-bot bench
+
+bench-cycle: $(STAMP)
+	$(BIN)/gigaspot-bot bench --cycle
