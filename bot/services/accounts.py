@@ -189,7 +189,9 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
                 if user_id is None or rule.user_id == user_id
             ]
         )
-        ctx.market.track_owners(u.clore_user_id for u in linked if u.clore_user_id is not None)
+        await ctx.market.track_owners(
+            u.clore_user_id for u in linked if u.clore_user_id is not None
+        )
 
 
 async def set_raise_step(ctx: ServiceContext, user: User, step: float | None) -> None:

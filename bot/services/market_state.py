@@ -1,11 +1,13 @@
 """The market as the bot currently sees it: the snapshot in force, the matcher over it and
 the alert memory beside it.
 
-One lock serialises everything that reads or changes the matcher or the memory: a poll
-cycle holds it from `matcher.update` until its alert memory is committed, and saving a rule
-holds it from `set_rule` until the rule's current matches are recorded, so the two never
-interleave and a match is neither announced twice nor missed. CPU-heavy matcher work runs
-in a thread so Telegram handlers keep answering.
+`lock` serialises everything that changes the matcher or the memory: a poll cycle holds it
+from `matcher.update` until its alert memory is committed, and saving a rule holds it from
+`set_rule` until the rule's current matches are recorded, so the two never interleave and a
+match is neither announced twice nor missed. A second, inner lock is held only while the
+matcher itself changes: a preview (`evaluate`, read-only) waits for that, not for a cycle's
+decisions and commit. CPU-heavy matcher work runs in a thread so Telegram handlers keep
+answering.
 
 After a restart the matcher is rebuilt from the baseline snapshot (what the last committed
 cycle applied): `snapshot` is then known but not `ready`, since the market may have moved
@@ -28,6 +30,7 @@ class MarketState:
         self.matcher = matcher or Matcher()
         self.memory = AlertMemory()
         self.lock = asyncio.Lock()
+        self._changing = asyncio.Lock()  # held while the matcher changes (see above)
         self.snapshot: Snapshot | None = None
         self.clore_price: float | None = None
         self.snapshot_url: str | None = None
@@ -40,8 +43,9 @@ class MarketState:
         self, snapshot: Snapshot, clore_price: float | None, url: str | None
     ) -> Transitions:
         """Caller holds `lock`."""
-        transitions = await asyncio.to_thread(self.matcher.update, snapshot, clore_price)
-        self.snapshot, self.clore_price, self.snapshot_url = snapshot, clore_price, url
+        async with self._changing:
+            transitions = await asyncio.to_thread(self.matcher.update, snapshot, clore_price)
+            self.snapshot, self.clore_price, self.snapshot_url = snapshot, clore_price, url
         return transitions
 
     async def revert(
@@ -49,12 +53,14 @@ class MarketState:
     ) -> None:
         """Put the matcher back on `snapshot` (what the last commit applied; None: nothing)
         after a cycle that could not commit. Caller holds `lock`."""
-        await asyncio.to_thread(self.matcher.update, snapshot or EMPTY, clore_price)
-        self.snapshot, self.clore_price, self.snapshot_url = snapshot, clore_price, url
+        async with self._changing:
+            await asyncio.to_thread(self.matcher.update, snapshot or EMPTY, clore_price)
+            self.snapshot, self.clore_price, self.snapshot_url = snapshot, clore_price, url
 
     async def set_rule(self, rule_id: int, rule: Rule, owner: int | None) -> Pairs:
         """Caller holds `lock`."""
-        return await asyncio.to_thread(self.matcher.set_rule, rule_id, rule, owner)
+        async with self._changing:
+            return await asyncio.to_thread(self.matcher.set_rule, rule_id, rule, owner)
 
     async def set_rules(self, rules: list[tuple[int, Rule, int | None]]) -> None:
         """Many rules in one go (at start: one thread hop, not one per rule). Their current
@@ -65,18 +71,21 @@ class MarketState:
                 self.matcher.set_rule(rule_id, rule, owner)
 
         if rules:
-            await asyncio.to_thread(work)
+            async with self._changing:
+                await asyncio.to_thread(work)
 
-    def remove_rule(self, rule_id: int) -> None:
+    async def remove_rule(self, rule_id: int) -> None:
         """Caller holds `lock`."""
-        self.matcher.remove_rule(rule_id)
+        async with self._changing:
+            self.matcher.remove_rule(rule_id)
 
-    def track_owners(self, owners: Iterable[int]) -> None:
+    async def track_owners(self, owners: Iterable[int]) -> None:
         """Caller holds `lock`."""
-        self.matcher.track_owners(set(owners))
+        async with self._changing:
+            self.matcher.track_owners(set(owners))
 
     async def evaluate(self, rule: Rule, owner: int | None) -> Pairs:
-        async with self.lock:
+        async with self._changing:
             return await asyncio.to_thread(
                 self.matcher.evaluate, rule, owner, self.snapshot, self.clore_price
             )

@@ -85,7 +85,7 @@ async def _activate(ctx: ServiceContext, rule_id: int, rule: Rule, owner: int | 
             async with ctx.sessions() as s, s.begin():
                 await alert_state.record_change(ctx, s, change, body)
         except Exception:
-            market.remove_rule(rule_id)
+            await market.remove_rule(rule_id)
             raise
         market.memory.apply(change)
     return pairs
@@ -95,7 +95,7 @@ async def _deactivate(ctx: ServiceContext, rule_id: int) -> None:
     """Take the rule out of the matcher and forget what its alerts said (a rule resumed
     later starts afresh from its /resume preview). Caller holds the market lock."""
     market = ctx.market
-    market.remove_rule(rule_id)
+    await market.remove_rule(rule_id)
     change = MemoryChange.forgetting(rule_id)
     body = await alert_state.encode(change, market.matcher)
     async with ctx.sessions() as s, s.begin():
