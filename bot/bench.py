@@ -89,7 +89,8 @@ def _best(repeat: int, run: Callable[[], object]) -> float:
     return best
 
 
-def _inputs(args: argparse.Namespace) -> tuple[bytes, bytes, list[str], str]:
+def inputs(args: argparse.Namespace) -> tuple[bytes, bytes, list[str], str]:
+    """(snapshot, a copy with CHURN of its servers changed, rule lines, where from)."""
     if args.snapshot:
         with open(args.snapshot, "rb") as file:
             data = file.read()
@@ -136,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
 
         return bench_cycle.main(args)
     try:
-        data, changed, lines, source = _inputs(args)
+        data, changed, lines, source = inputs(args)
         start = time.perf_counter()
         rules = [parse_rule(line) for line in lines]
         parse_time = time.perf_counter() - start

@@ -25,14 +25,13 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
-from bot.bench import CHURN, LINKED_ACCOUNTS, generated_mutation, generated_snapshot
+from bot.bench import CHURN, LINKED_ACCOUNTS, inputs
 from bot.clore.client import CloreClient
 from bot.clore.fetcher import PollResult
 from bot.config import load_settings
 from bot.db.engine import create_engine, session_factory
 from bot.db.migrate import upgrade_to_head
 from bot.db.models import AlertMemoryRecord, BidAlert, Outbox, Rule, User
-from bot.market.generate import generate_rules
 from bot.market.rules import RuleError, format_rule, parse_rule
 from bot.market.snapshot import Snapshot, SnapshotError, decode_snapshot
 from bot.secrets import KeyBox
@@ -51,23 +50,6 @@ LABELS = (
     "restart, then first cycle",
     "watch one new rule",
 )
-
-
-def _inputs(args: argparse.Namespace) -> tuple[bytes, bytes, list[str], str]:
-    if args.snapshot:
-        data = Path(args.snapshot).read_bytes()
-        lines = Path(args.rules).read_text(encoding="utf-8").splitlines()
-        rules = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
-        return data, generated_mutation(data, args.seed + 1), rules, args.snapshot
-    if not args.rules.isdigit():
-        raise ValueError("--rules is a number unless --snapshot is given")
-    data = generated_snapshot(args.servers, args.seed)
-    return (
-        data,
-        generated_mutation(data, args.seed + 1),
-        generate_rules(int(args.rules), args.seed, args.broad),
-        f"generated, seed {args.seed}",
-    )
 
 
 def _bidders(snapshot: Snapshot) -> list[int]:
@@ -256,7 +238,7 @@ async def _timed(work: Callable[[], Awaitable[Any]]) -> float:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    data, changed, rules, source = _inputs(args)
+    data, changed, rules, source = inputs(args)
     with tempfile.TemporaryDirectory(prefix="gigaspot-bench-") as folder:
         bench = _Bench(Path(folder), args.clore_price)
         try:
