@@ -8,7 +8,10 @@ Design (docs/market-contract.md gives the meaning; `rules.rule_matches` is the r
   corrected only where a rule's owner has an active bid on the server;
 - `update` re-evaluates only servers whose JSON changed (everything when the CLORE price
   changed) and reports what started, stopped or changed price, and how tracked bids stand
-  (`bids.BidTracker`).
+  (`bids.BidTracker`);
+- matches and transitions are columns (`Pairs`), never one object per pair; a cycle marks
+  the matches of re-evaluated servers dead and appends what it found, and the millions of
+  others are copied only by an occasional compaction.
 """
 
 from __future__ import annotations
@@ -149,9 +152,12 @@ class Matcher:
         self._dirty: set[GroupKey] = set()
         self._live_ids: np.ndarray | None = None  # sorted rule ids, for dense pair keys
         # Every current match as parallel arrays (rule id, row, price to win), in no order;
-        # matches added by set_rule wait in _pending until the next time they are needed.
+        # `_pairs[_live]` plus every segment in `_extra` (pairs found later: new matches of a
+        # cycle, a rule's matches from set_rule). A cycle marks the pairs of the servers it
+        # re-evaluates dead instead of copying millions of live ones; `_all_pairs` compacts.
         self._pairs: _Pairs = _empty_pairs()
-        self._pending: list[_Pairs] = []
+        self._live = np.zeros(0, dtype=bool)
+        self._extra: list[_Pairs] = []
         self._row_owners: dict[int, frozenset[int]] = {}  # owners of active bids per row
         self._owner_rows: dict[int, set[int]] = {}
         self._bids = BidTracker()
@@ -175,7 +181,7 @@ class Matcher:
         if self._snapshot is None:
             return self._no_pairs  # shared: thousands of rules are set before the first snapshot
         rule_ids, rows, ptws = self._evaluate_group(build_group(key, [member]), self._alive_rows())
-        self._pending.append((rule_ids, rows, ptws))
+        self._extra.append((rule_ids, rows, ptws))
         return self._pairs_of(rule_ids, rows, ptws).by_price()
 
     def remove_rule(self, rule_id: int) -> None:
@@ -195,7 +201,7 @@ class Matcher:
         self._live_ids = None
         rule_ids, rows, ptws = self._all_pairs()
         keep = rule_ids != rule_id
-        self._pairs = rule_ids[keep], rows[keep], ptws[keep]
+        self._set_pairs((rule_ids[keep], rows[keep], ptws[keep]))
 
     def matches(self, rule_id: int) -> dict[str, float]:
         """Current matches of a rule: server id -> price to win for the rule's owner."""
@@ -227,10 +233,14 @@ class Matcher:
         return Pairs(rule_ids, rows, prices, self._table.ids, self._table.sid_number, old_prices)
 
     def _all_pairs(self) -> _Pairs:
-        if self._pending:
-            self._pairs = _concat([self._pairs, *self._pending])
-            self._pending = []
+        """Every current match as one array triple (compacting what cycles left)."""
+        if self._extra or not self._live.all():
+            live = self._pairs if self._live.all() else _take(self._pairs, self._live)
+            self._set_pairs(live if not self._extra else _concat([live, *self._extra]))
         return self._pairs
+
+    def _set_pairs(self, pairs: _Pairs) -> None:
+        self._pairs, self._live, self._extra = pairs, np.ones(pairs[0].size, dtype=bool), []
 
     def evaluate(
         self,
@@ -342,13 +352,23 @@ class Matcher:
         }
         # A key every rule of the group has bounds the servers worth a look for all of them.
         keep = np.ones(servers.size, dtype=bool)
-        # An owner's own price to win is never above the common one: keep its upper bounds.
-        owned = bool(group.owned_owner.size)
+        # An owner's own price to win is never above the common one, and differs from it only
+        # where the owner bids: there a price above the group's upper bounds may still match.
+        bids_here = None
+        if group.owned_owner.size:
+            if "owner prices" not in shared:
+                shared["owner prices"] = self._owner_prices(rows)
+            owners, owner_rows, _ = shared["owner prices"]
+            theirs = np.isin(owners, group.owned_owner)
+            if theirs.any():
+                bids_here = np.isin(servers, owner_rows[theirs])
         for name, (lo, hi) in group.numeric.items():
             if group.having[name].size == len(group.rules):
                 keep &= columns[name] >= lo.min()
-                if not (owned and name in ("price", "pergpu")):
-                    keep &= columns[name] <= hi.max()
+                below = columns[name] <= hi.max()
+                if bids_here is not None and name in _PRICES:
+                    below |= bids_here
+                keep &= below
         if not keep.all():
             servers = servers[keep]
             columns = {name: column[keep] for name, column in columns.items()}
@@ -492,27 +512,31 @@ class Matcher:
 
     def _diff(self, rows: np.ndarray, removed_rows: np.ndarray) -> Transitions:
         new_ids, new_rows, new_ptws = self._evaluate(rows)
-        pair_ids, pair_rows, pair_ptws = self._all_pairs()
         touched = np.zeros(self._table.size, dtype=bool)
         touched[rows] = True
         touched[removed_rows] = True
-        old = touched[pair_rows]
-        if not old.any():  # e.g. the first snapshot: everything found is new, no copies
-            self._pairs = (
-                (new_ids, new_rows, new_ptws)
-                if not pair_ids.size
-                else _concat([(pair_ids, pair_rows, pair_ptws), (new_ids, new_rows, new_ptws)])
-            )
+        if not self._pairs[0].size and not self._extra:  # e.g. the first snapshot
+            self._set_pairs((new_ids, new_rows, new_ptws))
             none = _empty_pairs()
             return Transitions(
                 started=self._pairs_of(new_ids, new_rows, new_ptws),
                 stopped=self._pairs_of(*none),
                 repriced=self._pairs_of(*none, none[2]),
             )
-        old_ids, old_rows, old_ptws = pair_ids[old], pair_rows[old], pair_ptws[old]
-        kept = ~old
-        kept_pairs = (pair_ids[kept], pair_rows[kept], pair_ptws[kept])
-        self._pairs = _concat([kept_pairs, (new_ids, new_rows, new_ptws)])
+        # The pairs of re-evaluated servers: out of the live set, without copying the rest.
+        gone = self._live & touched[self._pairs[1]]
+        olds = [_take(self._pairs, gone)]
+        self._live[gone] = False
+        extra = []
+        for segment in self._extra:
+            mine = touched[segment[1]]
+            olds.append(_take(segment, mine))
+            extra.append(_take(segment, ~mine))
+        self._extra = [*extra, (new_ids, new_rows, new_ptws)]
+        dead = self._live.size - int(np.count_nonzero(self._live))
+        if dead + sum(e[0].size for e in self._extra) > self._live.size // 2:
+            self._all_pairs()  # amortised: a compaction after about every 5th busy cycle
+        old_ids, old_rows, old_ptws = _concat(olds)
         if new_ids.size:
             if self._live_ids is None:
                 self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
@@ -559,6 +583,10 @@ class Matcher:
 
     def _owners_of(self, server_id: str) -> frozenset[int]:
         return self._row_owners.get(self._table.rows[server_id], frozenset())
+
+
+def _take(pairs: _Pairs, at: np.ndarray) -> _Pairs:
+    return pairs[0][at], pairs[1][at], pairs[2][at]
 
 
 def _same_price(a: float | None, b: float | None) -> bool:
