@@ -10,6 +10,7 @@ repeated where they are made below.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ def version_key(version: tuple[int, ...], width: int) -> tuple[int, ...]:
 
 def _split(text: str) -> list[str]:
     """Split on whitespace outside quotes; each piece is one condition's raw text."""
+    if '"' not in text and "'" not in text:
+        return text.split()
     pieces: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -114,6 +117,8 @@ def _split(text: str) -> list[str]:
 
 def unquote(value: str) -> str:
     """Remove quotes (already checked closed), resolving `\\` escapes inside double quotes."""
+    if '"' not in value and "'" not in value:
+        return value
     out, i, n = [], 0, len(value)
     while i < n:
         char = value[i]
@@ -144,7 +149,10 @@ def _items(raw: str, value: str) -> list[str]:
     return items
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _condition(raw: str) -> Condition | tuple[str, str]:
+    """One condition (cached: a community's rules share most of theirs; the results are
+    immutable, and a bad condition raises, which is not cached)."""
     match = _CONDITION.fullmatch(raw)
     if match is None:
         raise RuleError(f"{raw}: not a condition (like gpu=4090 or price<=50)", raw)
