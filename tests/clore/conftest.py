@@ -46,3 +46,20 @@ def fake() -> Iterator[FakeClore]:
 async def client(fake: FakeClore) -> AsyncIterator[CloreClient]:
     async with make_client(fake.url) as clore:
         yield clore
+
+
+class Clock:
+    """A settable unix clock for the fetcher's age and staleness."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def quick_client(fake: FakeClore) -> AsyncIterator[CloreClient]:
+    """A client that gives up fast: fetcher tests provoke failures on purpose."""
+    async with make_client(fake.url, read_attempts=2, timeout=0.3) as clore:
+        yield clore

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,22 +10,13 @@ from bot.clore.client import CloreClient
 from bot.clore.errors import CloreAuthError
 from bot.clore.fetcher import SnapshotFetcher, snapshot_timestamp
 from bot.market.snapshot import Snapshot, decode_snapshot
-from tests.clore.conftest import ALICE_KEY, make_client
+from tests.clore.conftest import ALICE_KEY, Clock, make_client
 from tests.fakes.clore_server import FakeClore, make_bid
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-async def client(fake: FakeClore) -> AsyncIterator[CloreClient]:
-    async with make_client(fake.url, read_attempts=2, timeout=0.3) as clore:
-        yield clore
+def client(quick_client: CloreClient) -> CloreClient:
+    return quick_client
 
 
 def fetcher(client: CloreClient, **options: object) -> SnapshotFetcher:

@@ -3,31 +3,20 @@ so does its age, which keeps counting towards stale."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.clore.client import CloreClient
 from bot.clore.fetcher import SnapshotFetcher
-from tests.clore.conftest import ALICE_KEY, make_client
+from tests.clore.conftest import ALICE_KEY, Clock
 from tests.fakes.clore_server import FakeClore
 
 NESTED = b'{"1": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 T0 = 1_800_000_000
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-async def client(fake: FakeClore) -> AsyncIterator[CloreClient]:
-    async with make_client(fake.url, read_attempts=2, timeout=0.3) as clore:
-        yield clore
+def client(quick_client: CloreClient) -> CloreClient:
+    return quick_client
 
 
 async def test_deeply_nested_json_is_rejected_and_ages_the_snapshot_in_force(
