@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-cycle install
+.PHONY: run test lint bench bench-cycle install catalogs i18n-extract i18n-update
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) catalogs
 	$(BIN)/gigaspot-bot run
 
-test: $(STAMP)
+test: $(STAMP) catalogs
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -30,3 +30,17 @@ bench: $(STAMP)
 
 bench-cycle: $(STAMP)
 	$(BIN)/gigaspot-bot bench --cycle
+
+# Translations: `make i18n-extract` writes the template of every marked text,
+# `make i18n-update` merges it into each language's messages.po, `make catalogs` compiles
+# the .po files (the bot also reads a .po directly when its .mo is missing or older).
+LOCALE := bot/locale
+
+i18n-extract: $(STAMP)
+	$(BIN)/pybabel extract --no-location --omit-header -k gettext -k ngettext:1,2 -k N_ -o $(LOCALE)/messages.pot bot
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update --no-fuzzy-matching --omit-header -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages
+
+catalogs: $(STAMP)
+	for po in $(LOCALE)/*/LC_MESSAGES/*.po; do $(BIN)/pybabel compile -i "$$po" -o "$${po%.po}.mo" >/dev/null; done
