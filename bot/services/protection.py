@@ -257,5 +257,5 @@ def why_not(a: Attempt) -> ProtectionHeld | None:
         case AtCap() | OverBudget() | RateLimited():
             return d
         case Raise() if a.outcome != "ok":
-            return ProtectionFailed(d.price, a.outcome or "error", a.error or Say(""))
+            return ProtectionFailed(d.price, a.outcome or "error", a.error or Say("clore.ai did not say why."))
     return None
