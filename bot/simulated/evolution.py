@@ -44,7 +44,7 @@ class Evolution:
             for sid in self.rng.sample(ids, min(changes, len(ids))):
                 if sid in self.sim.servers:
                     self._change(sid)
-            if self.rng.random() < 0.5:
+            if self.rng.random() < 0.6:  # about as many as vanish: the market keeps its size
                 self._appear()
             self._chase_players()
 
@@ -54,7 +54,7 @@ class Evolution:
         server = self.sim.servers[sid]
         played = any(b["owner"] in self.players for b in server["bids"])
         roll = self.rng.random()
-        if roll < 0.05 and not played:
+        if roll < 0.04 and not played:
             self._vanish(sid)
         elif roll < 0.25 and not played:
             server["online"] = not server["online"]
