@@ -74,7 +74,7 @@ class Evolution:
         for bid in server["bids"]:
             order = self.sim.orders.get(bid["id"])
             if order is not None:
-                order.ended = "cancelled"
+                order.end("cancelled", bid)
 
     def _appear(self) -> None:
         self._seed += 1
@@ -113,7 +113,7 @@ class Evolution:
             server["bids"].remove(bid)
             order = self.sim.orders.get(bid["id"])
             if order is not None:
-                order.ended = "cancelled"
+                order.end("cancelled", bid)
 
     def _chase_players(self) -> None:
         """A player's leading bid is outbid now and then: that is what the bot is for."""

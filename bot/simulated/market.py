@@ -116,6 +116,12 @@ class Order:
     mrl: int  # seconds it may live
     spend: float = 0.0
     ended: Literal["cancelled", "expired"] | None = None
+    last_price: float | None = None  # the bid's price when the order ended
+
+    def end(self, how: Literal["cancelled", "expired"], bid: dict[str, Any] | None) -> None:
+        self.ended = how
+        if bid is not None:
+            self.last_price = bid["price"]
 
     @property
     def ends_at(self) -> int:
@@ -174,8 +180,7 @@ class SimulatedMarket:
         with self.lock:
             for order in self.orders.values():
                 if order.ended is None and order.ends_at <= now:
-                    order.ended = "expired"
-                    self._remove_bid(order.id)
+                    order.end("expired", self._remove_bid(order.id))
                     ended.append(order)
         return ended
 
@@ -221,7 +226,8 @@ class SimulatedMarket:
                 bid = self._find_bid(order.id)
                 orders.append({
                     "id": order.id, "server_id": int(order.server_id),
-                    "price": bid[1]["price"] if bid else None, "currency": order.currency,
+                    "price": bid[1]["price"] if bid else order.last_price,
+                    "currency": order.currency,
                     "active": bool(bid and bid[1]["active"]), "spot": True,
                     "ct": order.ct, "mrl": order.mrl, "spend": round(order.spend, 6),
                     "expired": order.ended == "expired",
@@ -296,7 +302,7 @@ class SimulatedMarket:
                     continue
                 found[0]["bids"].remove(found[1])
                 if order_id in self.orders:
-                    self.orders[order_id].ended = "cancelled"
+                    self.orders[order_id].end("cancelled", found[1])
             return {"failed_to_cancel": failed, "applied": len(failed) < len(ids)}
 
     # ---- internals (lock held) ----------------------------------------------------------
@@ -342,10 +348,12 @@ class SimulatedMarket:
                     return server, bid
         return None
 
-    def _remove_bid(self, order_id: int) -> None:
+    def _remove_bid(self, order_id: int) -> dict[str, Any] | None:
         found = self._find_bid(order_id)
-        if found is not None:
-            found[0]["bids"].remove(found[1])
+        if found is None:
+            return None
+        found[0]["bids"].remove(found[1])
+        return found[1]
 
     def _forced(self, names: tuple[str, ...], target: int) -> Refusal | None:
         for index, (refusal, times, only) in enumerate(self.forced):

@@ -69,8 +69,8 @@ def test_my_orders_has_creation_time_and_life_and_completed_on_request() -> None
         open_ = call(fake, "my_orders", query="?return_completed=false")["orders"]
         every = call(fake, "my_orders", query="?return_completed=true")["orders"]
     assert [o["id"] for o in open_] == [mine[0]["id"]]
-    assert [(o["id"], o["cancelled"]) for o in every] == [
-        (mine[0]["id"], False), (mine[1]["id"], True)]
+    assert [(o["id"], o["cancelled"], o["price"]) for o in every] == [
+        (mine[0]["id"], False, 12), (mine[1]["id"], True, 6)]
 
 
 def test_orders_expire_at_the_end_of_their_life_on_the_injected_clock() -> None:
