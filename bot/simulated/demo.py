@@ -116,6 +116,8 @@ class Demo:
         """Until a signal or the bot's end; the bot's exit status (0 after a signal)."""
         assert self.bot is not None
         while not self.stopping.is_set():
+            if self.bot.poll() == 0:  # the terminal's Ctrl-C reached it first
+                return 0
             if self.bot.poll() is not None:
                 tail = (self.folder / "bot.log").read_text(errors="replace")[-3000:]
                 print(f"gigaspot-bot demo: the bot stopped (status {self.bot.returncode}):\n"
