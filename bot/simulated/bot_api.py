@@ -52,6 +52,8 @@ _HTML_TAGS = frozenset(
 )
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>")
 _ENTITY_RE = re.compile(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+MAX_CAPTION_LENGTH = 1024
+MAX_PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for photos sent by upload
 MAX_TEXT_LENGTH = 4096
 
 
@@ -532,10 +534,11 @@ class BotApiServer:
                                    "chat": chat.chat, "date": message.date, "text": message.text}
         if message.photo is not None:
             del payload["text"]
-            payload["caption"] = message.text
-            file_id = f"photo-{chat.chat['id']}-{message.message_id}"
-            payload["photo"] = [{"file_id": file_id, "file_unique_id": file_id, "width": 1200,
-                                 "height": 800, "file_size": len(message.photo)}]
+            payload["photo"] = [{"file_id": f"photo-{chat.chat['id']}-{message.message_id}",
+                                 "file_unique_id": f"p{message.message_id}", "width": 960,
+                                 "height": 576, "file_size": len(message.photo)}]
+            if message.text:
+                payload["caption"] = message.text
         if message.history:
             payload["edit_date"] = int(time.time())
         if message.reply_markup and "inline_keyboard" in message.reply_markup:
@@ -628,24 +631,23 @@ class BotApiServer:
         return self._message_dict(chat, message, self.bot_user)
 
     def _api_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A photo uploaded as multipart/form-data (a file id or URL is not supported)."""
         chat = self._writable_chat(params)
         photo = params.get("photo")
         if not isinstance(photo, bytes) or not photo:
             raise ApiError(400, "Bad Request: there is no photo in the request")
-        source = str(params.get("caption") or "")
-        mode = str(params.get("parse_mode") or "").lower()
-        text = html_to_text(source) if mode == "html" else source
-        message = self._store_message(chat, text, source, params.get("parse_mode"),
+        if len(photo) > MAX_PHOTO_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        source, caption = self._caption(params)
+        message = self._store_message(chat, caption, source, params.get("parse_mode"),
                                       params.get("reply_markup"), from_bot=True)
         message.photo = photo
         return self._message_dict(chat, message, self.bot_user)
 
     def _api_editmessagecaption(self, params: dict[str, Any]) -> dict[str, Any]:
         chat, message = self._editable_message(params)
-        source = str(params.get("caption") or "")
-        mode = str(params.get("parse_mode") or "").lower()
-        text = html_to_text(source) if mode == "html" else source
-        self._edit(message, text, source, params.get("reply_markup"))
+        source, caption = self._caption(params)
+        self._edit(message, caption, source, params.get("reply_markup"))
         return self._message_dict(chat, message, self.bot_user)
 
     def _api_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -707,6 +709,16 @@ class BotApiServer:
         if not message.from_bot:
             raise ApiError(400, "Bad Request: message can't be edited")
         return chat, message
+
+    @staticmethod
+    def _caption(params: dict[str, Any]) -> tuple[str, str]:
+        """(as sent, as shown) of a photo's caption."""
+        source = str(params.get("caption") or "")
+        mode = str(params.get("parse_mode") or "").lower()
+        caption = html_to_text(source) if mode == "html" else source
+        if len(caption) > MAX_CAPTION_LENGTH:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        return source, caption
 
     @staticmethod
     def _text(params: dict[str, Any]) -> tuple[str, str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from bot.simulated.bot_api import (
     DEFAULT_TOKEN,
     DEFAULT_WAIT,
+    MAX_CAPTION_LENGTH,
+    MAX_PHOTO_BYTES,
     MAX_TEXT_LENGTH,
     ApiError,
     BotApiServer,
@@ -23,7 +25,8 @@ from bot.simulated.bot_api import (
 FakeTelegram = BotApiServer
 
 __all__ = [
-    "DEFAULT_TOKEN", "DEFAULT_WAIT", "MAX_TEXT_LENGTH", "ApiError", "BotApiServer",
+    "DEFAULT_TOKEN", "DEFAULT_WAIT", "MAX_CAPTION_LENGTH", "MAX_PHOTO_BYTES", "MAX_TEXT_LENGTH",
+    "ApiError", "BotApiServer",
     "CallbackQueryRecord", "ChatMessage", "FakeTelegram", "Fault", "MessageVersion",
     "RecordedRequest", "html_to_text",
 ]
