@@ -32,10 +32,10 @@ HELP = "Run the bot on a simulated market with a chat page in the browser (no to
 BOT_TOKEN = "424242:DEMO-local-bot-api-token"
 OPERATOR_KEY = "demo-operator-key"
 OPERATOR_CLORE_ID = 1
-# (Telegram user id, name, clore key, clore user id): what the page offers to switch between.
+# (Telegram user id, name, clore key, clore user id, Telegram language): the page's users.
 USERS = [
-    (1001, "Alice", "demo-clore-key-alice-7Qx2", 4242),
-    (1002, "Bob", "demo-clore-key-bob-9Lm5", 4343),
+    (1001, "Alice", "demo-clore-key-alice-7Qx2", 4242, "en"),
+    (1002, "Bob", "demo-clore-key-bob-9Lm5", 4343, "ru"),  # the bot answers him in Russian
 ]
 COMMANDS = [
     "/start", "/template image=ubuntu pl=min", "/watch gpus>=1", "/watch gpu=4090 price<200",
@@ -61,13 +61,13 @@ class Demo:
         self.args = args
         self.folder = Path(tempfile.mkdtemp(prefix="gigaspot-demo-"))
         self.sim = SimulatedMarket(servers=initial_market(args.servers, args.seed))
-        for _, _, _, clore_id in USERS:
+        for _, _, _, clore_id, _ in USERS:
             self.sim.set_balance(clore_id, START_BALANCE)
-        keys = {OPERATOR_KEY: OPERATOR_CLORE_ID, **{key: cid for _, _, key, cid in USERS}}
+        keys = {OPERATOR_KEY: OPERATOR_CLORE_ID, **{key: cid for _, _, key, cid, _ in USERS}}
         # The bot paces 1 request/s per key; a lenient interval keeps jitter from throttling.
         self.clore = CloreServer(keys=keys, sim=self.sim, interval=0.5, auto_publish=True)
         self.clore.keep_snapshots = 4
-        self.evolution = Evolution(self.sim, players={cid for *_, cid in USERS}, seed=args.seed)
+        self.evolution = Evolution(self.sim, players={u[3] for u in USERS}, seed=args.seed)
         self.telegram = BotApiServer(BOT_TOKEN, bot_username="gigaspot_demo_bot")
         self.telegram.host, self.telegram.port = args.host, args.port
         self.telegram.page_config = page_config()
@@ -85,8 +85,9 @@ class Demo:
         except OSError as exc:
             raise SystemExit(f"gigaspot-bot demo: port {self.args.port} is taken ({exc.strerror}); "
                              "choose another with --port") from None
-        for user_id, name, _, _ in USERS:
-            self.telegram.add_user(user_id, first_name=name, username=name.lower())
+        for user_id, name, _, _, language in USERS:
+            self.telegram.add_user(user_id, first_name=name, username=name.lower(),
+                                   language_code=language)
         threading.Thread(target=self._evolve, name="market", daemon=True).start()
         log = (self.folder / "bot.log").open("ab")
         self.bot = subprocess.Popen(
@@ -142,8 +143,8 @@ class Demo:
 
 def page_config() -> dict[str, Any]:
     return {
-        "users": [{"id": uid, "name": name, "clore_key": key, "clore_id": cid}
-                  for uid, name, key, cid in USERS],
+        "users": [{"id": uid, "name": name, "clore_key": key, "clore_id": cid, "language": lang}
+                  for uid, name, key, cid, lang in USERS],
         "commands": COMMANDS,
     }
 
