@@ -147,6 +147,7 @@ async def serve(
         await checkpoint(engine)  # old WAL frames held the plain values
     await accounts.check_stored_keys(ctx)
     await accounts.refresh_owners(ctx)
+    await ctx.history.load(ctx)  # medians before the baseline is matched (`deal`)
     restored = await alert_state.restore(ctx)
     if restored.snapshot_url is not None and ctx.market.snapshot is not None:
         fetcher.seed(ctx.market.snapshot, restored.snapshot_url, ctx.market.clore_price)

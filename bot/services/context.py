@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clore.client import CloreClient
 from bot.config import Settings
 from bot.secrets import KeyBox
+from bot.services.history import PriceHistory
 from bot.services.locks import MoneyLocks
 from bot.services.market_state import MarketState
 
@@ -30,3 +31,4 @@ class ServiceContext:
     kick_sender: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     money_locks: MoneyLocks = field(default_factory=MoneyLocks)  # see bot.services.locks
+    history: PriceHistory = field(default_factory=PriceHistory)  # see bot.services.history

@@ -192,6 +192,7 @@ class Cycle:
             # Edits spend money over the network: after the commit, outside the lock.
             candidates, self._protect = self._protect, []
             await self._protect_bids(candidates, poll.snapshot_url or "", report)
+            await self.ctx.history.record(self.ctx)  # its own short transaction
         elif poll.info is not None and poll.snapshot is not None and (
             poll.snapshot is market.snapshot
         ):  # the baseline restored at start is still the latest snapshot
