@@ -31,7 +31,7 @@ from bot.services import accounts, alert_state, money, templates
 from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
-from bot.telegram import handlers
+from bot.telegram import handlers, insight_handlers
 from bot.telegram.delivery import Delivery, Pacing
 
 log = logging.getLogger("bot")
@@ -142,6 +142,7 @@ async def serve(
     )
     poller = Poller(fetcher, Cycle(ctx), settings.poll_interval_seconds)
     application.bot_data.update(services=ctx, delivery=delivery)
+    insight_handlers.register(application)  # before handlers' catch-all for unknown text
     handlers.register(application)
     if await templates.seal_plain_environments(ctx):
         await checkpoint(engine)  # old WAL frames held the plain values
@@ -160,7 +161,9 @@ async def serve(
     try:
         async with application:
             try:
-                await application.bot.set_my_commands(handlers.bot_commands())
+                await application.bot.set_my_commands(
+                    handlers.bot_commands() + insight_handlers.bot_commands()
+                )
             except TelegramError as exc:
                 log.warning("setMyCommands failed: %s", exc)
             await application.start()

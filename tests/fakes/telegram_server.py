@@ -48,6 +48,8 @@ _HTML_TAGS = frozenset(
 )
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>")
 _ENTITY_RE = re.compile(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+MAX_CAPTION_LENGTH = 1024
+MAX_PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for photos sent by upload
 MAX_TEXT_LENGTH = 4096
 
 
@@ -134,6 +136,7 @@ class ChatMessage:
     sent_at: float
     deleted: bool = False
     history: list[MessageVersion] = field(default_factory=list)
+    photo: bytes | None = None  # sendPhoto: the uploaded file; `text` holds the caption
 
     @property
     def buttons(self) -> list[tuple[str, str | None]]:
@@ -610,6 +613,29 @@ class FakeTelegram:
                                       from_bot=True)
         return self._message_dict(chat, message, self.bot_user)
 
+    def _api_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A photo uploaded as multipart/form-data (a file id or URL is not supported)."""
+        chat = self._writable_chat(params)
+        photo = params.get("photo")
+        if not isinstance(photo, bytes) or not photo:
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        if len(photo) > MAX_PHOTO_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        source = str(params.get("caption") or "")
+        mode = str(params.get("parse_mode") or "").lower()
+        caption = html_to_text(source) if mode == "html" else source
+        if len(caption) > MAX_CAPTION_LENGTH:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        message = self._store_message(chat, caption, source, params.get("parse_mode"),
+                                      params.get("reply_markup"), from_bot=True)
+        message.photo = photo
+        payload = self._message_dict(chat, message, self.bot_user)
+        del payload["text"]
+        size = {"file_id": f"photo-{chat.chat['id']}-{message.message_id}",
+                "file_unique_id": f"p{message.message_id}", "width": 960, "height": 576,
+                "file_size": len(photo)}
+        return {**payload, "photo": [size], **({"caption": caption} if caption else {})}
+
     def _api_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
         chat, message = self._editable_message(params)
         text, source = self._text(params)
@@ -768,15 +794,19 @@ class _Handler(BaseHTTPRequestHandler):
         raw: dict[str, str] = dict(parse_qsl(query))
         if content_type.startswith("application/json") and body:
             return {**raw, **json.loads(body)}
+        files: dict[str, bytes] = {}
         if content_type.startswith("multipart/form-data"):
             head = f"Content-Type: {content_type}\r\n\r\n".encode()
             parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
             for part in parsed.iter_parts():  # type: ignore[attr-defined]
                 name = part.get_param("name", header="content-disposition")
+                if part.get_filename() is not None:  # an uploaded file (sendPhoto): bytes
+                    files[name] = part.get_payload(decode=True)
+                    continue
                 raw[name] = part.get_payload(decode=True).decode()
         elif body:
             raw.update(parse_qsl(body.decode(), keep_blank_values=True))
-        return {name: _decode_value(name, value) for name, value in raw.items()}
+        return {**{name: _decode_value(name, value) for name, value in raw.items()}, **files}
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()

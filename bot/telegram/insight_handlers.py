@@ -1,0 +1,90 @@
+"""/chart and /stats: the market's price history for one GPU model (and count).
+
+Registered by `bot.app` before `handlers.register` (whose catch-all must come last). The
+chart is rendered in a worker thread and sent as a photo through `Delivery` (paced like
+every other message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import BotCommand, Update
+from telegram.ext import Application, CommandHandler, filters
+
+from bot.db.models import User
+from bot.i18n import Translator, pick_language, translator
+from bot.services import insight
+from bot.telegram import handlers
+from bot.telegram.delivery import Sent
+from bot.telegram.render import insight as render
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [
+    ("chart", "price history chart of a GPU model"),
+    ("stats", "price of a GPU model now, 24 h and 7 days ago"),
+]
+
+
+def user_translator(update: Update, user: User) -> Translator:
+    """The user's language: their setting once the bot stores one, else Telegram's."""
+    chosen = getattr(user, "language", None)
+    if chosen:
+        return translator(chosen)
+    tg_user = update.effective_user
+    return translator(pick_language(tg_user.language_code if tg_user else None))
+
+
+async def _problem(
+    context: handlers.Context, user: User, tr: Translator,
+    result: insight.NoSeries | insight.Ambiguous,
+) -> None:  # fmt: skip
+    if isinstance(result, insight.NoSeries):
+        await handlers.say(context, user.chat_id, render.no_series(tr, result))
+    else:
+        await handlers.say(context, user.chat_id, render.ambiguous(tr, result))
+
+
+@handlers.guarded
+async def chart(update: Update, context: handlers.Context, user: User) -> None:
+    tr = user_translator(update, user)
+    query = insight.parse_query(handlers.argument_text(update), with_period=True)
+    if query is None:
+        await handlers.say(context, user.chat_id, render.usage(tr, "chart"))
+        return
+    result = await insight.chart(handlers.services(context), query)
+    if not isinstance(result, insight.Chart):
+        await _problem(context, user, tr, result)
+        return
+    png = await asyncio.to_thread(render.chart_png, tr, result)
+    outcome = await handlers.delivery(context).send_photo(
+        user.chat_id, png, render.chart_caption(tr, result)
+    )
+    if not isinstance(outcome, Sent):
+        log.warning("chart not sent: %s", outcome)
+
+
+@handlers.guarded
+async def stats(update: Update, context: handlers.Context, user: User) -> None:
+    tr = user_translator(update, user)
+    query = insight.parse_query(handlers.argument_text(update), with_period=False)
+    if query is None:
+        await handlers.say(context, user.chat_id, render.usage(tr, "stats"))
+        return
+    result = await insight.stats(handlers.services(context), query)
+    if not isinstance(result, insight.Stats):
+        await _problem(context, user, tr, result)
+        return
+    await handlers.say(context, user.chat_id, render.stats_text(tr, result))
+
+
+def register(application: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("chart", chart, filters=private))
+    application.add_handler(CommandHandler("stats", stats, filters=private))
+
+
+def bot_commands() -> list[BotCommand]:
+    return [BotCommand(name, description) for name, description in COMMANDS]
