@@ -10,31 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
 
 from bot.db.models import User
-from bot.i18n import Translator, pick_language, translator
+from bot.i18n import Translator
 from bot.services import insight
 from bot.telegram import handlers
 from bot.telegram.delivery import Sent
 from bot.telegram.render import insight as render
+from bot.telegram.render import translator_for
 
 log = logging.getLogger(__name__)
 
-COMMANDS = [
-    ("chart", "price history chart of a GPU model"),
-    ("stats", "price of a GPU model now, 24 h and 7 days ago"),
-]
-
 
 def user_translator(update: Update, user: User) -> Translator:
-    """The user's language: their setting once the bot stores one, else Telegram's."""
-    chosen = getattr(user, "language", None)
-    if chosen:
-        return translator(chosen)
-    tg_user = update.effective_user
-    return translator(pick_language(tg_user.language_code if tg_user else None))
+    return translator_for(user)
 
 
 async def _problem(
@@ -84,7 +75,3 @@ def register(application: Application) -> None:
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("chart", chart, filters=private))
     application.add_handler(CommandHandler("stats", stats, filters=private))
-
-
-def bot_commands() -> list[BotCommand]:
-    return [BotCommand(name, description) for name, description in COMMANDS]

@@ -27,7 +27,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 def points(n: int) -> list[Point]:
     return [
         Point(NOW - (n - k) * 3600, 10 + k % 3, 8 + k % 2, 40.0 + k % 7, 45.0 + k % 5,
-              50.0 + k % 6, 60.0 + k % 4)  # fmt: skip
+              50.0 + k % 6, 60.0 + k % 4)
         for k in range(n)
     ]
 
