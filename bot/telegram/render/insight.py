@@ -12,11 +12,13 @@ import math
 from datetime import UTC, datetime
 
 from bot.db.repositories import price_history as repo
-from bot.i18n import Translator
+from bot.i18n import N_, Translator
 from bot.services import insight
 from bot.telegram.html import esc
 
-PERIOD_NAMES = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "180d": "180 days"}
+PERIOD_NAMES = {
+    "24h": N_("24 hours"), "7d": N_("7 days"), "30d": N_("30 days"), "180d": N_("180 days"),
+}  # fmt: skip
 CHART_SIZE = (8.0, 4.8)  # inches; x DPI = 960 x 576 px, sharp on a phone, small to send
 CHART_DPI = 120
 
@@ -128,15 +130,19 @@ def chart_png(tr: Translator, chart: insight.Chart) -> bytes:
     marker = "o" if len(points) == 1 else None
     if points:
         machines.step(times, [p.rentable for p in points], where="post", color="#bbbbbb",
-                      linewidth=1.2, label=tr.gettext("rentable"))  # fmt: skip
+                      linewidth=1.2, marker=marker, label=tr.gettext("rentable"))  # fmt: skip
         machines.step(times, [p.available for p in points], where="post", color="#888888",
-                      linewidth=1.2, linestyle="--", label=tr.gettext("available"))  # fmt: skip
+                      linewidth=1.2, linestyle="--", marker=marker,
+                      label=tr.gettext("available"))  # fmt: skip
         axes.fill_between(times, column("p25"), column("p90"), color="#1f77b4", alpha=0.2,
                           linewidth=0, label=tr.gettext("25–90%"))  # fmt: skip
         axes.plot(times, column("median"), color="#1f77b4", linewidth=2.2, marker=marker,
                   label=tr.gettext("median"))  # fmt: skip
         axes.plot(times, column("low"), color="#2ca02c", linewidth=1.4, linestyle=":",
                   marker=marker, label=tr.gettext("minimum"))  # fmt: skip
+        # the whole period asked for, so a short history shows as short
+        start = chart.now - insight.PERIODS[chart.period]
+        axes.set_xlim(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(chart.now, UTC))
         locator = dates.AutoDateLocator(maxticks=7)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
@@ -144,8 +150,8 @@ def chart_png(tr: Translator, chart: insight.Chart) -> bytes:
         machines.set_ylim(bottom=0)
         handles, labels = axes.get_legend_handles_labels()
         more, more_labels = machines.get_legend_handles_labels()
-        axes.legend(handles + more, labels + more_labels, loc="upper left", fontsize=10,
-                    ncols=3, framealpha=0.8)  # fmt: skip
+        figure.legend(handles + more, labels + more_labels, loc="outside lower center",
+                      fontsize=11, ncols=5, frameon=False)  # fmt: skip
     else:
         axes.text(0.5, 0.5, tr.gettext("No data in this period yet."), ha="center",
                   va="center", fontsize=14, transform=axes.transAxes)  # fmt: skip
@@ -175,6 +181,10 @@ def _point_line(tr: Translator, label: str, point: repo.Point) -> str:
     )  # fmt: skip
 
 
+def _median(point: repo.Point | None) -> float | None:
+    return point.median if point is not None else None
+
+
 def stats_text(tr: Translator, stats: insight.Stats) -> str:
     lines = [
         tr.gettext(
@@ -190,13 +200,10 @@ def stats_text(tr: Translator, stats: insight.Stats) -> str:
         else:
             lines.append(_point_line(tr, label, point))
     now = stats.now_point.median if stats.now_point is not None else None
-    changes = [
-        tr.gettext("{change} vs {label}", change=change, label=label)
-        for label, point in rows[1:]
-        if point is not None and (change := _percent(now, point.median)) is not None
-    ]
-    if changes:
-        lines.append(tr.gettext("Median now: {changes}", changes=", ".join(changes)))
+    if (change := _percent(now, _median(stats.day_ago))) is not None:
+        lines.append(tr.gettext("Median now vs 24 h ago: {change}", change=change))
+    if (change := _percent(now, _median(stats.week_ago))) is not None:
+        lines.append(tr.gettext("Median now vs 7 days ago: {change}", change=change))
     if stats.median_7d is not None:
         lines.append(tr.gettext("7-day median: {median}", median=price(stats.median_7d)))
     if stats.day_ago is None or stats.week_ago is None:
