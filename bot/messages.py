@@ -35,18 +35,29 @@ def rental_length(seconds: int) -> str:
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} h"
 
 
-def server_line(server_id: str, server: Server, price_to_win: float) -> str:
+def versus_median(percent: float | None) -> str:
+    """Price context: " · -18% vs 7-day median" (nothing before a day of history)."""
+    if percent is None or percent != percent:
+        return ""
+    return f" · {percent:+.0f}% vs 7-day median"
+
+
+def server_line(
+    server_id: str, server: Server, price_to_win: float, versus: float | None = None
+) -> str:
     return (
         f"<b>#{esc(server_id)}</b> {esc(gpu_summary(server))} · "
         f"<b>{clore(price_to_win)}</b> CLORE/day · {esc(server.cc)} · "
-        f"{server.reliability * 100:.1f}%"
+        f"{server.reliability * 100:.1f}%{versus_median(versus)}"
     )
 
 
-def server_card(server_id: str, server: Server, price_to_win: float) -> str:
+def server_card(
+    server_id: str, server: Server, price_to_win: float, versus: float | None = None
+) -> str:
     return "\n".join(
         [
-            server_line(server_id, server, price_to_win),
+            server_line(server_id, server, price_to_win, versus),
             f"   CUDA {esc(server.cuda)} · RAM {server.ram:.0f} GB · {esc(server.cpu)}",
             f"   energy {server.energy_price:g} $/kWh · up to "
             f"{rental_length(server.max_rental_length)}",
@@ -61,6 +72,7 @@ class MatchItem:
     server_id: str
     server: Server
     price_to_win: float
+    versus_median: float | None = None  # % against the 7-day median per GPU (price context)
 
 
 CardCache = dict[tuple[str, float], str]
@@ -95,7 +107,7 @@ def match_alert(
             card = cards.get((i.server_id, i.price_to_win))
             if card is None:
                 card = cards[(i.server_id, i.price_to_win)] = server_card(
-                    i.server_id, i.server, i.price_to_win
+                    i.server_id, i.server, i.price_to_win, i.versus_median
                 )
             lines.append(card)
     if count > len(shown):
@@ -240,7 +252,10 @@ def matches_preview(canonical: str, items: Sequence[MatchItem], total: int, limi
     else:
         noun = "machine matches" if total == 1 else "machines match"
         lines.append(f"<b>{total}</b> {noun} now; the cheapest:")
-        lines.extend(server_line(i.server_id, i.server, i.price_to_win) for i in items[:limit])
+        lines.extend(
+            server_line(i.server_id, i.server, i.price_to_win, i.versus_median)
+            for i in items[:limit]
+        )
         if total > limit:
             lines.append(f"…and {total - limit} more.")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,7 @@ from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
-from bot.market.snapshot import Snapshot
+from bot.market.snapshot import Server, Snapshot
 from bot.services import alert_policy, alert_state, orders, protection
 from bot.services.bids import bid_buttons, find_bid
 from bot.services.buttons import markup_json, to_make_json
@@ -132,7 +133,11 @@ def _listing_order(pairs: Pairs, owners: np.ndarray) -> np.ndarray:
 
 
 def user_alerts(
-    announce: Pairs, view: RuleView, snapshot: Snapshot, limit: int
+    announce: Pairs,
+    view: RuleView,
+    snapshot: Snapshot,
+    limit: int,
+    versus: Callable[[Server, float], float | None] = lambda server, price: None,
 ) -> list[UserAlert]:
     """Per user, the cheapest `limit` distinct machines among the announced pairs (a
     machine several of the user's rules match is listed once, under the lowest rule id)."""
@@ -159,9 +164,10 @@ def user_alerts(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
         shown.prices.tolist(), strict=True,
     ):  # fmt: skip
+        server = snapshot.servers[server_id]
         found[user_id].append(
             messages.MatchItem(
-                rule_id, view.rules[rule_id].text, server_id, snapshot.servers[server_id], price
+                rule_id, view.rules[rule_id].text, server_id, server, price, versus(server, price)
             )
         )
     totals = dict(zip(owners[starts].tolist(), counts.tolist(), strict=True))
@@ -258,8 +264,9 @@ class Cycle:
             price_drop=ctx.settings.realert_price_drop,
         )
         alerts_ = user_alerts(
-            decision.announce, view, snapshot, ctx.settings.max_matches_per_message
-        )
+            decision.announce, view, snapshot, ctx.settings.max_matches_per_message,
+            ctx.history.versus_median,
+        )  # fmt: skip
         change_body = await alert_state.encode(decision.change, market.matcher)
         baseline_body = (
             await asyncio.to_thread(alert_codec.compress_snapshot, snapshot.source)

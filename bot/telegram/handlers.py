@@ -248,7 +248,8 @@ def _preview_text(ctx: ServiceContext, preview: watch.Preview) -> str:
     if not preview.ready:
         return f"<code>{messages.esc(preview.canonical)}</code>\nThe market is still loading."
     items = [
-        messages.MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win)
+        messages.MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win,
+                           ctx.history.versus_median(server, m.price_to_win))
         for m in preview.matches[:PREVIEW_LIMIT]
         if (server := ctx.market.server(m.server_id)) is not None
     ]

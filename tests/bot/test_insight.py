@@ -103,3 +103,52 @@ async def test_chart_and_stats_from_recorded_history(bot_factory) -> None:
     assert "Models with history: RTX 3090, RTX 4090" in unknown.text
     usage = await bot.ask(ALICE, "/chart", expect="Send /chart")
     assert "/chart 4090 2 30d" in usage.text
+
+
+async def seed_history(bot: BotHarness, model: str, count: int, median: float, days: int) -> None:
+    """Hourly aggregates of earlier days (as an earlier run of the bot left them)."""
+    from sqlalchemy import insert, update
+
+    from bot.db.models import PricePoint, PriceSeries
+    from bot.db.repositories import price_history as repo
+
+    now = int(bot.clock().timestamp())
+    ctx = bot.ctx
+    async with ctx.sessions() as s, s.begin():
+        known = {found.key: found for found in await repo.all_series(s)}
+        if (model, count) in known:
+            series = known[(model, count)]
+            await s.execute(update(PriceSeries).where(PriceSeries.id == series.id)
+                            .values(first_at=now - days * 86400))  # fmt: skip
+        else:
+            (series,) = await repo.add_series(s, [(model, count)], now - days * 86400)
+        await s.execute(insert(PricePoint), [
+            {"series_id": series.id, "span": repo.HOUR, "at": now - h * 3600, "rentable": 5,
+             "available": 4, "low": round(median * 800), "p25": round(median * 900),
+             "median": round(median * 1000), "p90": round(median * 1200)}
+            for h in range(1, days * 24)
+        ])  # fmt: skip
+
+
+async def test_price_context_and_deal_after_a_day_of_history(bot_factory) -> None:
+    bot = await bot_factory()
+    set_market(bot, 40.0)  # RTX 4090 x1 at 40..45 CLORE/day
+    await bot.publish_and_cycle()
+    before = await bot.ask(ALICE, "/market gpu=4090", expect="machines match")
+    assert "vs 7-day median" not in before.text  # no history yet
+    await seed_history(bot, "RTX 4090", 1, 50.0, days=3)
+    await bot.restart()
+    await bot.cycle()
+    market = await bot.ask(ALICE, "/market gpu=4090", expect="machines match")
+    line = next(line for line in market.html.splitlines() if line.startswith("<b>#10</b>"))
+    assert line.endswith("<b>40</b> CLORE/day · DE · 99.0% · -20% vs 7-day median")
+    saved = await bot.ask(ALICE, "/watch gpu=4090 deal>=15", expect="saved")
+    assert "<b>3</b> machines match now" in saved.html  # 40, 41 and 42: at least 15% below 50
+    with bot.clore.lock:
+        bot.clore.market["30"] = make_server(min_bid=30.0)
+    mark = bot.telegram.mark()
+    await bot.publish_and_cycle()
+    alert = "\n".join(bot.sent_texts(ALICE, since=mark))
+    assert "#30" in alert and "-40% vs 7-day median" in alert
+    no_deal = await bot.ask(ALICE, "/market gpu=3090 deal>=0", expect="matches")
+    assert "No machine matches right now" in no_deal.text  # the 3090 has no history
