@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("bot.db.migrate", "apply database migrations and exit"),
     "scan": ("bot.scan", "match rules against a snapshot file"),
     "bench": ("bot.bench", "measure the matcher against json.loads"),
+    "history": ("bot.history_export", "export the market's price history (CSV or JSON)"),
 }
 
 

@@ -18,6 +18,7 @@ compares.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -173,3 +174,54 @@ def median_table(
         if key is not None and (median := medians.get(key)) is not None and median > 0:
             table[code] = median
     return table
+
+
+MEDIAN_WINDOW = 7 * 86400  # `deal` and price context compare with the median of 7 days...
+MIN_COVERAGE = 86400  # ...of a series with at least a day of history
+
+
+def seven_day_medians(
+    hourly: Mapping[SeriesKey, list[float]], first_at: Mapping[SeriesKey, int], now: int
+) -> dict[SeriesKey, float]:
+    """The median of each series' hourly medians of the last 7 days (`hourly`: those
+    values), for the series whose history began at least a day before `now`."""
+    return {
+        key: float(np.median(values))
+        for key, values in hourly.items()
+        if values and key in first_at and first_at[key] <= now - MIN_COVERAGE
+    }
+
+
+EXPORT_FORMAT = "gigaspot-price-history"  # the JSON of `gigaspot-bot history export`
+
+
+class HistoryFileError(ValueError):
+    """A --history file that is not a history export."""
+
+
+def read_medians(text: str | bytes) -> tuple[dict[SeriesKey, float], int]:
+    """The 7-day medians `deal` compares with, from an export's JSON, as of its export
+    time: (medians of the series with a day of history, exported_at)."""
+    try:
+        document = json.loads(text)
+        if document.get("format") != EXPORT_FORMAT:
+            raise HistoryFileError("not a price history export (gigaspot-bot history export "
+                                   "--format json writes one)")  # fmt: skip
+        now = int(document["exported_at"])
+        hourly: dict[SeriesKey, list[float]] = {}
+        first_at: dict[SeriesKey, int] = {}
+        for series in document["series"]:
+            key = (str(series["model"]), int(series["gpu_count"]))
+            if key[1] == ALL_COUNTS:
+                continue
+            first_at[key] = int(series["first_at"])
+            hourly[key] = [
+                float(p["median"]) for p in series["points"]
+                if p["span"] == 3600 and p["median"] is not None
+                and now - MEDIAN_WINDOW <= p["at"] <= now
+            ]  # fmt: skip
+    except HistoryFileError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise HistoryFileError(f"not a valid price history export: {exc!r}") from None
+    return seven_day_medians(hourly, first_at, now), now

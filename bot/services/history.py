@@ -17,11 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from bot.db.repositories import price_history as repo
 from bot.db.repositories import state
-from bot.market.history import ALL_COUNTS, SeriesIndex, SeriesKey, deal_percent, series_key
+from bot.market.history import (
+    ALL_COUNTS,
+    MEDIAN_WINDOW,
+    SeriesIndex,
+    SeriesKey,
+    deal_percent,
+    series_key,
+    seven_day_medians,
+)
 from bot.market.snapshot import Server
 
 if TYPE_CHECKING:
@@ -30,8 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NEXT_HOUR = "price_history_next_hour"  # bot_state: the first hour not yet downsampled
-MEDIAN_DAYS = 7
-MIN_COVERAGE = 86400  # a series needs a day of history for medians, deal and context
 
 
 @dataclass(slots=True)
@@ -91,16 +95,14 @@ class PriceHistory:
 
     async def refresh_medians(self, ctx: ServiceContext, now: int) -> None:
         async with ctx.reads() as s:
-            hourly = await repo.hourly_medians(s, now - MEDIAN_DAYS * 86400)
+            hourly = await repo.hourly_medians(s, now - MEDIAN_WINDOW)
         by_id = {found.id: found for found in self.series.values()}
-        medians = {}
-        for series_id, values in hourly.items():
-            found = by_id.get(series_id)
-            if found is not None and found.first_at <= now - MIN_COVERAGE and values:
-                medians[found.key] = float(np.median(values))
-        self.medians = medians
+        found = [by_id[i] for i in hourly if i in by_id]
+        self.medians = seven_day_medians(
+            {f.key: hourly[f.id] for f in found}, {f.key: f.first_at for f in found}, now
+        )
         ctx.market.matcher.set_medians(
-            {key: value for key, value in medians.items() if key[1] != ALL_COUNTS}
+            {key: value for key, value in self.medians.items() if key[1] != ALL_COUNTS}
         )
 
     def versus_median(self, server: Server, price_to_win: float) -> float | None:
