@@ -43,13 +43,6 @@ def period_name(tr: Translator, period: str) -> str:
     return tr.gettext(PERIOD_NAMES[period])
 
 
-def versus_median(tr: Translator, percent: float | None) -> str:
-    """" · -18% vs 7-day median" (empty while the series has less than a day of history)."""
-    if percent is None or math.isnan(percent):
-        return ""
-    return " · " + tr.gettext("{percent}% vs 7-day median", percent=f"{percent:+.0f}")
-
-
 # ------------------------------------------------------------------ problems
 
 
