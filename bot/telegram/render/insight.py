@@ -43,6 +43,14 @@ def period_name(tr: Translator, period: str) -> str:
     return tr.gettext(PERIOD_NAMES[period])
 
 
+def deal_help(tr: Translator) -> str:
+    """The `deal` key, for the rule language's help."""
+    return tr.gettext(
+        "<code>deal&gt;=15</code> price to win per GPU at least 15% below the 7-day median of "
+        "its GPU model and count (needs a day of history; /chart and /stats show it)"
+    )
+
+
 # ------------------------------------------------------------------ problems
 
 
