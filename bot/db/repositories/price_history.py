@@ -87,15 +87,17 @@ async def record(s: AsyncSession, ids: Sequence[int], figures: Aggregate, at: in
     await s.execute(insert(PricePoint), rows)
 
 
+# The hour is a literal, not a parameter: PostgreSQL cannot infer a parameter's type in an
+# INSERT ... SELECT list (it would become text).
 _DOWNSAMPLE = text(
     "INSERT INTO price_points "
     "(series_id, span, at, rentable, available, low, p25, median, p90) "
-    "SELECT series_id, :hour, (at / :hour) * :hour, "
+    f"SELECT series_id, {HOUR}, (at / {HOUR}) * {HOUR}, "
     "CAST(ROUND(AVG(rentable)) AS INTEGER), CAST(ROUND(AVG(available)) AS INTEGER), "
     "MIN(low), CAST(ROUND(AVG(p25)) AS INTEGER), CAST(ROUND(AVG(median)) AS INTEGER), "
     "CAST(ROUND(AVG(p90)) AS INTEGER) "
     "FROM price_points WHERE series_id = :series AND span = 0 AND at >= :start AND at < :end "
-    "GROUP BY series_id, (at / :hour) * :hour"
+    f"GROUP BY series_id, (at / {HOUR}) * {HOUR}"
 )
 _PRUNE = text(
     "DELETE FROM price_points WHERE series_id = :series AND span = :span AND at < :before"
@@ -108,7 +110,7 @@ async def downsample(s: AsyncSession, series_ids: Sequence[int], start: int, end
     if series_ids and end > start:
         await s.execute(
             _DOWNSAMPLE,
-            [{"hour": HOUR, "series": i, "start": start, "end": end} for i in series_ids],
+            [{"series": i, "start": start, "end": end} for i in series_ids],
         )
 
 
