@@ -44,6 +44,7 @@ class PriceHistory:
     series: dict[SeriesKey, repo.Series] = field(default_factory=dict)
     medians: dict[SeriesKey, float] = field(default_factory=dict)  # 7-day, covered series only
     next_hour: int | None = None
+    last_at: int | None = None  # newest point: one per second at most (the key has seconds)
     loaded: bool = False
 
     async def load(self, ctx: ServiceContext) -> None:
@@ -51,6 +52,7 @@ class PriceHistory:
         async with ctx.reads() as s:
             self.series = {found.key: found for found in await repo.all_series(s)}
             mark = await state.get_value(s, NEXT_HOUR)
+            self.last_at = await repo.latest_at(s)
         self.next_hour = int(mark) if mark else None
         self.loaded = True
         await self.refresh_medians(ctx, int(ctx.clock().timestamp()))
@@ -65,8 +67,10 @@ class PriceHistory:
     async def _record(self, ctx: ServiceContext) -> None:
         if not self.loaded:
             await self.load(ctx)
-        figures = ctx.market.matcher.history(self.index)  # sync, a few ms: no lock needed
         now = int(ctx.clock().timestamp())
+        if self.last_at is not None and now <= self.last_at:
+            return  # a second snapshot within the same second (or the clock went back)
+        figures = ctx.market.matcher.history(self.index)  # sync, a few ms: no lock needed
         hour = now - now % 3600
         due = self.next_hour is not None and hour > self.next_hour
         async with ctx.sessions() as s, s.begin():
@@ -78,6 +82,7 @@ class PriceHistory:
             await repo.record(s, ids, figures, now)
             if self.next_hour is None:
                 await state.set_value(s, NEXT_HOUR, str(hour))
+        self.last_at = now
         if self.next_hour is None:
             self.next_hour = hour
         if due:

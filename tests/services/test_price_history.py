@@ -122,6 +122,10 @@ async def test_a_restart_continues_where_downsampling_stopped(ctx) -> None:
     context.history = type(context.history)()  # what a new process starts with
     await context.history.load(context)
     assert context.history.next_hour == int((T0 + timedelta(hours=2)).timestamp())
+    assert context.history.last_at == int((T0 + 6 * STEP).timestamp())
+    points = await _count(context, repo.SNAPSHOT)
+    await context.history.record(context)  # the same second again: one point per second
+    assert await _count(context, repo.SNAPSHOT) == points
     clock[0] = T0 + timedelta(hours=3, minutes=1)
     await context.history.record(context)
     assert await _count(context, repo.HOUR) == 12  # hour 2, once

@@ -61,6 +61,21 @@ async def all_series(s: AsyncSession) -> list[Series]:
     return [Series(r.id, r.model, r.gpu_count, r.first_at) for r in rows.scalars()]
 
 
+async def latest_at(s: AsyncSession) -> int | None:
+    """The time of the newest snapshot point (one index lookup per series)."""
+    newest = (
+        select(PricePoint.at)
+        .where(PricePoint.series_id == PriceSeries.id, PricePoint.span == SNAPSHOT)
+        .order_by(PricePoint.at.desc())
+        .limit(1)
+        .correlate(PriceSeries)
+        .scalar_subquery()
+    )
+    rows = await s.execute(select(newest).select_from(PriceSeries))
+    found = [at for at in rows.scalars() if at is not None]
+    return max(found, default=None)
+
+
 async def add_series(s: AsyncSession, keys: Iterable[SeriesKey], at: int) -> list[Series]:
     """New series (none of `keys` exists yet), first seen at `at`."""
     added = [PriceSeries(model=model, gpu_count=count, first_at=at) for model, count in keys]
