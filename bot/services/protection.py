@@ -257,5 +257,6 @@ def why_not(a: Attempt) -> ProtectionHeld | None:
         case AtCap() | OverBudget() | RateLimited():
             return d
         case Raise() if a.outcome != "ok":
-            return ProtectionFailed(d.price, a.outcome or "error", a.error or Say("clore.ai did not say why."))
+            error = a.error or Say("clore.ai did not say why.")
+            return ProtectionFailed(d.price, a.outcome or "error", error)
     return None
