@@ -17,6 +17,7 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy.engine import make_url
@@ -51,27 +52,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SQLAlchemy async URL (default: DATABASE_URL from the environment)")
 
 
-async def collect(database_url: str, gpu: str | None, since: int, now: int) -> dict[str, Any]:
-    """The export document: every series (of models containing `gpu`) with its points."""
+async def export(
+    database_url: str, gpu: str | None, since: int, now: int, fmt: str, out: TextIO
+) -> None:
+    """Write every series (of models containing `gpu`) with its points since `now - since`,
+    one series at a time (a long history never sits in memory whole)."""
     engine = create_engine(database_url)
     wanted = " ".join((gpu or "").split()).lower()
+    writer = csv.writer(out, lineterminator="\n")
     try:
         async with session_factory(engine, read_only=True)() as s:
             series = [found for found in await repo.all_series(s)
                       if wanted in found.model.lower()]  # fmt: skip
-            out = []
-            for found in series:
+            if fmt == "json":
+                head = {"format": EXPORT_FORMAT, "version": FORMAT_VERSION, "exported_at": now,
+                        "units": "CLORE/day per GPU"}  # fmt: skip
+                out.write(json.dumps(head, separators=(",", ":"))[:-1] + ',"series":[')
+            else:
+                writer.writerow(FIELDS)
+            for number, found in enumerate(series):
                 points = [
                     {"span": span, **point_dict(p)}
                     for span in (repo.HOUR, repo.SNAPSHOT)
                     for p in await repo.points(s, found.id, span, now - since)
                 ]
-                out.append({"model": found.model, "gpu_count": found.gpu_count,
-                            "first_at": found.first_at, "points": points})  # fmt: skip
+                entry = {"model": found.model, "gpu_count": found.gpu_count,
+                         "first_at": found.first_at, "points": points}  # fmt: skip
+                if fmt == "json":
+                    out.write(("," if number else "") + json.dumps(entry, separators=(",", ":")))
+                else:
+                    write_rows(writer, entry)
+            if fmt == "json":
+                out.write("]}\n")
     finally:
         await engine.dispose()
-    return {"format": EXPORT_FORMAT, "version": FORMAT_VERSION, "exported_at": now,
-            "units": "CLORE/day per GPU", "series": out}  # fmt: skip
 
 
 def point_dict(p: repo.Point) -> dict[str, Any]:
@@ -79,16 +93,13 @@ def point_dict(p: repo.Point) -> dict[str, Any]:
             "p25": p.p25, "median": p.median, "p90": p.p90}  # fmt: skip
 
 
-def write_csv(document: Mapping[str, Any], out: TextIO) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FIELDS)
-    for series in document["series"]:
-        for p in series["points"]:
-            when = datetime.fromtimestamp(p["at"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            writer.writerow([
-                series["model"], series["gpu_count"], p["span"], p["at"], when, p["rentable"],
-                p["available"], *("" if p[k] is None else p[k] for k in FIELDS[7:]),
-            ])  # fmt: skip
+def write_rows(writer: Any, series: Mapping[str, Any]) -> None:
+    for p in series["points"]:
+        when = datetime.fromtimestamp(p["at"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        writer.writerow([
+            series["model"], series["gpu_count"], p["span"], p["at"], when, p["rentable"],
+            p["available"], *("" if p[k] is None else p[k] for k in FIELDS[7:]),
+        ])  # fmt: skip
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -99,16 +110,15 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     now = int(datetime.now(UTC).timestamp())
-    try:
-        document = asyncio.run(collect(database_url, args.gpu, args.since, now))
-    except Exception as exc:  # a missing or older database: one line, no traceback
-        shown = make_url(database_url).render_as_string(hide_password=True)
-        print(f"gigaspot-bot history: cannot read {shown}: {type(exc).__name__}: {exc}",
-              file=sys.stderr)  # fmt: skip
+    url = make_url(database_url)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        print(f"gigaspot-bot history: no database at {shown}", file=sys.stderr)
         return 2
-    if args.format == "json":
-        json.dump(document, out, separators=(",", ":"))
-        out.write("\n")
-    else:
-        write_csv(document, out)
+    try:
+        asyncio.run(export(database_url, args.gpu, args.since, now, args.format, out))
+    except Exception as exc:  # e.g. a database from before the history: one line
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        print(f"gigaspot-bot history: cannot read {shown}: {reason}", file=sys.stderr)
+        return 2
     return 0
