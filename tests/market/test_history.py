@@ -8,12 +8,19 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.market.generate import generate_rules, generate_snapshot_dict, owners_in
+from bot.market.generate import (
+    generate_rules,
+    generate_snapshot_dict,
+    mutate_document,
+    owners_in,
+)
 from bot.market.history import ALL_COUNTS, SeriesIndex, deal_percent, series_key
 from bot.market.matcher import Matcher
 from bot.market.ranking import price_to_win
-from bot.market.rules import RuleError, format_rule, parse_rule
+from bot.market.rules import RuleError, format_rule, parse_rule, rule_matches
 from bot.market.snapshot import decode_snapshot
 from tests.market.factory import bid, gpu, server_dict, snapshot
 from tests.market.reference import RuleSet
@@ -131,8 +138,6 @@ def test_deal_with_generated_rules_equals_the_reference() -> None:
         matcher.set_rule(rule_id, rule, owner)
     started = matcher.update(snap, 0.04).started.matches()
     expected = {}
-    from bot.market.rules import rule_matches
-
     for server_id, server in snap.servers.items():
         for rule_id, (rule, owner) in rules.items():
             ptw = price_to_win(server, 0.04, owner)
@@ -146,3 +151,55 @@ def test_deal_parses_as_a_numeric_key() -> None:
     assert format_rule(parse_rule("DEAL>=15 gpu=4090")) == "gpu=4090 deal>=15"
     with pytest.raises(RuleError, match="not a number"):
         parse_rule("deal>=lots")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    steps=st.lists(st.tuples(st.floats(0.0, 0.5), st.booleans(), st.booleans()),
+                   min_size=1, max_size=4),
+)
+def test_deal_stays_right_as_snapshots_and_medians_change(seed: int, steps) -> None:
+    """Incremental updates with new medians now and then equal a full reference evaluation."""
+    document = generate_snapshot_dict(60, seed)
+    rng = random.Random(seed)
+    owners = [*owners_in(document)[:3], None]
+    texts = [f"{t} deal>={rng.randint(-30, 40)}" for t in generate_rules(15, seed)]
+    texts += ["deal>=5", "deal<=-5 gpus>=2", "deal>=0 price<200"]
+    rules: RuleSet = {i: (parse_rule(t), rng.choice(owners)) for i, t in enumerate(texts)}
+    models = sorted({g["model"] for s in document.values() for g in s["gpus"]})
+
+    def new_medians() -> dict[tuple[str, int], float]:
+        return {(m, c): rng.uniform(5, 120) for m in models for c in (1, 2, 3, 4, 6, 8)
+                if rng.random() < 0.6}  # fmt: skip
+
+    matcher = Matcher()
+    for rule_id, (rule, owner) in rules.items():
+        matcher.set_rule(rule_id, rule, owner)
+    medians: dict[tuple[str, int], float] = {}
+    previous = None
+    before: dict[tuple[int, str], float] = {}
+    for step, (share, change_medians, change_market) in enumerate(steps):
+        if change_medians or not step:
+            medians = new_medians()
+            matcher.set_medians(medians)
+        if change_market and step:
+            document = mutate_document(document, share, seed + step)
+        snap = decode_snapshot(json.dumps(document).encode(), previous)
+        found = matcher.update(snap, 0.03)
+        after = {
+            (rule_id, server_id): ptw
+            for server_id, server in snap.servers.items()
+            for rule_id, (rule, owner) in rules.items()
+            if rule_matches(rule, server, ptw := price_to_win(server, 0.03, owner), server_id,
+                            medians)
+        }
+        current = {(r, s): p for r in rules for s, p in matcher.matches(r).items()}
+        assert current == after
+        assert {(m.rule_id, m.server_id) for m in found.started.matches()} == (
+            after.keys() - before.keys()
+        )
+        assert {(m.rule_id, m.server_id) for m in found.stopped.matches()} == (
+            before.keys() - after.keys()
+        )
+        before, previous = after, snap
