@@ -43,6 +43,16 @@ def period_name(tr: Translator, period: str) -> str:
     return tr.gettext(PERIOD_NAMES[period])
 
 
+def help_text(tr: Translator) -> str:
+    """The price history commands, for /help."""
+    return tr.gettext(
+        "<b>Price history</b>\n"
+        "/chart &lt;gpu&gt; [count] [24h|7d|30d|180d] – chart of the price to win per GPU\n"
+        "/stats &lt;gpu&gt; [count] – the price now, 24 h and 7 days ago\n"
+        "<code>deal&gt;=15</code> in a rule: at least 15% below the 7-day median"
+    )
+
+
 def deal_help(tr: Translator) -> str:
     """The `deal` key, for the rule language's help."""
     return tr.gettext(
