@@ -99,9 +99,9 @@ class PriceHistory:
         await self.refresh_medians(ctx, now)
 
     async def refresh_medians(self, ctx: ServiceContext, now: int) -> None:
-        async with ctx.reads() as s:
-            hourly = await repo.hourly_medians(s, now - MEDIAN_WINDOW)
         by_id = {found.id: found for found in self.series.values()}
+        async with ctx.reads() as s:
+            hourly = await repo.hourly_medians(s, list(by_id), now - MEDIAN_WINDOW)
         found = [by_id[i] for i in hourly if i in by_id]
         self.medians = seven_day_medians(
             {f.key: hourly[f.id] for f in found}, {f.key: f.first_at for f in found}, now

@@ -141,26 +141,39 @@ async def prune(s: AsyncSession, series_ids: Sequence[int], now: int) -> None:
     await s.execute(_PRUNE, params)
 
 
-async def hourly_medians(s: AsyncSession, since: int) -> dict[int, list[float]]:
-    """series id -> the medians (CLORE/day per GPU) of its hourly aggregates since `since`."""
-    rows = await s.execute(
-        select(PricePoint.series_id, PricePoint.median)
-        .join(PriceSeries, PriceSeries.id == PricePoint.series_id)
-        .where(PricePoint.span == HOUR, PricePoint.at >= since, PricePoint.median.is_not(None))
-    )
+async def hourly_medians(
+    s: AsyncSession, series_ids: Sequence[int], since: int
+) -> dict[int, list[float]]:
+    """series id -> the medians (CLORE/day per GPU) of its hourly aggregates since `since`
+    (`series_id IN (...)`: a range of the primary key per series, not a scan)."""
     found: dict[int, list[float]] = {}
+    if not series_ids:
+        return found
+    rows = await s.execute(
+        select(PricePoint.series_id, PricePoint.median).where(
+            PricePoint.series_id.in_(series_ids), PricePoint.span == HOUR,
+            PricePoint.at >= since, PricePoint.median.is_not(None),
+        )
+    )  # fmt: skip
     for series_id, median in rows:
         found.setdefault(series_id, []).append(median / SCALE)
     return found
 
 
+_COLUMNS = (PricePoint.at, PricePoint.rentable, PricePoint.available, PricePoint.low,
+            PricePoint.p25, PricePoint.median, PricePoint.p90)  # fmt: skip
+
+
 async def points(s: AsyncSession, series_id: int, span: int, since: int) -> list[Point]:
     rows = await s.execute(
-        select(PricePoint)
+        select(*_COLUMNS)  # plain rows: thousands of ORM objects would cost more than the query
         .where(PricePoint.series_id == series_id, PricePoint.span == span, PricePoint.at >= since)
         .order_by(PricePoint.at)
     )
-    return [_point(r) for r in rows.scalars()]
+    return [
+        Point(at, rentable, available, _price(low), _price(p25), _price(median), _price(p90))
+        for at, rentable, available, low, p25, median, p90 in rows
+    ]
 
 
 def _point(r: PricePoint) -> Point:
