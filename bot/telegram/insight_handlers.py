@@ -22,6 +22,9 @@ from bot.telegram.render import insight as render
 from bot.telegram.render import translator_for
 
 log = logging.getLogger(__name__)
+# One chart at a time (about half a second of CPU each, mostly holding the GIL): a burst of
+# /chart commands queues here instead of slowing everything else down together.
+_RENDERING = asyncio.Semaphore(1)
 
 
 def user_translator(update: Update, user: User) -> Translator:
@@ -49,7 +52,8 @@ async def chart(update: Update, context: handlers.Context, user: User) -> None:
     if not isinstance(result, insight.Chart):
         await _problem(context, user, tr, result)
         return
-    png = await asyncio.to_thread(render.chart_png, tr, result)
+    async with _RENDERING:
+        png = await asyncio.to_thread(render.chart_png, tr, result)
     outcome = await handlers.delivery(context).send_photo(
         user.chat_id, png, render.chart_caption(tr, result)
     )
