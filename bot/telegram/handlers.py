@@ -38,6 +38,7 @@ from bot.telegram.html import MAX_MESSAGE_LENGTH, esc, split_message, truncate_h
 from bot.telegram.render import Rendered, translator_for
 from bot.telegram.render import account as account_render
 from bot.telegram.render import bids as bids_render
+from bot.telegram.render import insight as insight_render
 from bot.telegram.render import language as language_render
 from bot.telegram.render import orders as orders_render
 from bot.telegram.render import protection as protection_render
@@ -254,7 +255,9 @@ def _preview_text(ctx: ServiceContext, tr: Translator, preview: watch.Preview) -
         for m in preview.matches[:PREVIEW_LIMIT]
         if (server := ctx.market.server(m.server_id)) is not None
     ]
-    return rules_render.matches_preview(tr, preview.canonical, items, preview.total, PREVIEW_LIMIT)
+    return rules_render.matches_preview(
+        tr, preview.canonical, items, preview.total, PREVIEW_LIMIT
+    ) + insight_render.deal_note(tr, preview.canonical, ctx.history.medians)
 
 
 @guarded

@@ -136,6 +136,9 @@ async def test_price_context_and_deal_after_a_day_of_history(bot_factory) -> Non
     await bot.publish_and_cycle()
     before = await bot.ask(ALICE, "/market gpu=4090", expect="machines match")
     assert "vs 7-day median" not in before.text  # no history yet
+    early = await bot.ask(ALICE, "/market gpu=4090 deal>=15", expect="deal")
+    assert "No machine matches right now" in early.text
+    assert "deal needs a day of price history" in early.text
     await seed_history(bot, "RTX 4090", 1, 50.0, days=3)
     await bot.restart()
     await bot.cycle()
@@ -144,6 +147,7 @@ async def test_price_context_and_deal_after_a_day_of_history(bot_factory) -> Non
     assert line.endswith("<b>40</b> CLORE/day · DE · 99.0% · -20% vs 7-day median")
     saved = await bot.ask(ALICE, "/watch gpu=4090 deal>=15", expect="saved")
     assert "<b>3</b> machines match now" in saved.html  # 40, 41 and 42: at least 15% below 50
+    assert "needs a day of price history" not in saved.text
     with bot.clore.lock:
         bot.clore.market["30"] = make_server(min_bid=30.0)
     mark = bot.telegram.mark()

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bot.db.repositories import price_history as repo
 from bot.i18n import N_, Translator
+from bot.market.history import SeriesKey
+from bot.market.rules import parse_rule, uses_deal
 from bot.services import insight
 from bot.telegram.html import esc
 
@@ -58,6 +61,17 @@ def deal_help(tr: Translator) -> str:
     return tr.gettext(
         "<code>deal&gt;=15</code> price to win per GPU at least 15% below the 7-day median of "
         "its GPU model and count (needs a day of history; /chart and /stats show it)"
+    )
+
+
+def deal_note(tr: Translator, canonical: str, medians: Mapping[SeriesKey, float]) -> str:
+    """A line for a rule with `deal` while no series has a day of history: it matches
+    nothing yet, and the user should know why."""
+    if medians or not uses_deal(parse_rule(canonical)):
+        return ""
+    return "\n" + tr.gettext(
+        "<code>deal</code> needs a day of price history for a GPU model and count; none has "
+        "that yet, so it matches nothing for now."
     )
 
 
