@@ -95,6 +95,10 @@ async def test_chart_and_stats_from_recorded_history(bot_factory) -> None:
     assert "RTX 4090 ×1: price to win per GPU, CLORE/day" in stats.text
     assert "Now: median 49.50 · min 47.00" in stats.text
     assert "24 h ago: no data" in stats.text
+    assert "Now per server (1 GPU): median 49.50 · min 47.00" in stats.text
+    rig = await bot.ask(ALICE, "/stats 3090 2", expect="CLORE/day")
+    assert "Now: median <b>15.00</b>" in rig.html  # 30 CLORE/day for two GPUs
+    assert "Now per server (2 GPUs): median 30.00 · min 30.00" in rig.text
     russian = bot.telegram.user_message(BOB, "/chart 3090 2 7d", language_code="ru")
     reply = await bot.telegram.await_bot_message(BOB, after=russian)
     assert reply.photo is not None

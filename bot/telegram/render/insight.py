@@ -224,6 +224,15 @@ def stats_text(tr: Translator, stats: insight.Stats) -> str:
             lines.append(tr.gettext("{label}: no data", label=label))
         else:
             lines.append(_point_line(tr, label, point))
+    current = stats.now_point
+    if stats.count is not None and current is not None and current.median is not None:
+        per_server = [None if v is None else v * stats.count for v in (current.median,
+                      current.low)]  # fmt: skip
+        lines.append(tr.ngettext(
+            "Now per server ({n} GPU): median {median} · min {low}",
+            "Now per server ({n} GPUs): median {median} · min {low}",
+            stats.count, median=price(per_server[0]), low=price(per_server[1]),
+        ))  # fmt: skip
     now = stats.now_point.median if stats.now_point is not None else None
     if (change := _percent(now, _median(stats.day_ago))) is not None:
         lines.append(tr.gettext("Median now vs 24 h ago: {change}", change=change))
