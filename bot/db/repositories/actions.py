@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CallbackAction, utcnow
+from bot.db.repositories._rows import rowcount, table
 
 ACTION_ID_LENGTH = 22  # token_urlsafe(16): 128 random bits; Telegram allows 64 bytes of data
 
@@ -38,9 +39,6 @@ async def create(
     payload: Mapping[str, Any],
     expires_at: datetime,
     action_id: str | None = None,
-    outbox_id: int | None = None,
-    chat_id: int | None = None,
-    message_id: int | None = None,
     now: datetime | None = None,
 ) -> CallbackAction:
     """`action_id` may be generated beforehand (`new_action_id`) to build the keyboard
@@ -50,9 +48,6 @@ async def create(
         user_id=user_id,
         kind=kind,
         payload=json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
-        outbox_id=outbox_id,
-        chat_id=chat_id,
-        message_id=message_id,
         created_at=now or utcnow(),
         expires_at=expires_at,
     )
@@ -82,7 +77,7 @@ async def batch(session: AsyncSession) -> AsyncIterator[None]:
     finally:
         del session.info[_BATCH]
     if rows:
-        await session.execute(insert(CallbackAction.__table__), rows)
+        await session.execute(insert(table(CallbackAction)), rows)
 
 
 async def add(
@@ -140,7 +135,7 @@ async def claim(
         .values(used_at=stamp)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         return None
     return await get(session, action_id)
 
@@ -161,7 +156,7 @@ async def release(
         .values(used_at=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def why_unclaimable(
@@ -179,19 +174,6 @@ def why_unclaimable(
     return "used"  # claimed by a concurrent tap between the UPDATE and this read
 
 
-async def attach_message(
-    session: AsyncSession, action_ids: list[str], *, chat_id: int, message_id: int
-) -> int:
-    """Remember which message carries these buttons (for editing it with the result)."""
-    result = await session.execute(
-        update(CallbackAction)
-        .where(CallbackAction.id.in_(action_ids))
-        .values(chat_id=chat_id, message_id=message_id)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def prune(session: AsyncSession, *, older_than: datetime) -> int:
     """Delete actions that expired or were used before `older_than`."""
     result = await session.execute(
@@ -199,4 +181,4 @@ async def prune(session: AsyncSession, *, older_than: datetime) -> int:
             or_(CallbackAction.expires_at < older_than, CallbackAction.used_at < older_than)
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
