@@ -302,7 +302,8 @@ class Matcher:
         moved = ~((old == new) | (np.isnan(old) & np.isnan(new)))
         size = self._table.size
         rows = np.flatnonzero(moved[self._table.codes["gpus"][:size]])
-        return rows[self._table.bools["alive"][rows]].astype(np.int64)
+        alive: np.ndarray = rows[self._table.bools["alive"][rows]].astype(np.int64)
+        return alive
 
     def _median_table(self) -> np.ndarray:
         """Median per GPU-list code, extended when new GPU lists appeared."""
@@ -320,7 +321,8 @@ class Matcher:
             n_gpus = self._table.ngpus[rows]
             per_gpu = np.full(rows.size, np.nan)
             np.divide(prices, n_gpus, out=per_gpu, where=n_gpus > 0)
-        return (medians - per_gpu) / medians * 100
+        deal: np.ndarray = (medians - per_gpu) / medians * 100
+        return deal
 
     def history(self, index: SeriesIndex) -> Aggregate:
         """The applied snapshot's price figures per series (`bot.market.history`)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
@@ -75,7 +76,7 @@ async def stats(update: Update, context: handlers.Context, user: User) -> None:
     await handlers.say(context, user.chat_id, render.stats_text(tr, result))
 
 
-def register(application: Application) -> None:
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("chart", chart, filters=private))
     application.add_handler(CommandHandler("stats", stats, filters=private))

@@ -156,7 +156,8 @@ async def hourly_medians(
         )
     )  # fmt: skip
     for series_id, median in rows:
-        found.setdefault(series_id, []).append(median / SCALE)
+        if median is not None:  # filtered by the query too
+            found.setdefault(series_id, []).append(median / SCALE)
     return found
 
 

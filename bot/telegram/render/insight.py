@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import numpy as np
+
 from bot.db.repositories import price_history as repo
 from bot.i18n import N_, Translator
 from bot.market.history import SeriesKey
@@ -146,7 +148,8 @@ def chart_png(tr: Translator, chart: insight.Chart) -> bytes:
     for side in (axes, machines):
         side.tick_params(labelsize=11)
     points = chart.points
-    times = [datetime.fromtimestamp(p.at, UTC) for p in points]
+    # matplotlib's date numbers: days since its default epoch, 1970-01-01 UTC
+    times = np.array([p.at for p in points], dtype=np.float64) / 86400
     nan = float("nan")
 
     def column(name: str) -> list[float]:
@@ -167,10 +170,11 @@ def chart_png(tr: Translator, chart: insight.Chart) -> bytes:
                   marker=marker, label=tr.gettext("minimum"))  # fmt: skip
         # the whole period asked for, so a short history shows as short
         start = chart.now - insight.PERIODS[chart.period]
-        axes.set_xlim(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(chart.now, UTC))
-        locator = dates.AutoDateLocator(maxticks=7)
+        axes.set_xlim(start / 86400, chart.now / 86400)
+        locator = dates.AutoDateLocator(maxticks=7)  # type: ignore[no-untyped-call]
         axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+        formatter = dates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+        axes.xaxis.set_major_formatter(formatter)
         axes.set_ylim(bottom=0)
         machines.set_ylim(bottom=0)
         handles, labels = axes.get_legend_handles_labels()
