@@ -40,10 +40,15 @@ def normal_model(model: str) -> str:
 
 def series_key(models: Iterable[str]) -> SeriesKey | None:
     """The series of a machine with these GPU models; None without GPUs or with mixed ones."""
-    names = [normal_model(m) for m in models]
-    if not names or any(name != names[0] for name in names):
+    names = list(models)
+    if not names:
         return None
-    return names[0], len(names)
+    first = names[0]
+    if any(name != first for name in names):  # rare: mixed, or spaced differently
+        folded = [normal_model(m) for m in names]
+        if any(name != folded[0] for name in folded):
+            return None
+    return normal_model(first), len(names)
 
 
 def deal_percent(per_gpu: float, median: float | None) -> float:
