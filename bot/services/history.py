@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.db.repositories import price_history as repo
@@ -75,13 +74,12 @@ class PriceHistory:
         due = self.next_hour is not None and hour > self.next_hour
         async with ctx.sessions() as s, s.begin():
             new = [key for key in figures.keys if key not in self.series]
-            if new:
-                for found in await repo.add_series(s, new, now):
-                    self.series[found.key] = found
-            ids = [self.series[key].id for key in figures.keys]
+            added = {found.key: found for found in await repo.add_series(s, new, now)}
+            ids = [(self.series.get(key) or added[key]).id for key in figures.keys]
             await repo.record(s, ids, figures, now)
             if self.next_hour is None:
                 await state.set_value(s, NEXT_HOUR, str(hour))
+        self.series.update(added)  # only once committed: a rollback takes their ids back
         self.last_at = now
         if self.next_hour is None:
             self.next_hour = hour
@@ -128,7 +126,3 @@ class PriceHistory:
         ]
         exact = [s for s in found if s.model.lower() == wanted]
         return exact or sorted(found, key=lambda s: s.model)
-
-
-def utc(at: int) -> datetime:
-    return datetime.fromtimestamp(at, UTC)

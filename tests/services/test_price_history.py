@@ -129,3 +129,21 @@ async def test_a_restart_continues_where_downsampling_stopped(ctx) -> None:
     clock[0] = T0 + timedelta(hours=3, minutes=1)
     await context.history.record(context)
     assert await _count(context, repo.HOUR) == 12  # hour 2, once
+
+
+async def test_a_failed_record_loses_that_point_only(ctx, monkeypatch) -> None:
+    context, clock = ctx
+    await context.market.apply(market(0), None, "u0")
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(repo, "record", broken)
+    await context.history.record(context)  # logged, never raised: the cycle goes on
+    assert context.history.series == {}  # the series' rows were rolled back with it
+    monkeypatch.undo()
+    clock[0] = T0 + STEP
+    await context.history.record(context)
+    assert await _count(context, repo.SNAPSHOT) == 4
+    async with context.reads() as s:
+        assert len(await repo.all_series(s)) == 4
