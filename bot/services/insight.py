@@ -67,11 +67,14 @@ class Stats:
 
 
 def parse_query(text: str, *, with_period: bool) -> Query | None:
-    """`<gpu words> [count] [period]`; None when no GPU is named."""
+    """`<gpu words> [count] [period]` (the period may come anywhere); None when no GPU is
+    named."""
     words = text.split()
     period = DEFAULT_PERIOD
-    if with_period and words and words[-1].lower() in PERIODS:
-        period = words.pop().lower()
+    if with_period:  # anywhere: "/chart 4090 7d 2" too
+        periods = [w.lower() for w in words if w.lower() in PERIODS]
+        period = periods[-1] if periods else period
+        words = [w for w in words if w.lower() not in PERIODS]
     count = None
     if len(words) > 1 and (match := _COUNT.fullmatch(words[-1])):
         number = int(match.group(1))

@@ -58,6 +58,8 @@ def test_chart_with_gaps_where_nothing_was_available() -> None:
         ("RTX 4090 2 30d", insight.Query("RTX 4090", 2, "30d")),
         ("rtx 3060 24H", insight.Query("rtx 3060", None, "24h")),
         ("3060 x4", insight.Query("3060", 4, "7d")),
+        ("4090 180d 2", insight.Query("4090", 2, "180d")),
+        ("A100 PCIe 80GB", insight.Query("A100 PCIe 80GB", None, "7d")),
         ("", None),
         ("7d", None),
     ],
