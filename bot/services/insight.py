@@ -52,6 +52,7 @@ class Chart:
     points: list[repo.Point]
     first_at: int  # history of the series exists since
     now: int
+    median_7d: float | None = None  # what deal and price context compare with
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,8 @@ async def chart(ctx: ServiceContext, query: Query) -> Chart | NoSeries | Ambiguo
     async with ctx.reads() as s:
         points = await repo.points(s, picked.id, span, now - seconds)
     count = None if picked.gpu_count == ALL_COUNTS else picked.gpu_count
-    return Chart(picked.model, count, query.period, points, picked.first_at, now)
+    median = ctx.history.medians.get(picked.key)
+    return Chart(picked.model, count, query.period, points, picked.first_at, now, median)
 
 
 async def stats(ctx: ServiceContext, query: Query) -> Stats | NoSeries | Ambiguous:

@@ -35,7 +35,7 @@ def points(n: int) -> list[Point]:
 @pytest.mark.parametrize("n", [0, 1, 500])
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_chart_png_is_valid_and_phone_sized(n: int, lang: str) -> None:
-    chart = insight.Chart("RTX 4090", 2, "30d", points(n), NOW - 40 * 86400, NOW)
+    chart = insight.Chart("RTX 4090", 2, "30d", points(n), NOW - 40 * 86400, NOW, 52.5)
     data = render.chart_png(translator(lang), chart)
     width, height = png_size(data)
     assert (width, height) == (960, 576)

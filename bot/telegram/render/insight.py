@@ -168,6 +168,9 @@ def chart_png(tr: Translator, chart: insight.Chart) -> bytes:
                   label=tr.gettext("median"))  # fmt: skip
         axes.plot(times, column("low"), color="#2ca02c", linewidth=1.4, linestyle=":",
                   marker=marker, label=tr.gettext("minimum"))  # fmt: skip
+        if chart.median_7d is not None:
+            axes.axhline(chart.median_7d, color="#d62728", linewidth=1.2, linestyle="--",
+                         label=tr.gettext("7-day median"))  # fmt: skip
         # the whole period asked for, so a short history shows as short
         start = chart.now - insight.PERIODS[chart.period]
         axes.set_xlim(start / 86400, chart.now / 86400)
@@ -180,7 +183,7 @@ def chart_png(tr: Translator, chart: insight.Chart) -> bytes:
         handles, labels = axes.get_legend_handles_labels()
         more, more_labels = machines.get_legend_handles_labels()
         figure.legend(handles + more, labels + more_labels, loc="outside lower center",
-                      fontsize=11, ncols=5, frameon=False)  # fmt: skip
+                      fontsize=11, ncols=3, frameon=False)  # fmt: skip
     else:
         axes.text(0.5, 0.5, tr.gettext("No data in this period yet."), ha="center",
                   va="center", fontsize=14, transform=axes.transAxes)  # fmt: skip
