@@ -14,6 +14,9 @@ from bot.db import engine as engine_module
 from bot.messages import BUSY
 from tests.bot.conftest import ALICE, BOB, BotFactory, BotHarness
 
+# About the SQLite file itself (read with the sqlite3 module).
+pytestmark = pytest.mark.sqlite_only
+
 
 @contextmanager
 def write_locked(bot: BotHarness) -> Iterator[None]:
