@@ -35,9 +35,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Integer, Table, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from bot.config import sqlite_file_path
@@ -214,3 +214,23 @@ def execute_outside_transaction(connection: Connection, sql: str) -> None:
         cursor.execute(sql)
     finally:
         cursor.close()
+
+
+async def reset_sequences(connection: AsyncConnection, tables: list[Table]) -> None:
+    """After rows were inserted with their ids (a copy), make PostgreSQL's id sequences
+    continue after the highest id. SQLite's rowids (and AUTOINCREMENT) need nothing."""
+    if connection.dialect.name != "postgresql":
+        return
+    for table in tables:
+        columns = list(table.primary_key.columns)
+        if len(columns) != 1 or not isinstance(columns[0].type, Integer):
+            continue
+        column = columns[0].name
+        await connection.execute(
+            text(
+                "SELECT setval(seq, coalesce((SELECT max("
+                f'"{column}") FROM "{table.name}"), 0) + 1, false) FROM (SELECT '
+                "pg_get_serial_sequence(:table, :column) AS seq) AS s WHERE seq IS NOT NULL"
+            ),
+            {"table": table.name, "column": column},
+        )
