@@ -12,19 +12,21 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.clore.client import CloreClient
 from bot.clore.fetcher import SnapshotFetcher
-from bot.config import ConfigError, Settings, load_settings
-from bot.db.engine import checkpoint, create_engine, session_factory
+from bot.config import ConfigError, Settings, load_settings, sqlite_file_path
+from bot.db.engine import checkpoint, create_engine, fenced, session_factory
 from bot.db.migrate import upgrade_to_head
 from bot.files import open_private_log, restrict_umask, secure_redirected_output
 from bot.poller import Poller
+from bot.replicas import Leadership, ReplicaSync, leadership_for
 from bot.secrets import KeyBox, load_or_create_secret
 from bot.sender import Sender
 from bot.services import accounts, alert_state, money, templates
@@ -112,8 +114,36 @@ async def serve(
     stop = stop or _stop_on_signals()
     # First: a malformed key stops the bot (SecretKeyError) before the database is touched.
     keybox = KeyBox(load_or_create_secret(settings, settings.data_dir))
-    await upgrade_to_head(settings.database_url)
     engine = create_engine(settings.database_url)
+    role = leadership_for(
+        engine, sqlite_file_path(settings.database_url), settings.poll_interval_seconds
+    )
+    try:
+        role.claim()  # SQLite: a second process stops here, before anything is written
+        await _serve(
+            settings, stop, engine, keybox, role, on_start=on_start,
+            clore_interval=clore_interval, pacing=pacing,
+            poll_in_background=poll_in_background, send_in_background=send_in_background,
+        )  # fmt: skip
+    finally:
+        await role.close()
+        await engine.dispose()
+
+
+async def _serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    engine: AsyncEngine,
+    keybox: KeyBox,
+    role: Leadership,
+    *,
+    on_start: Callable[[Running], None] | None,
+    clore_interval: float,
+    pacing: Pacing | None,
+    poll_in_background: bool,
+    send_in_background: bool,
+) -> None:
+    await upgrade_to_head(settings.database_url)
     clore = CloreClient(settings.clore_api_url, interval=clore_interval)
     application = (
         Application.builder()
@@ -132,7 +162,7 @@ async def serve(
         market=MarketState(),
     )
     sender = Sender(ctx, delivery)
-    ctx.kick_sender = sender.kick
+    ctx.kick_sender = sender.kick if not role.shared else lambda: None
     fetcher = SnapshotFetcher(
         clore,
         settings.clore_api_token.get_secret_value(),
@@ -140,12 +170,20 @@ async def serve(
         stale_after=settings.stale_after_seconds,
         clock=lambda: ctx.clock().timestamp(),  # the services' clock, which tests move
     )
-    poller = Poller(fetcher, Cycle(ctx), settings.poll_interval_seconds)
+    sync = ReplicaSync(ctx) if role.shared else None
+    poller = Poller(
+        fetcher,
+        Cycle(ctx),
+        settings.poll_interval_seconds,
+        before_cycle=None if sync is None else lambda: sync.catch_up(baseline=False),
+    )
     application.bot_data.update(services=ctx, delivery=delivery)
     handlers.register(application)
     if await templates.seal_plain_environments(ctx):
         await checkpoint(engine)  # old WAL frames held the plain values
     await accounts.check_stored_keys(ctx)
+    if sync is not None:
+        await sync.start()
     await accounts.refresh_owners(ctx)
     restored = await alert_state.restore(ctx)
     if restored.snapshot_url is not None and ctx.market.snapshot is not None:
@@ -165,14 +203,11 @@ async def serve(
             await application.start()
             assert application.updater is not None
             await application.updater.start_polling(allowed_updates=["message", "callback_query"])
-            tasks = [
-                asyncio.create_task(loop())
-                for loop, wanted in (
-                    (poller.run, poll_in_background),
-                    (sender.run, send_in_background),
-                )
-                if wanted
-            ]
+            roles = Roles(role, ctx, poller, fetcher, sync, lambda: Sender(ctx, delivery))
+            tasks = [asyncio.create_task(roles.lead(sender, poll_in_background,
+                                                    send_in_background))]  # fmt: skip
+            if sync is not None:
+                tasks.append(asyncio.create_task(roles.follow(settings.poll_interval_seconds)))
             if on_start is not None:
                 on_start(Running(ctx, poller, sender, application))
             log.info("running; polling clore every %ss", settings.poll_interval_seconds)
@@ -185,7 +220,78 @@ async def serve(
             await application.stop()
     finally:
         await clore.aclose()
-        await engine.dispose()
+
+
+OUTBOX_LOOK_EVERY = 1.0  # seconds: a leader picks up rows other replicas queued
+
+
+@dataclass
+class Roles:
+    """Leading (poll clore, deliver the outbox) and following (keep the market current),
+    switching as the leader lock comes and goes (`bot.replicas`)."""
+
+    role: Leadership
+    ctx: ServiceContext
+    poller: Poller
+    fetcher: SnapshotFetcher
+    sync: ReplicaSync | None
+    new_sender: Callable[[], Sender]
+    switch: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def lead(self, sender: Sender, poll: bool, send: bool) -> None:
+        first = True
+        while True:
+            await self.role.acquire()
+            async with self.switch:
+                if not first:
+                    sender = self.new_sender()
+                if self.sync is not None:
+                    log.info("this replica leads now: it polls clore and delivers the outbox")
+                    await self._take_over()
+                self.ctx.kick_sender = sender.kick
+                with fenced(self.role.pid):  # tasks created here carry the fence
+                    work = [asyncio.create_task(sender.run())] if send else []
+                    if poll:
+                        work.append(asyncio.create_task(self.poller.run()))
+                    if send and self.sync is not None:
+                        work.append(asyncio.create_task(_look_at_outbox(sender)))
+            lost = asyncio.create_task(self.role.lost())
+            try:
+                await asyncio.wait({lost, *work}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (lost, *work):
+                    task.cancel()
+                await asyncio.gather(lost, *work, return_exceptions=True)
+                self.ctx.kick_sender = lambda: None
+            log.warning("this replica lost the leader lock; it follows again")
+            first = False
+
+    async def _take_over(self) -> None:
+        """What the last leader committed becomes this process's starting point."""
+        assert self.sync is not None
+        await self.sync.catch_up(baseline=True)
+        market = self.ctx.market
+        if market.snapshot is not None and market.snapshot_url is not None:
+            self.fetcher.seed(market.snapshot, market.snapshot_url, market.clore_price)
+
+    async def follow(self, interval: float) -> None:
+        assert self.sync is not None
+        while True:
+            await asyncio.sleep(interval)
+            async with self.switch:
+                if self.role.leading:
+                    continue
+                try:
+                    await self.sync.catch_up(baseline=True)
+                except Exception as exc:
+                    log.warning("catching up with the leader failed: %s: %s",
+                                type(exc).__name__, exc)  # fmt: skip
+
+
+async def _look_at_outbox(sender: Sender) -> None:
+    while True:
+        await asyncio.sleep(OUTBOX_LOOK_EVERY)
+        sender.kick()
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -168,7 +168,7 @@ class BotHarness:
         async def read(s: Any) -> list[Rule]:
             rows = await s.scalars(
                 select(Rule).join(User, User.id == Rule.user_id)
-                .where(User.telegram_id == telegram_id)
+                .where(User.telegram_id == telegram_id).order_by(Rule.id)
             )
             return list(rows)
         return await self.query(read)
