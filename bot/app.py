@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import TelegramError
@@ -202,8 +203,10 @@ async def _serve(
                 log.warning("setMyCommands failed: %s", exc)
             await application.start()
             assert application.updater is not None
-            await application.updater.start_polling(allowed_updates=["message", "callback_query"])
-            roles = Roles(role, ctx, poller, fetcher, sync, lambda: Sender(ctx, delivery))
+            if settings.telegram_webhook_url:  # every replica serves the webhook
+                await start_webhook(application, settings)
+            roles = Roles(role, ctx, poller, fetcher, sync, lambda: Sender(ctx, delivery),
+                          application if not settings.telegram_webhook_url else None)
             tasks = [asyncio.create_task(roles.lead(sender, poll_in_background,
                                                     send_in_background))]  # fmt: skip
             if sync is not None:
@@ -216,10 +219,29 @@ async def _serve(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await application.updater.stop()
+            if application.updater.running:
+                await application.updater.stop()
             await application.stop()
     finally:
         await clore.aclose()
+
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+async def start_webhook(application: Application, settings: Settings) -> None:
+    """PTB's webhook server; it refuses (403) a post without the secret token header."""
+    assert application.updater is not None and settings.telegram_webhook_url
+    assert settings.webhook_secret is not None  # the settings insist on it
+    await application.updater.start_webhook(
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
+        webhook_url=settings.telegram_webhook_url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=ALLOWED_UPDATES,
+    )
+    log.info("webhook server on %s:%s", settings.webhook_listen, settings.webhook_port)
 
 
 OUTBOX_LOOK_EVERY = 1.0  # seconds: a leader picks up rows other replicas queued
@@ -236,6 +258,8 @@ class Roles:
     fetcher: SnapshotFetcher
     sync: ReplicaSync | None
     new_sender: Callable[[], Sender]
+    # Long polling: Telegram gives updates to one getUpdates caller, so the leader polls.
+    polling: Application | None
     switch: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def lead(self, sender: Sender, poll: bool, send: bool) -> None:
@@ -249,6 +273,8 @@ class Roles:
                     log.info("this replica leads now: it polls clore and delivers the outbox")
                     await self._take_over()
                 self.ctx.kick_sender = sender.kick
+                if self.polling is not None and self.polling.updater is not None:
+                    await self.polling.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
                 with fenced(self.role.pid):  # tasks created here carry the fence
                     work = [asyncio.create_task(sender.run())] if send else []
                     if poll:
@@ -263,6 +289,9 @@ class Roles:
                     task.cancel()
                 await asyncio.gather(lost, *work, return_exceptions=True)
                 self.ctx.kick_sender = lambda: None
+                updater = self.polling.updater if self.polling is not None else None
+                if updater is not None and updater.running:
+                    await updater.stop()
             log.warning("this replica lost the leader lock; it follows again")
             first = False
 
