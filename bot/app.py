@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from bot.config import ConfigError, Settings, load_settings, sqlite_file_path
 from bot.db.engine import checkpoint, create_engine, fenced, session_factory
 from bot.db.migrate import upgrade_to_head
 from bot.files import open_private_log, restrict_umask, secure_redirected_output
+from bot.metrics import Operations, serve_http
 from bot.poller import Poller
 from bot.replicas import Leadership, ReplicaSync, leadership_for
 from bot.secrets import KeyBox, load_or_create_secret
@@ -53,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     secure_redirected_output()
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, settings.log_file)
+        configure_logging(settings.log_level, settings.log_file, settings.log_format)
         asyncio.run(serve(settings))
     except ConfigError as exc:  # also a malformed SECRET_KEY or key file, found by serve()
         print(f"gigaspot-bot: {exc}", file=sys.stderr)
@@ -73,16 +76,39 @@ NOISY_LOGGERS = (
 )
 
 
-def configure_logging(level: str, log_file: Path | None = None) -> None:
-    handlers: list[logging.Handler] | None = None
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+JsonFormatter.converter = time.gmtime  # type: ignore[assignment]
+
+
+def configure_logging(level: str, log_file: Path | None = None, log_format: str = "text") -> None:
+    handler: logging.Handler
     if log_file is not None:
         try:
-            handlers = [open_private_log(log_file)]
+            handler = open_private_log(log_file)
         except OSError as exc:
             raise ConfigError(f"LOG_FILE {log_file} cannot be opened ({exc.strerror})") from None
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers
+    else:
+        handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -206,11 +232,20 @@ async def _serve(
             if settings.telegram_webhook_url:  # every replica serves the webhook
                 await start_webhook(application, settings)
             roles = Roles(role, ctx, poller, fetcher, sync, lambda: Sender(ctx, delivery),
-                          application if not settings.telegram_webhook_url else None)
+                          application if not settings.telegram_webhook_url else None,
+                          sender)  # fmt: skip
             tasks = [asyncio.create_task(roles.lead(sender, poll_in_background,
                                                     send_in_background))]  # fmt: skip
             if sync is not None:
                 tasks.append(asyncio.create_task(roles.follow(settings.poll_interval_seconds)))
+            metrics_server = None
+            if settings.metrics_port is not None:
+                ops = Operations(ctx, poller, role, lambda: roles.sender, roles.delivering)
+                tasks.append(asyncio.create_task(ops.run()))
+                metrics_server = await serve_http(
+                    ops, settings.metrics_listen, settings.metrics_port
+                )
+                log.info("metrics on %s:%s", settings.metrics_listen, settings.metrics_port)
             if on_start is not None:
                 on_start(Running(ctx, poller, sender, application))
             log.info("running; polling clore every %ss", settings.poll_interval_seconds)
@@ -219,6 +254,8 @@ async def _serve(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if metrics_server is not None:
+                metrics_server.close()
             if application.updater.running:
                 await application.updater.stop()
             await application.stop()
@@ -260,7 +297,12 @@ class Roles:
     new_sender: Callable[[], Sender]
     # Long polling: Telegram gives updates to one getUpdates caller, so the leader polls.
     polling: Application | None
+    sender: Sender  # the current one (a new one each time this replica leads again)
     switch: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _sending: asyncio.Task[None] | None = None
+
+    def delivering(self) -> bool:
+        return self._sending is not None and not self._sending.done()
 
     async def lead(self, sender: Sender, poll: bool, send: bool) -> None:
         first = True
@@ -268,7 +310,7 @@ class Roles:
             await self.role.acquire()
             async with self.switch:
                 if not first:
-                    sender = self.new_sender()
+                    sender = self.sender = self.new_sender()
                 if self.sync is not None:
                     log.info("this replica leads now: it polls clore and delivers the outbox")
                     await self._take_over()
@@ -277,6 +319,7 @@ class Roles:
                     await self.polling.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
                 with fenced(self.role.pid):  # tasks created here carry the fence
                     work = [asyncio.create_task(sender.run())] if send else []
+                    self._sending = work[0] if work else None
                     if poll:
                         work.append(asyncio.create_task(self.poller.run()))
                     if send and self.sync is not None:

@@ -163,6 +163,7 @@ class Settings(DatabaseSettings):
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Serve /metrics and /healthz on this port."
     )
+    metrics_listen: str = Field("0.0.0.0", description="Address the metrics server binds.")
     log_file: Path | None = Field(
         None, description="Append the log to this file (created 0600) instead of stderr."
     )
