@@ -30,7 +30,7 @@ from bot.db.migrate import upgrade_to_head
 from bot.files import open_private_log, restrict_umask, secure_redirected_output
 from bot.metrics import Operations, serve_http
 from bot.poller import Poller
-from bot.replicas import Leadership, ReplicaSync, leadership_for
+from bot.replicas import Leadership, ReplicaSync, SharedMoneyLocks, leadership_for
 from bot.secrets import KeyBox, load_or_create_secret
 from bot.sender import Sender
 from bot.services import accounts, alert_state, money, templates
@@ -188,6 +188,8 @@ async def _serve(
         clore=clore,
         market=MarketState(),
     )
+    if role.shared:
+        ctx.money_locks = SharedMoneyLocks(engine)
     sender = Sender(ctx, delivery)
     ctx.kick_sender = sender.kick if not role.shared else lambda: None
     fetcher = SnapshotFetcher(

@@ -7,8 +7,11 @@ try to take it every half poll interval, and PostgreSQL frees it the moment the 
 connection ends (a crash, kill -9, a lost network), so another one leads within one poll
 interval. Every write transaction of the leader's cycles and deliveries is fenced
 (`bot.db.engine.fenced`): it checks, under the global write lock, that the lock is still
-held by that connection, so a process that lost it commits nothing more. SQLite serves one
-process: a lock file next to the database refuses a second one (`SingleProcess`).
+held by that connection, so a process that lost it commits nothing more. Money locks (one
+per user and server) are advisory locks too (`SharedMoneyLocks`), so taps on different
+replicas and automatic raises on the leader act on one order one after the other. SQLite
+serves one process: a lock file next to the database refuses a second one
+(`SingleProcess`).
 
 What every replica knows. The leader's matcher and alert memory must also learn what the
 other replicas changed (a rule saved, paused or deleted, an account linked), and a
@@ -29,6 +32,7 @@ import contextlib
 import fcntl
 import logging
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
@@ -37,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.config import ConfigError
 from bot.db import alert_codec
-from bot.db.engine import LEADER_LOCK, LOCK_SPACE, is_sqlite, lock_options
+from bot.db.engine import LEADER_LOCK, LOCK_SPACE, is_sqlite, lock_options, money_lock_key
 from bot.db.repositories import alert_memory as records
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories import users
@@ -46,6 +50,7 @@ from bot.market.rules import Rule, RuleError, parse_rule
 from bot.market.snapshot import SnapshotError, decode_snapshot
 from bot.services import alert_state
 from bot.services.context import ServiceContext
+from bot.services.locks import MoneyLocks
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +180,29 @@ class PostgresLeadership:
 
 
 Leadership = SingleProcess | PostgresLeadership
+
+
+class SharedMoneyLocks(MoneyLocks):
+    """PostgreSQL: the (user, server) money lock holds across replicas, so a Raise tapped
+    on one replica and an automatic raise (or a tap) on another act one after the other.
+    The in-process lock comes first, so waiting taps of one process use no connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    @contextlib.asynccontextmanager
+    async def hold(self, user_id: int, server_id: str) -> AsyncIterator[None]:
+        async with super().hold(user_id, server_id), self.engine.connect() as connection:
+            await connection.run_sync(lock_options)
+            key = {"key": money_lock_key(user_id, server_id)}
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+            try:
+                yield
+            finally:
+                # A connection that failed has lost the lock with its session anyway.
+                with contextlib.suppress(Exception):
+                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
 
 
 def leadership_for(engine: AsyncEngine, database: Path | None, interval: float) -> Leadership:

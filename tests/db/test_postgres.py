@@ -24,6 +24,7 @@ from bot.db.engine import (
 )
 from bot.db.migrate import current_revision, downgrade_to, head_revision, upgrade_to_head
 from bot.db.models import Base, User
+from bot.replicas import SharedMoneyLocks
 from tests.conftest import PostgresServer
 
 
@@ -109,3 +110,29 @@ async def test_migrations_down_and_up_and_they_match_the_models(pg: AsyncEngine)
 
     async with pg.connect() as connection:
         assert await connection.run_sync(diff) == []
+
+
+async def test_money_locks_hold_across_replicas(pg: AsyncEngine) -> None:
+    first, second = SharedMoneyLocks(pg), SharedMoneyLocks(pg)  # two processes' locks
+    order: list[str] = []
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def one() -> None:
+        async with first.hold(1, "200"):
+            inside.set()
+            await release.wait()
+            order.append("first done")
+
+    async def other() -> None:
+        await inside.wait()
+        async with second.hold(1, "200"):
+            order.append("second acts")
+
+    tasks = [asyncio.create_task(one()), asyncio.create_task(other())]
+    await inside.wait()
+    async with second.hold(1, "201"):  # another server is not held up
+        order.append("other server")
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == ["other server", "first done", "second acts"]
