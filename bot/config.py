@@ -157,6 +157,7 @@ class Settings(DatabaseSettings):
     webhook_port: int = Field(8443, ge=1, le=65535, description="Port of the webhook server.")
     webhook_secret: SecretStr | None = Field(
         None,
+        repr=False,
         description="Secret token Telegram sends in every webhook request (1-256 of A-Z a-z "
         "0-9 _ -); required in webhook mode.",
     )

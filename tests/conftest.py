@@ -8,7 +8,9 @@ is reachable the PostgreSQL variants are skipped with one line saying how to ena
 under `CI=true` that is a failure instead.
 
 A test that is about SQLite itself (its files, PRAGMAs, the sqlite3 module) is marked
-`@pytest.mark.sqlite_only` and runs on SQLite alone.
+`@pytest.mark.sqlite_only` and runs on SQLite alone. So do the modules in SQLITE_ONLY_MODULES:
+they test Telegram pacing, outages and message splitting, where the database only holds the
+queue; running them twice would add a minute for nothing the other PostgreSQL tests miss.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ HOW_TO_ENABLE = (
     "TEST_POSTGRES_URL=postgresql+asyncpg://USER@HOST:PORT/DB to run them"
 )
 
+SQLITE_ONLY_MODULES = frozenset({
+    "tests/bot/test_delivery_outage.py",
+    "tests/bot/test_delivery_priority.py",
+    "tests/bot/test_long_answers.py",
+})  # fmt: skip
+
 _skipped_postgres: list[str] = []
 
 
@@ -46,7 +54,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         callspec = getattr(item, "callspec", None)
         engine = callspec.params.get("database_url") if callspec is not None else None
-        if engine == "postgresql" and item.get_closest_marker("sqlite_only") is not None:
+        sqlite_only = (
+            item.get_closest_marker("sqlite_only") is not None
+            or item.nodeid.split("::")[0] in SQLITE_ONLY_MODULES
+        )
+        if engine == "postgresql" and sqlite_only:
             dropped.append(item)
         else:
             kept.append(item)
