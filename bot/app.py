@@ -222,7 +222,12 @@ async def _serve(
         restored.entries,
         "loaded" if restored.snapshot_url else "none",
     )
-    await money.recover(ctx)  # money actions the last stop cut short: never repeated
+    # Money actions the last stop cut short: never repeated. With replicas, only when no
+    # other one runs (this one leads at once): a pending intent may be another's in flight.
+    if await role.try_acquire():
+        await money.recover(ctx)
+    else:
+        log.info("another replica leads: pending money actions are left to it")
     try:
         async with application:
             try:

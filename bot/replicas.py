@@ -94,6 +94,9 @@ class SingleProcess:
     async def acquire(self) -> None:
         return
 
+    async def try_acquire(self) -> bool:
+        return True
+
     async def lost(self) -> None:
         await asyncio.Event().wait()  # never
 
@@ -151,7 +154,7 @@ class PostgresLeadership:
 
     async def acquire(self) -> None:
         while True:
-            if await self.try_acquire():
+            if self.leading or await self.try_acquire():
                 return
             await asyncio.sleep(self.interval)
 
