@@ -43,6 +43,7 @@ from bot.clore.models import (
     _WalletsReply,
 )
 from bot.clore.pacing import KeyPacer, key_fingerprint
+from bot.counters import CLORE_CALLS
 
 DEFAULT_BASE_URL = "https://api.clore.ai"
 CANCEL_CHUNK = 64
@@ -307,10 +308,16 @@ class CloreClient:
                     headers=headers, params=params, content=content,
                     max_bytes=self.max_reply_bytes, total_timeout=self.timeout, write=write,
                 )
-                return self._check_reply(endpoint, status, reply_headers, reply, write)
+                checked = self._check_reply(endpoint, status, reply_headers, reply, write)
             except e.CloreRateLimited as exc:
+                CLORE_CALLS.labels(endpoint, type(exc).__name__).inc()
                 self.pacer.defer(api_key, exc.retry_after or self.pacer.interval)
                 raise
+            except Exception as exc:
+                CLORE_CALLS.labels(endpoint, type(exc).__name__).inc()
+                raise
+            CLORE_CALLS.labels(endpoint, "ok").inc()
+            return checked
 
     async def _send(
         self, method: str, url: str, *, endpoint: str, headers: dict[str, str],

@@ -12,9 +12,9 @@ import json
 import logging
 from dataclasses import replace
 
-from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.engine import secure_delete
 from bot.db.models import AuditEntry, User
 from bot.db.repositories import audit
 from bot.db.repositories import templates as templates_repo
@@ -125,7 +125,7 @@ async def seal_plain_environments(ctx: ServiceContext) -> int:
         rows = await templates_repo.with_plain_env(s)
         if not rows:
             return 0
-        await s.execute(sql("PRAGMA secure_delete=ON"))
+        await secure_delete(s, True)
         for row in rows:
             try:
                 template = _decode(ctx, row)
@@ -138,7 +138,7 @@ async def seal_plain_environments(ctx: ServiceContext) -> int:
                 s, row.user_id, template_text, env_encrypted=env, now=ctx.clock()
             )
             sealed += 1
-        await s.execute(sql("PRAGMA secure_delete=OFF"))
+        await secure_delete(s, False)
     if sealed:
         log.info("encrypted the environment values of %d order template(s)", sealed)
     return sealed

@@ -245,6 +245,7 @@ class BotApiServer:
         self._cond = threading.Condition(threading.RLock())
         self._requests: list[RecordedRequest] = []
         self._updates: list[dict[str, Any]] = []
+        self.webhook: dict[str, Any] | None = None  # what setWebhook asked for
         self._update_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
         self._chats: dict[int, _Chat] = {}
@@ -601,6 +602,16 @@ class BotApiServer:
         if params.get("drop_pending_updates"):
             self._updates.clear()
         return True
+
+    def _api_setwebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = {"url": params.get("url"), "secret_token": params.get("secret_token")}
+        return True
+
+    def take_updates(self) -> list[dict[str, Any]]:
+        """Pending updates, removed (a test then posts them to a webhook, as Telegram would)."""
+        with self._cond:
+            updates, self._updates = self._updates, []
+            return updates
 
     def _api_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"url": "", "has_custom_certificate": False,

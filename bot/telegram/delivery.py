@@ -26,6 +26,8 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.counters import TELEGRAM_ERRORS
+
 _LOGGER = logging.getLogger(__name__)
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # BadRequest descriptions that mean the chat is gone for good, like a block.
@@ -141,6 +143,7 @@ class Delivery:
             try:
                 return Sent(await call())
             except RetryAfter as flood:
+                TELEGRAM_ERRORS.labels("429").inc()
                 wait = _retry_after_seconds(flood)
                 reason = f"flood control: retry after {wait:g} s"
                 if wait > self.pacing.max_retry_after:
@@ -200,6 +203,7 @@ def _classify(error: TelegramError, edited_id: int | None) -> Outcome:
     description = error.message
     lowered = description.lower()
     if isinstance(error, Forbidden):
+        TELEGRAM_ERRORS.labels("403").inc()
         return Blocked(description)
     # BadRequest subclasses NetworkError, so it is tested before any network error.
     if isinstance(error, BadRequest):

@@ -17,6 +17,9 @@ from tests.bot.conftest import ALICE, BOB, BotFactory, BotHarness
 
 BUSY = busy(translator("en"))
 
+# About the SQLite file itself (read with the sqlite3 module).
+pytestmark = pytest.mark.sqlite_only
+
 
 @contextmanager
 def write_locked(bot: BotHarness) -> Iterator[None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
@@ -25,6 +26,15 @@ from bot.db.repositories._rows import rowcount, table
 ACTION_ID_LENGTH = 22  # token_urlsafe(16): 128 random bits; Telegram allows 64 bytes of data
 
 Unclaimable = Literal["missing", "not_owner", "used", "expired"]
+
+
+# What new_action_id makes. Anything else (hostile callback data, even a NUL byte, which
+# PostgreSQL text cannot hold) is not looked up at all.
+_ACTION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{ACTION_ID_LENGTH}}}")
+
+
+def _well_formed(action_id: str) -> bool:
+    return _ACTION_ID.fullmatch(action_id) is not None
 
 
 def new_action_id() -> str:
@@ -108,6 +118,8 @@ async def add(
 
 
 async def get(session: AsyncSession, action_id: str) -> CallbackAction | None:
+    if not _well_formed(action_id):
+        return None
     return await session.scalar(
         select(CallbackAction)
         .where(CallbackAction.id == action_id)
@@ -123,6 +135,8 @@ async def claim(
     None means the tap must do nothing; `why_unclaimable` tells the user why. Commit
     before acting on the result, so the claim is durable before any money moves.
     """
+    if not _well_formed(action_id):
+        return None
     stamp = now or utcnow()
     result = await session.execute(
         update(CallbackAction)
