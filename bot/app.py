@@ -92,7 +92,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-JsonFormatter.converter = time.gmtime  # type: ignore[assignment]
+JsonFormatter.converter = time.gmtime
 
 
 def configure_logging(level: str, log_file: Path | None = None, log_format: str = "text") -> None:
@@ -276,7 +276,8 @@ async def _serve(
 ALLOWED_UPDATES = ["message", "callback_query"]
 
 
-async def start_webhook(application: Application, settings: Settings) -> None:
+async def start_webhook(
+    application: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
     """PTB's webhook server; it refuses (403) a post without the secret token header."""
     assert application.updater is not None and settings.telegram_webhook_url
     assert settings.webhook_secret is not None  # the settings insist on it
@@ -306,7 +307,7 @@ class Roles:
     sync: ReplicaSync | None
     new_sender: Callable[[], Sender]
     # Long polling: Telegram gives updates to one getUpdates caller, so the leader polls.
-    polling: Application | None
+    polling: Application[Any, Any, Any, Any, Any, Any] | None
     sender: Sender  # the current one (a new one each time this replica leads again)
     switch: asyncio.Lock = field(default_factory=asyncio.Lock)
     _sending: asyncio.Task[None] | None = None

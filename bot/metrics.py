@@ -121,9 +121,9 @@ class BotCollector(Collector):
         if ops.poller.last_cycle_seconds is not None:
             yield _gauge("gigaspot_cycle_duration_seconds", "duration of the last poll cycle",
                          ops.poller.last_cycle_seconds)  # fmt: skip
-        if health["snapshot_age_seconds"] is not None:
-            yield _gauge("gigaspot_snapshot_age_seconds", "age of the market data in force",
-                         health["snapshot_age_seconds"])  # fmt: skip
+        age = health["snapshot_age_seconds"]
+        if isinstance(age, int | float):
+            yield _gauge("gigaspot_snapshot_age_seconds", "age of the market data in force", age)
         servers = len(market.snapshot.servers) if market.snapshot is not None else 0
         yield _gauge("gigaspot_servers", "servers in the snapshot in force", servers)
         yield _gauge("gigaspot_rules_registered", "rules in this replica's matcher",
