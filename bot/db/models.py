@@ -98,6 +98,9 @@ class User(Base):
     raise_step: Mapped[float | None] = mapped_column(Float)  # None: the configured default
     price_cap: Mapped[float | None] = mapped_column(Float)  # max bid price without confirming
     alerts_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "en" or "ru" (bot.i18n.LANGUAGES): from Telegram's language_code on first contact,
+    # changed with /lang. None (users from before languages): English.
+    language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)  # False: user blocked the bot
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
