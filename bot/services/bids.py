@@ -42,6 +42,9 @@ class TapResult:
     text: str | None = None  # replaces the message's text (None: keep it)
     keyboard: Keyboard | None = None  # new buttons (None: remove them)
     used: bool = True  # False: nothing was done, the tapped button stays usable
+    # A create clore refused (`bot.services.order_taps.Refused`): the Telegram layer words
+    # it with the fix it offers (`bot.telegram.render.orderlife`).
+    refused: object | None = None
 
 
 async def make_action(

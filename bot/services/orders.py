@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
 from bot.clore import errors as clore_errors
-from bot.clore.models import CreateResult
 from bot.db.models import PendingOrder, User
 from bot.db.repositories import audit, outbox, pending_orders, users
 from bot.market.ranking import bid_standing
@@ -31,7 +30,7 @@ from bot.orders.template import (
     build_order,
     price_to_lead,
 )
-from bot.services import accounts, money, templates
+from bot.services import accounts, money, order_taps, templates
 from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
 from bot.services.clore_words import plain_error
@@ -173,10 +172,12 @@ async def _bid(
         outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
         await money.settle_now(ctx, intent, outcome, type(exc).__name__)
         return TapResult("Not confirmed" if exc.ambiguous else "Failed", plain_error(exc))
-    reason = refusal(result, int(server_id))
-    if reason is not None:
-        await money.settle_now(ctx, intent, "rejected", reason)
-        return TapResult("Not placed", f"❌ No bid on {where}: {reason}.")
+    refused = order_taps.classify_create(ctx, user, template, server, server_id, result, price)
+    if refused is not None:
+        await money.settle_now(ctx, intent, "rejected", refused.kind)
+        return TapResult(
+            "Not placed", refused=order_taps.Refused(server_id, price, refused)
+        )
     await money.settle_now(ctx, intent, "ok")
     lower = (
         f" Leading needed less than the button's {messages.clore(offered)}."
@@ -218,17 +219,6 @@ async def _placed_already(
                 f"{messages.esc(messages.standing_label(standing))}. Nothing was sent; /bids "
                 "has its Raise and Cancel buttons.",
             )
-    return None
-
-
-def refusal(result: CreateResult, server_id: int) -> str | None:
-    """Why clore did not place the order on `server_id`, in plain words (None: placed)."""
-    if server_id in result.failed_to_oc_servers:
-        return "clore could not apply the template's power limit or overclock there"
-    if server_id in result.failed_to_rent_servers:
-        return "the server cannot be rented right now"
-    if server_id in result.too_low_bids_servers:
-        return "the price is below what the server accepts"
     return None
 
 

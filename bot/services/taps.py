@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import messages
 from bot.db.models import User
 from bot.db.repositories import actions
-from bot.services import bids, money, orders, watch
+from bot.services import bids, money, order_taps, orders, watch
 from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
 from bot.services.context import ServiceContext, UserError
@@ -26,7 +26,9 @@ _REFUSED = {
     "used": "This button was already used.",
     "expired": "This button has expired. Ask again with /bids or /rules.",
 }
-MONEY_KINDS = frozenset({"raise", "confirm_raise", "cancel", "bid", "confirm_bid"})
+MONEY_KINDS = frozenset(
+    {"raise", "confirm_raise", "cancel", "bid", "confirm_bid", *order_taps.MONEY_KINDS}
+)
 TRY_AGAIN = "I am still loading the market. Tap the button again in a moment."
 ANSWER_FAILED = (
     "⚠️ Telegram did not take my answer to your tap, so I did nothing. "

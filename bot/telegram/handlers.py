@@ -30,13 +30,23 @@ from telegram.ext import (
 from bot import messages
 from bot.db.models import User
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, Translator, translator
-from bot.services import accounts, bids, protection, taps, templates, watch
+from bot.services import (
+    accounts,
+    bids,
+    money,
+    order_taps,
+    protection,
+    taps,
+    templates,
+    watch,
+)
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.delivery import Delivery
 from bot.telegram.html import MAX_MESSAGE_LENGTH, split_message, truncate_html
 from bot.telegram.render import Rendered, translator_for
 from bot.telegram.render import language as language_render
+from bot.telegram.render import orderlife as orderlife_render
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +428,12 @@ async def tap(update: Update, context: Context, user: User) -> None:
         await taps.release(ctx, user, claimed)
         await say(context, user.chat_id, taps.ANSWER_FAILED)
         return
-    result = await taps.perform(ctx, user, claimed)
+    if claimed.kind in order_taps.TAP_KINDS:
+        result = await _order_tap(ctx, user, claimed)
+    else:
+        result = await taps.perform(ctx, user, claimed)
+    if result.refused is not None:  # a create refused by clore: say why, offer its fix
+        result = await _rendered_tap(ctx, user, result.refused)
     if not result.used:
         await taps.release(ctx, user, claimed)
         await say(context, user.chat_id, f"⚠️ {messages.esc(result.text or result.toast)}")
@@ -442,6 +457,41 @@ async def tap(update: Update, context: Context, user: User) -> None:
         # the Protect hint keeps Raise and Cancel.
         keyboard = (keyboard or []) + _other_buttons(message, query.data)
     await edit(context, user.chat_id, message.message_id, text, keyboard)
+
+
+async def _order_tap(ctx: ServiceContext, user: User, claimed: taps.Claimed) -> bids.TapResult:
+    """Bid again, a refusal's fix, Watch #S, lead by power: typed outcomes, rendered here."""
+    kind, payload = claimed.kind, claimed.payload
+    try:
+        if kind == "watch_server":
+            outcome = await order_taps.tap_watch(ctx, user, payload)
+        elif kind == "power_lead":
+            outcome = await order_taps.tap_power(ctx, user, payload)
+        else:
+            outcome = await order_taps.tap_create(
+                ctx,
+                user,
+                payload,
+                kind=kind.removeprefix("confirm_"),
+                confirmed=kind.startswith("confirm_"),
+                action_id=claimed.action_id,
+            )
+    except money.NotReady as exc:
+        return bids.TapResult("Try again", str(exc), used=False)
+    except UserError as exc:
+        return bids.TapResult("Not done", str(exc))
+    return await _rendered_tap(ctx, user, outcome)
+
+
+async def _rendered_tap(
+    ctx: ServiceContext, user: User, outcome: order_taps.TapOutcome
+) -> bids.TapResult:
+    toast, rendered = orderlife_render.tap_result(translator_for(user), outcome)
+    keyboard = None
+    if rendered.keyboard:
+        async with ctx.sessions() as s, s.begin():
+            keyboard = await bids.make_keyboard(ctx, s, user.id, rendered.keyboard)
+    return bids.TapResult(toast, rendered.text, keyboard)
 
 
 async def _answer(query: CallbackQuery, text: str, *, show_alert: bool = False) -> bool:
