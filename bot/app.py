@@ -31,6 +31,7 @@ from bot.services import accounts, alert_state, money, templates
 from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
+from bot.services.wallets import WalletWatch
 from bot.telegram import handlers
 from bot.telegram.delivery import Delivery, Pacing
 
@@ -92,6 +93,7 @@ class Running:
     poller: Poller
     sender: Sender
     application: Application
+    wallets: WalletWatch | None = None  # the linked accounts' wallets, read every 10 min
 
 
 async def serve(
@@ -141,6 +143,7 @@ async def serve(
         clock=lambda: ctx.clock().timestamp(),  # the services' clock, which tests move
     )
     poller = Poller(fetcher, Cycle(ctx), settings.poll_interval_seconds)
+    wallet_watch = WalletWatch(ctx)
     application.bot_data.update(services=ctx, delivery=delivery)
     handlers.register(application)
     if await templates.seal_plain_environments(ctx):
@@ -170,11 +173,12 @@ async def serve(
                 for loop, wanted in (
                     (poller.run, poll_in_background),
                     (sender.run, send_in_background),
+                    (wallet_watch.run, poll_in_background),
                 )
                 if wanted
             ]
             if on_start is not None:
-                on_start(Running(ctx, poller, sender, application))
+                on_start(Running(ctx, poller, sender, application, wallet_watch))
             log.info("running; polling clore every %ss", settings.poll_interval_seconds)
             await stop.wait()
             log.info("stopping")

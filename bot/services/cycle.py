@@ -32,10 +32,12 @@ from bot.db.repositories.rules import ActiveRule
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Snapshot
-from bot.services import alert_policy, alert_state, orders, protection
+from bot.services import alert_policy, alert_state, order_news, order_taps, orders, protection
 from bot.services.bids import bid_buttons, find_bid
 from bot.services.buttons import markup_json, to_make_json
 from bot.services.context import ServiceContext
+from bot.telegram.render import orderlife as orderlife_render
+from bot.telegram.render import translator_for
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +200,10 @@ class Cycle:
             market.ready = True
         async with self.ctx.sessions() as s, s.begin():
             report.status_messages = await self._stale_status(s, poll)
+            if market.ready:
+                warnings = await order_news.expiry_warnings(self.ctx, s, self.ctx.clock())
+                await outbox.enqueue_many(s, warnings)
+                report.order_messages += len(warnings)
         if (
             report.match_alerts
             or report.outbid_alerts
@@ -286,7 +292,10 @@ class Cycle:
                 )
             await outbox.enqueue_many(s, rows)
             report.outbid_alerts = await self._bids(s, transitions, url)
-            report.order_messages = await orders.confirm_pending(ctx, s)
+            news = await order_news.on_cycle(ctx, s, transitions, now)
+            await outbox.enqueue_many(s, news)
+            report.order_messages += len(news)
+            report.order_messages += await orders.confirm_pending(ctx, s)
             await alert_state.record_change(ctx, s, decision.change, change_body)
             if baseline_body is not None:
                 await memory_records.save_baseline(s, url, poll.clore_price, baseline_body, now)
@@ -370,6 +379,13 @@ class Cycle:
         step = user.raise_step or self.ctx.settings.default_raise_step
         raise_to = standing.lead_price + step
         keyboard = bid_buttons(standing, raise_to)  # made by the sender, when it sends
+        lead = order_taps.power_offer(
+            self.ctx, standing.server_id, standing.order_id, user.clore_user_id
+        )
+        if lead is not None:  # it can lead again at the same price with less power
+            tr = translator_for(user)
+            keyboard.append([orderlife_render.power_button(tr, lead, standing.server_id)])
+            note = "\n".join(filter(None, (orderlife_render.power_note(tr, lead), note)))
         return outbox.NewMessage(
             user_id=user.id,
             chat_id=user.chat_id,

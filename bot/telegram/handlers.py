@@ -38,6 +38,7 @@ from bot.services import (
     protection,
     taps,
     templates,
+    wallets,
     watch,
 )
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
@@ -76,6 +77,7 @@ COMMANDS = [
     ("budget", N_("daily budget for automatic raises")),
     ("template", N_("the order template new bids use")),
     ("history", N_("my last order actions")),
+    ("balance", N_("my clore.ai wallets and how long they last")),
     ("pause", N_("mute all alerts")),
     ("resume", N_("unmute alerts")),
     ("lang", N_("language: English or Russian")),
@@ -306,9 +308,18 @@ async def resume(update: Update, context: Context, user: User) -> None:
 async def settings(update: Update, context: Context, user: User) -> None:
     ctx = services(context)
     words = argument_text(update).lower().split()
+    if len(words) == 2 and words[0] in {"lowbalance", "expiry"}:
+        if words[0] == "lowbalance":
+            await wallets.set_low_balance(ctx, user, words[1])
+        else:
+            await wallets.set_expiry_warning(ctx, user, words[1])
+        words = []
     if words:
         if len(words) != 2 or words[0] not in {"step", "cap"}:
-            raise UserError("Use /settings step 0.5, /settings cap 40 or /settings cap off.")
+            raise UserError(
+                "Use /settings step 0.5, /settings cap 40, /settings cap off, "
+                "/settings lowbalance 24h or /settings expiry 12h."
+            )
         value = None if words[1] in {"off", "none"} else _number(words[1])
         if words[0] == "step":
             if value is None:
@@ -323,8 +334,21 @@ async def settings(update: Update, context: Context, user: User) -> None:
         user.chat_id,
         messages.settings_text(
             p.raise_step, p.price_cap, p.alerts_paused, p.clore_user_id, p.key_unreadable
+        )
+        + "\n"
+        + orderlife_render.settings_lines(
+            translator_for(user), *await wallets.settings_lines(ctx, user)
         ),
     )
+
+
+@guarded
+async def balance(update: Update, context: Context, user: User) -> None:
+    view = await wallets.balance(services(context), user)
+    text = orderlife_render.balance(
+        translator_for(user), view.wallets, view.runway, view.read_at, view.error, view.threshold
+    )
+    await say(context, user.chat_id, text)
 
 
 @guarded
@@ -552,6 +576,7 @@ def register(application: Application) -> None:
         "budget": budget,
         "template": template,
         "history": history,
+        "balance": balance,
         "lang": choose_language,
     }.items():
         application.add_handler(CommandHandler(name, handler, filters=private))

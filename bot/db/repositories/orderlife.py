@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AccountWatch, OrderLife
@@ -145,6 +145,8 @@ async def add_life(
         ends_at=ends_at,
         warn_at=ends_at - ahead,
         running=running,
+        # first seen running: not news (it never stopped), and it will not be "won" later
+        won_told_at=now if running else None,
     )
     session.add(row)
     return row
@@ -195,6 +197,4 @@ async def mark_gone(session: AsyncSession, user_id: int, order_ids: Iterable[int
 
 
 async def prune_gone(session: AsyncSession, before: datetime) -> None:
-    from sqlalchemy import delete
-
     await session.execute(delete(OrderLife).where(OrderLife.gone_at < before))

@@ -341,3 +341,17 @@ def low_balance_alert(tr: Translator, runway: Runway, threshold: timedelta) -> s
         balance=clore(runway.balance), left=duration(tr, left),
         cost=clore(runway.cost_per_day), threshold=duration(tr, threshold),
     )
+
+
+def settings_lines(tr: Translator, low_balance: timedelta, expiry: timedelta) -> str:
+    return "\n".join((
+        tr.gettext(
+            "Low-balance alert: when the CLORE balance lasts less than {span} "
+            "(<code>/settings lowbalance 24h</code>)",
+            span=duration(tr, low_balance),
+        ),
+        tr.gettext(
+            "Order end warning: {span} before (<code>/settings expiry 12h</code>)",
+            span=duration(tr, expiry),
+        ),
+    ))  # fmt: skip
