@@ -21,7 +21,6 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
 from bot.clore.fetcher import PollResult
 from bot.db import alert_codec
 from bot.db.models import OrderTemplate, User
@@ -29,15 +28,19 @@ from bot.db.repositories import actions, alerts, outbox, state, users
 from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
+from bot.i18n import translator
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Snapshot
 from bot.services import alert_policy, alert_state, order_news, order_taps, orders, protection
-from bot.services.bids import bid_buttons, find_bid
+from bot.services import events as ev
+from bot.services.bids import find_bid, make_action
 from bot.services.buttons import markup_json, to_make_json
 from bot.services.context import ServiceContext
+from bot.services.payloads import as_dict
 from bot.telegram.render import orderlife as orderlife_render
-from bot.telegram.render import translator_for
+from bot.telegram.render.alerts import CardCache, match_alert, notice
+from bot.telegram.render.bids import bid_label
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ class UserAlert:
     """One user's match alert of one cycle: the machines it lists, and how many in all."""
 
     user_id: int
-    items: list[messages.MatchItem]
+    items: list[ev.MatchItem]
     total: int
 
 
@@ -156,13 +159,13 @@ def user_alerts(
     rank = np.arange(owners.size) - np.repeat(starts, counts)
     listed = rank < limit
     shown, shown_owners = pairs.take(order[listed]), owners[listed]
-    found: dict[int, list[messages.MatchItem]] = defaultdict(list)
+    found: dict[int, list[ev.MatchItem]] = defaultdict(list)
     for user_id, rule_id, server_id, price in zip(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
         shown.prices.tolist(), strict=True,
     ):  # fmt: skip
         found[user_id].append(
-            messages.MatchItem(
+            ev.MatchItem(
                 rule_id, view.rules[rule_id].text, server_id, snapshot.servers[server_id], price
             )
         )
@@ -200,7 +203,7 @@ class Cycle:
             market.ready = True
         async with self.ctx.sessions() as s, s.begin():
             report.status_messages = await self._stale_status(s, poll)
-            if market.ready:
+            if market.ready:  # orders near their end: checked at every poll
                 warnings = await order_news.expiry_warnings(self.ctx, s, self.ctx.clock())
                 await outbox.enqueue_many(s, warnings)
                 report.order_messages += len(warnings)
@@ -271,21 +274,27 @@ class Cycle:
             if snapshot is not previous
             else None
         )
-        chats = {r.user_id: r.chat_id for r in view.rules.values()}
-        cards: messages.CardCache = {}
+        owners = {r.user_id: r for r in view.rules.values()}
+        cards: CardCache = {}
+        limit = ctx.settings.max_matches_per_message
         async with ctx.sessions() as s, s.begin(), actions.batch(s):
             rows = []
             for alert in alerts_:
+                owner = owners[alert.user_id]
+                tr = translator(owner.language)
                 user = bidders.get(alert.user_id)
-                keyboard = await orders.match_keyboard(ctx, s, user, alert.items) if user else None
+                offers = await orders.bid_offers(ctx, s, user, alert.items) if user else None
+                keyboard = [
+                    [(bid_label(tr, o.server_id, o.price),
+                      await make_action(ctx, s, alert.user_id, "bid", **as_dict(o)))]
+                    for o in offers or ()
+                ]  # fmt: skip
                 rows.append(
                     outbox.NewMessage(
                         user_id=alert.user_id,
-                        chat_id=chats[alert.user_id],
+                        chat_id=owner.chat_id,
                         kind="match",
-                        text=messages.match_alert(
-                            alert.items, ctx.settings.max_matches_per_message, alert.total, cards
-                        ),
+                        text=match_alert(tr, ev.MatchAlert(alert.items, limit, alert.total), cards),
                         reply_markup=markup_json(keyboard),
                         dedupe_key=f"match:{alert.user_id}:{url}",
                     )
@@ -294,8 +303,7 @@ class Cycle:
             report.outbid_alerts = await self._bids(s, transitions, url)
             news = await order_news.on_cycle(ctx, s, transitions, now)
             await outbox.enqueue_many(s, news)
-            report.order_messages += len(news)
-            report.order_messages += await orders.confirm_pending(ctx, s)
+            report.order_messages = len(news) + await orders.confirm_pending(ctx, s)
             await alert_state.record_change(ctx, s, decision.change, change_body)
             if baseline_body is not None:
                 await memory_records.save_baseline(s, url, poll.clore_price, baseline_body, now)
@@ -358,40 +366,45 @@ class Cycle:
 
     async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
         user, st = attempt.candidate.user, attempt.candidate.standing
-        price = attempt.decision.price  # type: ignore[union-attr]
+        assert isinstance(attempt.decision, protection.Raise)
+        event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
         await outbox.enqueue(
             s,
             outbox.NewMessage(
                 user_id=user.id,
                 chat_id=user.chat_id,
                 kind="action",
-                text=messages.auto_raised(st.order_id, st.server_id, price, st.top_price),
+                text=notice(translator(user.language), event).text,
                 dedupe_key=f"autoraise:{user.id}:{st.order_id}:{url}",
             ),
         )
 
     async def _outbid_alert(
-        self, s: AsyncSession, user: User, standing: BidStanding, url: str, note: str = ""
+        self,
+        s: AsyncSession,
+        user: User,
+        standing: BidStanding,
+        url: str,
+        held: ev.ProtectionHeld | None = None,
     ) -> outbox.NewMessage | None:
         server = self.ctx.market.server(standing.server_id)
         if find_bid(server, standing.order_id, standing.owner) is None:
             return None
         step = user.raise_step or self.ctx.settings.default_raise_step
         raise_to = standing.lead_price + step
-        keyboard = bid_buttons(standing, raise_to)  # made by the sender, when it sends
+        tr = translator(user.language)
+        alert = notice(tr, ev.OutbidAlert(standing, server, raise_to, held))
         lead = order_taps.power_offer(
             self.ctx, standing.server_id, standing.order_id, user.clore_user_id
         )
         if lead is not None:  # it can lead again at the same price with less power
-            tr = translator_for(user)
-            keyboard.append([orderlife_render.power_button(tr, lead, standing.server_id)])
-            note = "\n".join(filter(None, (orderlife_render.power_note(tr, lead), note)))
+            alert = orderlife_render.with_power_offer(tr, alert, lead, standing.server_id)
         return outbox.NewMessage(
             user_id=user.id,
             chat_id=user.chat_id,
             kind="outbid",
-            text=messages.outbid_alert(standing, server, raise_to) + (f"\n{note}" if note else ""),
-            reply_markup=to_make_json(keyboard),
+            text=alert.text,
+            reply_markup=to_make_json(alert.keyboard or []),  # made by the sender, when it sends
             dedupe_key=f"outbid:{user.id}:{standing.order_id}:{url}",
         )
 
@@ -403,13 +416,17 @@ class Cycle:
         now = self.ctx.clock()
         if poll.stale:
             await state.set_value(s, state.STALE_ANNOUNCED, now.isoformat(), now=now)
-            text = messages.stale_notice(poll.age_seconds, poll.error)
+            event: ev.Notice = ev.MarketStale(poll.age_seconds)
             key = f"stale:{now.isoformat()}"
         else:
             await state.delete_value(s, state.STALE_ANNOUNCED)
-            text = messages.recovered_notice()
+            event = ev.MarketFresh()
             key = f"recovered:{announced}"
         recipients = await _interested_users(s)
+        texts: dict[str | None, str] = {}  # one rendering per language
+        for _chat, language in recipients.values():
+            if language not in texts:
+                texts[language] = notice(translator(language), event).text
         await outbox.enqueue_many(
             s,
             [
@@ -417,19 +434,26 @@ class Cycle:
                     user_id=uid,
                     chat_id=chat,
                     kind="status",
-                    text=text,
+                    text=texts[language],
                     dedupe_key=f"{key}:{uid}",
                 )
-                for uid, chat in recipients.items()
+                for uid, (chat, language) in recipients.items()
             ],
         )
         return len(recipients)
 
 
-async def _interested_users(s: AsyncSession) -> dict[int, int]:
-    """Users with unpaused alerts who have a rule or a linked account: user id -> chat."""
-    found = {r.user_id: r.chat_id for r in await rules_repo.active_rules(s) if not r.alerts_paused}
-    found.update({u.id: u.chat_id for u in await users.list_linked(s) if not u.alerts_paused})
+async def _interested_users(s: AsyncSession) -> dict[int, tuple[int, str | None]]:
+    """Users with unpaused alerts who have a rule or a linked account:
+    user id -> (chat, language)."""
+    found = {
+        r.user_id: (r.chat_id, r.language)
+        for r in await rules_repo.active_rules(s)
+        if not r.alerts_paused
+    }
+    found.update(
+        {u.id: (u.chat_id, u.language) for u in await users.list_linked(s) if not u.alerts_paused}
+    )
     return found
 
 

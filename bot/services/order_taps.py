@@ -9,15 +9,15 @@ log (`/history`). Results are typed; `bot.telegram.render.orderlife` words them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 
 import msgspec
 
 from bot.clore import errors as clore_errors
-from bot.clore.models import OrderEdit, Overclock
+from bot.clore.models import CreateResult, OrderEdit, Overclock
 from bot.db.models import User
 from bot.db.repositories import audit, pending_orders
+from bot.i18n import Say
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server
 from bot.orders import power, refusals
@@ -25,119 +25,45 @@ from bot.orders.template import Template, TemplateError, build_order, price_to_l
 from bot.services import accounts, money, templates, watch
 from bot.services.bids import find_bid
 from bot.services.clore_words import plain_error
-from bot.services.context import ServiceContext, UserError
+from bot.services.context import ServiceContext
+from bot.services.payloads import OrderPrice
+from bot.services.results import TapButton, TapResult
 
 EPS = 1e-9
 POWER_ACTION = "power"  # audit action of an edit that lowers the power limit
 
 
-# ------------------------------------------------------------------------- results
+# ------------------------------------------------------------------------ payloads
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
+class NewBid(msgspec.Struct, frozen=True):
+    """Bid again (`order_id`: the order it replaces) or a refusal's fix: a new order on
+    `server_id` at `price` (None: decided at the tap), above every `refused` price, with
+    the lowest power limits when `lowest`."""
+
     server_id: str
-    price: float
-    offered: float | None  # the button's price when leading needed less
-    lowest_power: bool = False
+    price: float | None = None
+    refused: float = 0.0
+    lowest: bool = False
+    order_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    server_id: str
-    price: float
-    refusal: refusals.Refusal
-    order_id: int | None = None  # an edit's order
+class ServerOnly(msgspec.Struct, frozen=True):
+    """Watch #S: save the rule `server=S`."""
 
-
-@dataclass(frozen=True, slots=True)
-class CallFailed:
-    message: str  # plain words (`plain_error`)
-    ambiguous: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ServerGone:
     server_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class NoTemplate:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateMisfit:
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class AlreadySent:
-    server_id: str
-    price: float
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class NeedsConfirmation:
-    """Above the user's cap: confirm with the button kind/payload given."""
-
-    server_id: str
-    price: float
-    cap: float
-    kind: str
-    payload: dict[str, object]
-
-
-@dataclass(frozen=True, slots=True)
-class PriceMoved:
-    server_id: str
-    offered: float
-    needed: float  # the fresh offer
-    payload: dict[str, object]  # of the fresh fix button
-
-
-@dataclass(frozen=True, slots=True)
-class NotConfirmedYet:
-    order_id: int
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OrderGone:
-    order_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class PowerLowered:
-    order_id: int
-    server_id: str
-    price: float
-    from_pl: float
-    to_pl: int
-
-
-@dataclass(frozen=True, slots=True)
-class PowerNoLonger:
-    """Lowering the power no longer puts the order in front (or it leads already)."""
+class PowerLimit(msgspec.Struct, frozen=True):
+    """Lead by power: the order, and the total power limit the user agreed to."""
 
     order_id: int
     server_id: str
-    leading: bool
-    raise_to: float | None  # the ordinary way: lead price + step
+    pl: int
 
 
-@dataclass(frozen=True, slots=True)
-class Watching:
-    rule_id: int
-    server_id: str
-
-
-TapOutcome = (
-    Placed | Refused | CallFailed | ServerGone | NoTemplate | TemplateMisfit | AlreadySent
-    | NeedsConfirmation | PriceMoved | NotConfirmedYet | OrderGone | PowerLowered
-    | PowerNoLonger | Watching
-)  # fmt: skip
+def _button(label: Say, kind: str, payload: msgspec.Struct) -> list[list[TapButton]]:
+    return [[TapButton(label, kind, msgspec.structs.asdict(payload))]]
 
 
 # --------------------------------------------------------------------------- creates
@@ -154,69 +80,142 @@ def is_lowest(template: Template) -> bool:
     return template == lowest(template)
 
 
+def refused_tap(server_id: str, price: float, refusal: refusals.Refusal,
+                order_id: int | None = None) -> TapResult:
+    """A refusal in plain words, with the button of its fix."""
+    watch = _button(Say("👁 Watch #{server}", server=server_id), "watch_server",
+                    ServerOnly(server_id))  # fmt: skip
+    toast = Say("Not placed") if order_id is None else Say("Not changed")
+    match refusal.kind, refusal.fix:
+        case "too_low", refusals.BidAt(price=offer, refused=floor):
+            note = Say(
+                "❌ No bid on #{server}: clore.ai refused {price} CLORE/day as too low. "
+                "{offer} CLORE/day leads now.",
+                server=server_id, price=price, offer=offer,
+            )
+            fix = _button(Say("Bid {price}", price=offer), "fix_bid",
+                          NewBid(server_id, offer, floor))  # fmt: skip
+            return TapResult(toast, note, fix)
+        case "failed_oc", refusals.BidLowestPower():
+            note = Say(
+                "❌ No bid on #{server}: clore.ai could not apply your template's power limit "
+                "or overclock there. A bid with every GPU at its lowest power limit and no "
+                "overclock may go through (your workload may run slower).",
+                server=server_id,
+            )
+            fix = _button(Say("Bid with lowest power"), "fix_bid",
+                          NewBid(server_id, lowest=True))  # fmt: skip
+            return TapResult(toast, note, fix)
+        case "failed_oc", _:
+            note = Say(
+                "❌ No bid on #{server}: clore.ai could not apply even the lowest power limit "
+                "there. The machine may not take GigaSPOT orders now; watch it to hear when "
+                "it matches again.",
+                server=server_id,
+            )
+            return TapResult(toast, note, watch)
+        case "failed_rent", _:
+            note = Say(
+                "❌ No bid on #{server}: this machine cannot be rented right now. Nothing was "
+                "placed. Watch it to hear when it can be.",
+                server=server_id,
+            )
+            return TapResult(toast, note, watch)
+        case "too_low", refusals.RaiseAt(price=offer):
+            note = Say(
+                "❌ Order {order} was not changed: clore.ai refused {price} CLORE/day as too "
+                "low. {offer} CLORE/day leads now.",
+                order=order_id or 0, price=price, offer=offer,
+            )
+            return TapResult(toast, note, _raise_button(order_id or 0, server_id, offer))
+        case "failed_update", refusals.RaiseAt(price=offer):
+            note = Say(
+                "❌ clore.ai did not lower the power limit of order {order}. Raising the price "
+                "to {offer} CLORE/day (at its current power) also puts it in front.",
+                order=order_id or 0, offer=offer,
+            )
+            return TapResult(toast, note, _raise_button(order_id or 0, server_id, offer))
+    note = Say(
+        "❌ clore.ai could not update order {order} on #{server} (it may have ended).",
+        order=order_id or 0, server=server_id,
+    )
+    return TapResult(toast, note, watch)
+
+
+def _raise_button(order_id: int, server_id: str, price: float) -> list[list[TapButton]]:
+    return _button(Say("Raise to {price}", price=price), "raise",
+                   OrderPrice(order_id, server_id, price))  # fmt: skip
+
+
 async def tap_create(
-    ctx: ServiceContext,
-    user: User,
-    payload: dict[str, object],
-    *,
-    kind: str,
-    confirmed: bool,
+    ctx: ServiceContext, user: User, payload: NewBid, *, kind: str, confirmed: bool,
     action_id: str | None,
-) -> TapOutcome:
-    """Bid again (payload: server_id, order_id), or a fix after a refusal (payload:
-    server_id, price, refused, lowest): re-check, then ONE create call."""
-    server_id = str(payload["server_id"])
+) -> TapResult:
+    """Bid again, or a fix after a refusal: re-check, then ONE create call."""
     key = accounts.api_key(ctx, user)  # asks to link first
-    async with ctx.money_locks.hold(user.id, server_id):
+    async with ctx.money_locks.hold(user.id, payload.server_id):
         return await _create(ctx, user, key, payload, kind, confirmed, action_id)
 
 
 async def _create(
-    ctx: ServiceContext,
-    user: User,
-    key: str,
-    payload: dict[str, object],
-    kind: str,
-    confirmed: bool,
+    ctx: ServiceContext, user: User, key: str, payload: NewBid, kind: str, confirmed: bool,
     action_id: str | None,
-) -> TapOutcome:
-    server_id = str(payload["server_id"])
-    refused = float(payload.get("refused", 0.0))  # type: ignore[arg-type]
-    use_lowest = bool(payload.get("lowest", False))
+) -> TapResult:
+    server_id, refused = payload.server_id, payload.refused
     money.snapshot_url(ctx)  # not served before the market is loaded
     server = ctx.market.server(server_id)
     if server is None:
-        return ServerGone(server_id)
+        return TapResult(
+            Say("Server gone"),
+            Say("Server #{server} is no longer in the market.", server=server_id),
+        )
     async with ctx.reads() as s:
         rows = await pending_orders.on_server(s, user.id, server_id)
         template = await templates.stored(ctx, s, user.id)  # says if its env is unreadable
     for row in rows:
         if row.resolved_at is None:
-            return AlreadySent(server_id, row.price, row.created_at)
+            return TapResult(Say("Bid already sent"), Say(
+                "Your bid on #{server} at {price} CLORE/day ({time}) has not shown up in "
+                "the market yet. I will not send another; I will tell you when it does.",
+                server=server_id, price=row.price, time=row.created_at,
+            ))  # fmt: skip
     if template is None:
-        return NoTemplate()
-    if use_lowest:
+        return TapResult(
+            Say("No template"), Say("You have no order template. Set one with /template.")
+        )
+    if payload.lowest:
         template = lowest(template)
     profile = accounts.profile(ctx, user)
+    step = profile.raise_step
     lead = price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id)
-    needed = refusals.offer_above(lead + profile.raise_step, refused, profile.raise_step)
-    offered = payload.get("price")
-    if offered is None or use_lowest:
+    needed = refusals.offer_above(lead + step, refused, step)
+    offered = payload.price
+    if offered is None or payload.lowest:
         price = needed  # Bid again and lowest power: the price is decided now
-    else:
-        offered_price = float(offered)  # type: ignore[arg-type]
-        if offered_price <= lead + EPS or offered_price <= refused + EPS:
-            fresh = {**payload, "price": needed}
-            return PriceMoved(server_id, offered_price, needed, fresh)
-        price = min(offered_price, needed)
-    if profile.price_cap is not None and price > profile.price_cap + EPS and not confirmed:
-        return NeedsConfirmation(
-            server_id, price, profile.price_cap, f"confirm_{kind}", {**payload, "price": price}
+    elif offered <= lead + EPS or offered <= refused + EPS:
+        note = Say(
+            "The market moved: {offered} no longer leads on #{server}.",
+            offered=offered, server=server_id,
         )
+        fresh = msgspec.structs.replace(payload, price=needed)
+        return TapResult(Say("Price no longer leads"), note,
+                         _button(Say("Bid {price}", price=needed), "fix_bid", fresh))  # fmt: skip
+    else:
+        price = min(offered, needed)
+    if profile.price_cap is not None and price > profile.price_cap + EPS and not confirmed:
+        note = Say(
+            "{price} CLORE/day is above your cap of {cap}. Bid on #{server} anyway?",
+            price=price, cap=profile.price_cap, server=server_id,
+        )
+        fixed = msgspec.structs.replace(payload, price=price)
+        label = Say("Yes, bid {price}", price=price)
+        return TapResult(Say("Above your cap"), note, _button(label, f"confirm_{kind}", fixed))
     try:
         order = build_order(template, server_id, server, price)
     except TemplateError as exc:
-        return TemplateMisfit(str(exc))
+        return TapResult(
+            Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=str(exc))
+        )
     known = sorted(b.id for b in server.bids if b.owner == user.clore_user_id)
     intent = await money.begin(
         ctx,
@@ -224,7 +223,7 @@ async def _create(
         action="create",
         server_id=server_id,
         price=price,
-        detail="bid again" if kind == "bid_again" else "fix",
+        detail=f"bid again after order {payload.order_id}" if kind == "bid_again" else None,
         pending_order={"known_order_ids": known, "action_id": action_id},
     )
     try:
@@ -232,55 +231,59 @@ async def _create(
     except clore_errors.CloreError as exc:
         outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
         await money.settle_now(ctx, intent, outcome, type(exc).__name__)
-        return CallFailed(plain_error(exc), exc.ambiguous)
+        return TapResult(Say("Not confirmed") if exc.ambiguous else Say("Failed"), plain_error(exc))
     refusal = refusals.create_refusal(
-        result,
-        server_id,
-        sent_price=price,
-        needed=lead + profile.raise_step,
-        step=profile.raise_step,
-        refused_floor=refused,
-        was_lowest_power=is_lowest(template),
-    )
+        result, server_id, sent_price=price, needed=lead + step, step=step,
+        refused_floor=refused, was_lowest_power=is_lowest(template),
+    )  # fmt: skip
     if refusal is not None:
         await money.settle_now(ctx, intent, "rejected", refusal.kind)
-        return Refused(server_id, price, refusal)
+        return refused_tap(server_id, price, refusal)
     await money.settle_now(ctx, intent, "ok")
-    below = None
-    if offered is not None and not use_lowest and price < float(offered) - EPS:  # type: ignore[arg-type]
-        below = float(offered)  # type: ignore[arg-type]
-    return Placed(server_id, price, below, use_lowest)
+    if payload.lowest:
+        note = Say(
+            "✅ Bid on #{server} at {price} CLORE/day sent, every GPU at its lowest power "
+            "limit. I will tell you when the order shows up in the market.",
+            server=server_id, price=price,
+        )
+    elif offered is not None and price < offered - EPS:
+        note = Say(
+            "✅ Bid on #{server} at {price} CLORE/day sent. Leading needed less than the "
+            "button's {offered}. I will tell you when the order shows up in the market.",
+            server=server_id, price=price, offered=offered,
+        )
+    else:
+        note = Say(
+            "✅ Bid on #{server} at {price} CLORE/day sent. I will tell you when the order "
+            "shows up in the market.",
+            server=server_id, price=price,
+        )
+    return TapResult(Say("Bid placed"), note)
 
 
 def classify_create(
-    ctx: ServiceContext,
-    user: User,
-    template: Template,
-    server: Server,
-    server_id: str,
-    result: object,
-    price: float,
+    ctx: ServiceContext, user: User, template: Template, server: Server, server_id: str,
+    result: CreateResult, price: float,
 ) -> refusals.Refusal | None:
     """The refusal (and its fix) of a create made elsewhere (the match alert's Bid)."""
-    profile = accounts.profile(ctx, user)
+    step = accounts.profile(ctx, user).raise_step
     lead = price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id)
     return refusals.create_refusal(
-        result,  # type: ignore[arg-type]
-        server_id,
-        sent_price=price,
-        needed=lead + profile.raise_step,
-        step=profile.raise_step,
+        result, server_id, sent_price=price, needed=lead + step, step=step,
         was_lowest_power=is_lowest(template),
-    )
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- watch
 
 
-async def tap_watch(ctx: ServiceContext, user: User, payload: dict[str, object]) -> TapOutcome:
-    server_id = str(payload["server_id"])
-    saved = await watch.save(ctx, user, f"server={server_id}")
-    return Watching(saved.rule_id, server_id)
+async def tap_watch(ctx: ServiceContext, user: User, payload: ServerOnly) -> TapResult:
+    saved = await watch.save(ctx, user, f"server={payload.server_id}")
+    return TapResult(Say("Watching"), Say(
+        "👁 Rule {rule} saved: I will tell you when #{server} matches (it must be online, "
+        "working and rentable).",
+        rule=saved.rule_id, server=payload.server_id,
+    ))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- power
@@ -297,10 +300,9 @@ def power_offer(
     return power.lead_by_power(server, bid, ctx.market.clore_price)
 
 
-async def tap_power(ctx: ServiceContext, user: User, payload: dict[str, object]) -> TapOutcome:
+async def tap_power(ctx: ServiceContext, user: User, payload: PowerLimit) -> TapResult:
     """Lead at the same price by lowering the power limit: re-check, ONE edit with `oc`."""
-    order_id, server_id = int(payload["order_id"]), str(payload["server_id"])  # type: ignore[call-overload]
-    agreed = int(payload["pl"])  # type: ignore[call-overload]
+    order_id, server_id = payload.order_id, payload.server_id
     key = accounts.api_key(ctx, user)
     async with ctx.money_locks.hold(user.id, server_id):
         money.snapshot_url(ctx)
@@ -308,32 +310,51 @@ async def tap_power(ctx: ServiceContext, user: User, payload: dict[str, object])
         bid = find_bid(server, order_id, user.clore_user_id)
         done = await money.record(ctx, user.id, order_id, bid)
         if done.unconfirmed is not None:
-            return NotConfirmedYet(order_id, done.unconfirmed.created_at)
+            return TapResult(Say("Not confirmed yet"), Say(
+                "⏳ An action on order {order} ({time}) is not confirmed by clore.ai yet. I "
+                "will not send another until the market shows what happened (at most 10 "
+                "minutes).",
+                order=order_id, time=done.unconfirmed.created_at,
+            ))  # fmt: skip
         if server is None or bid is None or done.cancelled is not None:
-            return OrderGone(order_id)
+            return TapResult(Say("Order not found"), Say(
+                "Order {order} is no longer in the market.", order=order_id
+            ))  # fmt: skip
         if done.raised is not None and done.raised.price is not None:
             bid = msgspec.structs.replace(bid, price=done.raised.price)
         step = accounts.profile(ctx, user).raise_step
         standing = bid_standing(server_id, server, bid, ctx.market.clore_price)
         lead = power.lead_by_power(server, bid, ctx.market.clore_price)
+        if lead is None and standing.state != "outbid":
+            return TapResult(Say("Already in front"), Say(
+                "✅ Order {order} already leads on #{server}: nothing was sent.",
+                order=order_id, server=server_id,
+            ))  # fmt: skip
         if lead is None:
-            leading = standing.state != "outbid"
-            return PowerNoLonger(
-                order_id, server_id, leading, None if leading else standing.lead_price + step
-            )
-        if lead.total_pl < agreed:
+            raise_to = standing.lead_price + step
+            return TapResult(Say("No longer possible"), Say(
+                "Lowering the power limit no longer puts order {order} in front on #{server}. "
+                "Nothing was sent.",
+                order=order_id, server=server_id,
+            ), _raise_button(order_id, server_id, raise_to))  # fmt: skip
+        if lead.total_pl < payload.pl:
             # Leading now needs a deeper cut than the user agreed to: ask again.
-            fresh = {"order_id": order_id, "server_id": server_id, "pl": lead.total_pl}
-            return PriceMoved(server_id, float(agreed), float(lead.total_pl), fresh)
+            fresh = PowerLimit(order_id, server_id, lead.total_pl)
+            return TapResult(Say("Market moved"), Say(
+                "The market moved: {agreed} W no longer leads on #{server}; it takes {watts} W "
+                "now.",
+                agreed=payload.pl, server=server_id, watts=lead.total_pl,
+            ), _button(Say("Lower power to {watts} W", watts=lead.total_pl), "power_lead",
+                       fresh))  # fmt: skip
         return await _lower(ctx, user, key, lead, server_id, standing.lead_price + step)
 
 
 async def lower_power(
     ctx: ServiceContext, user: User, key: str, lead: power.PowerLead, server_id: str,
     *, automatic: bool = False,
-) -> tuple[audit.Outcome, str | None, money.Intent]:
-    """Caller holds the lock: the intent, ONE edit with `oc`, its outcome (settled by the
-    caller). Returns (outcome, refusal kind or error, intent)."""
+) -> tuple[audit.Outcome, Say | str | None, money.Intent]:
+    """Caller holds the lock: the intent, ONE edit with `oc`; the caller settles it.
+    Returns (outcome, why it did not take effect, intent)."""
     intent = await money.begin(
         ctx,
         user_id=user.id,
@@ -342,7 +363,7 @@ async def lower_power(
         server_id=server_id,
         price=lead.price,
         automatic=automatic,
-        detail=f"power {lead.from_pl:g} W -> {lead.total_pl} W",
+        detail=power_detail(lead),
     )
     edit = OrderEdit(
         order_id=lead.order_id,
@@ -359,30 +380,30 @@ async def lower_power(
     return "rejected", why, intent
 
 
+def power_detail(lead: power.PowerLead) -> str:
+    return f"power {lead.from_pl:g} W -> {lead.total_pl} W"
+
+
 async def _lower(
     ctx: ServiceContext, user: User, key: str, lead: power.PowerLead, server_id: str,
     needed: float,
-) -> TapOutcome:
+) -> TapResult:
     outcome, why, intent = await lower_power(ctx, user, key, lead, server_id)
-    detail = f"power {lead.from_pl:g} W -> {lead.total_pl} W" + (f": {why}" if why else "")
-    await money.settle_now(ctx, intent, outcome, detail)
+    reason = why.english() if isinstance(why, Say) else why
+    await money.settle_now(
+        ctx, intent, outcome, power_detail(lead) + (f": {reason}" if reason else "")
+    )
     if outcome == "ok":
-        return PowerLowered(lead.order_id, server_id, lead.price, lead.from_pl, lead.total_pl)
-    if outcome in ("ambiguous", "error"):
-        return CallFailed(why or "", outcome == "ambiguous")
+        return TapResult(Say("Power lowered"), Say(
+            "✅ Order {order} on #{server} now asks {new} W instead of {old} W at the same "
+            "{price} CLORE/day. Your workload gets less power and may run slower.",
+            order=lead.order_id, server=server_id, new=lead.total_pl, old=f"{lead.from_pl:g}",
+            price=lead.price,
+        ))  # fmt: skip
+    if isinstance(why, Say):
+        return TapResult(Say("Not confirmed") if outcome == "ambiguous" else Say("Failed"), why)
     step = accounts.profile(ctx, user).raise_step
     refusal = refusals.Refusal(
-        why or "failed_update",
-        refusals.RaiseAt(refusals.offer_above(needed, 0.0, step), 0.0),
+        why or "failed_update", refusals.RaiseAt(refusals.offer_above(needed, 0.0, step), 0.0)
     )
-    return Refused(server_id, lead.price, refusal, lead.order_id)
-
-
-def check_kind(kind: str) -> None:
-    if kind not in TAP_KINDS:
-        raise UserError("This button does nothing any more.")
-
-
-CREATE_KINDS = frozenset({"bid_again", "confirm_bid_again", "fix_bid", "confirm_fix_bid"})
-TAP_KINDS = CREATE_KINDS | {"watch_server", "power_lead"}
-MONEY_KINDS = CREATE_KINDS | {"power_lead"}
+    return refused_tap(server_id, lead.price, refusal, lead.order_id)

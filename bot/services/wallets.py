@@ -109,10 +109,15 @@ def _duration(text: str, low: timedelta, high: timedelta, what: str) -> int | No
         return None
     try:
         span = parse_duration(text)
-    except ValueError as exc:
-        raise UserError(f"{what}: {exc}.") from None
+    except ValueError:
+        raise UserError(
+            "{what}: {text} is not a duration like 12h, 90m or 2d.", what=what, text=text[:20]
+        ) from None
     if not low <= span <= high:
-        raise UserError(f"{what}: give a duration between {_hours(low)} and {_hours(high)}.")
+        raise UserError(
+            "{what}: give a duration between {low} and {high}.",
+            what=what, low=_hours(low), high=_hours(high),
+        )  # fmt: skip
     return int(span.total_seconds())
 
 

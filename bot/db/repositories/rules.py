@@ -21,6 +21,7 @@ class ActiveRule:
     clore_user_id: int | None  # whose bids are not competitors; None: all bids are
     chat_id: int
     alerts_paused: bool
+    language: str | None = None  # the owner's (bot.i18n), for the alert's text
 
 
 async def add(session: AsyncSession, user_id: int, text: str) -> Rule:
@@ -74,7 +75,13 @@ async def active_rules(session: AsyncSession) -> list[ActiveRule]:
     """
     rows = await session.execute(
         select(
-            Rule.id, Rule.user_id, Rule.text, User.clore_user_id, User.chat_id, User.alerts_paused
+            Rule.id,
+            Rule.user_id,
+            Rule.text,
+            User.clore_user_id,
+            User.chat_id,
+            User.alerts_paused,
+            User.language,
         )
         .join(User, User.id == Rule.user_id)
         .where(Rule.paused.is_(False), User.active.is_(True))

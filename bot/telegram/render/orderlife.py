@@ -9,12 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.i18n import Translator
-from bot.messages import clore
-from bot.orders import refusals
+from bot.telegram.render.common import clore
 from bot.orders.power import PowerLead
 from bot.orders.wallet import Runway, WalletLine
-from bot.services import order_taps as t
-from bot.services.buttons import ButtonToMake, KeyboardToMake
+from bot.services.buttons import ButtonToMake
 from bot.telegram.html import esc
 from bot.telegram.render import Rendered
 
@@ -38,188 +36,6 @@ def duration(tr: Translator, span: timedelta) -> str:
     return tr.gettext("{m} min", m=minutes)
 
 
-# ---------------------------------------------------------------------- refusal fixes
-
-
-def fix_buttons(tr: Translator, refused: t.Refused) -> KeyboardToMake:
-    fix = refused.refusal.fix
-    sid = refused.server_id
-    watch = ButtonToMake(
-        tr.gettext("👁 Watch #{server}", server=sid), "watch_server", {"server_id": sid}
-    )
-    match fix:
-        case refusals.BidAt(price=price, refused=floor):
-            payload = {"server_id": sid, "price": price, "refused": floor}
-            return [[ButtonToMake(tr.gettext("Bid {price}", price=clore(price)), "fix_bid",
-                                  payload)]]  # fmt: skip
-        case refusals.BidLowestPower():
-            payload = {"server_id": sid, "lowest": True}
-            return [[ButtonToMake(tr.gettext("Bid with lowest power"), "fix_bid", payload)]]
-        case refusals.RaiseAt(price=price):
-            payload = {"order_id": refused.order_id, "server_id": sid, "price": price}
-            return [[ButtonToMake(tr.gettext("Raise to {price}", price=clore(price)), "raise",
-                                  payload)]]  # fmt: skip
-        case refusals.WatchServer() | refusals.NoFix():
-            return [[watch]]
-    return []
-
-
-def refusal_text(tr: Translator, refused: t.Refused) -> str:
-    where, price = _where(refused.server_id), clore(refused.price)
-    fix = refused.refusal.fix
-    match refused.refusal.kind, fix:
-        case "too_low", refusals.BidAt(price=offer):
-            return tr.gettext(
-                "❌ No bid on {where}: clore.ai refused {price} CLORE/day as too low. "
-                "{offer} CLORE/day leads now.",
-                where=where, price=price, offer=clore(offer),
-            )
-        case "failed_oc", refusals.BidLowestPower():
-            return tr.gettext(
-                "❌ No bid on {where}: clore.ai could not apply your template's power limit or "
-                "overclock there. A bid with every GPU at its lowest power limit and no "
-                "overclock may go through (your workload may run slower).",
-                where=where,
-            )
-        case "failed_oc", _:
-            return tr.gettext(
-                "❌ No bid on {where}: clore.ai could not apply even the lowest power limit "
-                "there. The machine may not take GigaSPOT orders now; watch it to hear when it "
-                "matches again.",
-                where=where,
-            )
-        case "failed_rent", _:
-            return tr.gettext(
-                "❌ No bid on {where}: this machine cannot be rented right now. Nothing was "
-                "placed. Watch it to hear when it can be.",
-                where=where,
-            )
-        case "too_low", refusals.RaiseAt(price=offer):
-            return tr.gettext(
-                "❌ Order {order} was not changed: clore.ai refused {price} CLORE/day as too "
-                "low. {offer} CLORE/day leads now.",
-                order=refused.order_id, price=price, offer=clore(offer),
-            )
-        case "failed_update", refusals.RaiseAt(price=offer):
-            return tr.gettext(
-                "❌ clore.ai did not lower the power limit of order {order}. Raising the price "
-                "to {offer} CLORE/day (at its current power) also puts it in front.",
-                order=refused.order_id, offer=clore(offer),
-            )
-    return tr.gettext(
-        "❌ clore.ai could not update order {order} on {where} (it may have ended).",
-        order=refused.order_id, where=where,
-    )
-
-
-# ------------------------------------------------------------------------ tap results
-
-
-def tap_result(tr: Translator, outcome: t.TapOutcome) -> tuple[str, Rendered]:
-    """(toast, text and buttons) for a tap's outcome."""
-    match outcome:
-        case t.Placed(server_id=sid, price=price, offered=offered, lowest_power=low):
-            text = tr.gettext(
-                "✅ Bid on {where} at {price} CLORE/day sent. I will tell you when the order "
-                "shows up in the market.",
-                where=_where(sid), price=clore(price),
-            )
-            if low:
-                text += " " + tr.gettext("Every GPU asks its lowest power limit.")
-            if offered is not None:
-                text += " " + tr.gettext(
-                    "Leading needed less than the button's {offered}.", offered=clore(offered)
-                )
-            return tr.gettext("Bid placed"), Rendered(text)
-        case t.Refused():
-            toast = tr.gettext("Not placed") if outcome.order_id is None else tr.gettext(
-                "Not changed"
-            )
-            return toast, Rendered(refusal_text(tr, outcome), fix_buttons(tr, outcome))
-        case t.CallFailed(message=message, ambiguous=ambiguous):
-            toast = tr.gettext("Not confirmed") if ambiguous else tr.gettext("Failed")
-            return toast, Rendered(esc(message))
-        case t.ServerGone(server_id=sid):
-            return tr.gettext("Server gone"), Rendered(
-                tr.gettext("Server {where} is no longer in the market.", where=_where(sid))
-            )
-        case t.NoTemplate():
-            return tr.gettext("No template"), Rendered(
-                tr.gettext("You have no order template. Set one with /template.")
-            )
-        case t.TemplateMisfit(message=message):
-            return tr.gettext("Template does not fit"), Rendered(
-                "❌ " + esc(message) + " " + tr.gettext("Nothing was sent.")
-            )
-        case t.AlreadySent(server_id=sid, price=price, at=at):
-            return tr.gettext("Bid already sent"), Rendered(tr.gettext(
-                "Your bid on {where} at {price} CLORE/day ({at}) has not shown up in the "
-                "market yet. I will not send another; I will tell you when it does.",
-                where=_where(sid), price=clore(price), at=_at(at),
-            ))  # fmt: skip
-        case t.NeedsConfirmation(server_id=sid, price=price, cap=cap, kind=kind, payload=p):
-            button = ButtonToMake(tr.gettext("Yes, bid {price}", price=clore(price)), kind, p)
-            return tr.gettext("Above your cap"), Rendered(tr.gettext(
-                "{price} CLORE/day is above your cap of {cap}. Bid on {where} anyway?",
-                price=clore(price), cap=clore(cap), where=_where(sid),
-            ), [[button]])  # fmt: skip
-        case t.PriceMoved(server_id=sid, offered=offered, needed=needed, payload=p):
-            if "pl" in p:
-                button = ButtonToMake(
-                    tr.gettext("Lower power to {watts} W", watts=int(needed)), "power_lead", p
-                )
-                return tr.gettext("Market moved"), Rendered(tr.gettext(
-                    "The market moved: {agreed} W no longer leads on {where}; it takes "
-                    "{watts} W now.",
-                    agreed=int(offered), where=_where(sid), watts=int(needed),
-                ), [[button]])  # fmt: skip
-            button = ButtonToMake(tr.gettext("Bid {price}", price=clore(needed)), "fix_bid", p)
-            return tr.gettext("Price no longer leads"), Rendered(tr.gettext(
-                "The market moved: {offered} no longer leads on {where}.",
-                offered=clore(offered), where=_where(sid),
-            ), [[button]])  # fmt: skip
-        case t.NotConfirmedYet(order_id=order, at=at):
-            return tr.gettext("Not confirmed yet"), Rendered(tr.gettext(
-                "⏳ An action on order {order} ({at}) is not confirmed by clore.ai yet. I will "
-                "not send another until the market shows what happened (at most 10 minutes).",
-                order=order, at=_at(at),
-            ))  # fmt: skip
-        case t.OrderGone(order_id=order):
-            return tr.gettext("Order not found"), Rendered(
-                tr.gettext("Order {order} is no longer in the market.", order=order)
-            )
-        case t.PowerLowered(order_id=order, server_id=sid, price=price, from_pl=old, to_pl=new):
-            return tr.gettext("Power lowered"), Rendered(tr.gettext(
-                "✅ Order {order} on {where} now asks {new} W instead of {old} W at the same "
-                "{price} CLORE/day. Your workload gets less power and may run slower.",
-                order=order, where=_where(sid), new=new, old=f"{old:g}", price=clore(price),
-            ))  # fmt: skip
-        case t.PowerNoLonger(order_id=order, server_id=sid, leading=True):
-            return tr.gettext("Already in front"), Rendered(tr.gettext(
-                "✅ Order {order} already leads on {where}: nothing was sent.",
-                order=order, where=_where(sid),
-            ))  # fmt: skip
-        case t.PowerNoLonger(order_id=order, server_id=sid, raise_to=raise_to):
-            buttons: KeyboardToMake | None = None
-            if raise_to is not None:
-                payload = {"order_id": order, "server_id": sid, "price": raise_to}
-                buttons = [[ButtonToMake(
-                    tr.gettext("Raise to {price}", price=clore(raise_to)), "raise", payload
-                )]]  # fmt: skip
-            return tr.gettext("No longer possible"), Rendered(tr.gettext(
-                "Lowering the power limit no longer puts order {order} in front on {where}. "
-                "Nothing was sent.",
-                order=order, where=_where(sid),
-            ), buttons)  # fmt: skip
-        case t.Watching(rule_id=rule, server_id=sid):
-            return tr.gettext("Watching"), Rendered(tr.gettext(
-                "👁 Rule {rule} saved: I will tell you when {where} matches (it must be "
-                "online, working and rentable).",
-                rule=rule, where=_where(sid),
-            ))  # fmt: skip
-    raise AssertionError(outcome)
-
-
 # ------------------------------------------------------------------------ alert parts
 
 
@@ -230,6 +46,15 @@ def power_button(tr: Translator, lead: PowerLead, server_id: str) -> ButtonToMak
                    price=clore(lead.price), watts=lead.total_pl),
         "power_lead", payload,
     )  # fmt: skip
+
+
+def with_power_offer(
+    tr: Translator, alert: Rendered, lead: PowerLead, server_id: str
+) -> Rendered:
+    """The outbid alert with the lead-by-power line and button added."""
+    keyboard = list(alert.keyboard or [])
+    keyboard.append([power_button(tr, lead, server_id)])
+    return Rendered(f"{alert.text}\n{power_note(tr, lead)}", keyboard)
 
 
 def power_note(tr: Translator, lead: PowerLead) -> str:
