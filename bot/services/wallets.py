@@ -160,7 +160,7 @@ async def read_one(ctx: ServiceContext, user: User) -> bool:
         wallets = await ctx.clore.wallets(key)
     except clore_errors.CloreError as exc:
         async with ctx.sessions() as s, s.begin():
-            await repo.record_failed_read(s, user.id, plain_error(exc), now)
+            await repo.record_failed_read(s, user.id, plain_error(exc).english(), now)
         log.info("wallets of user %s not read: %s", user.id, type(exc).__name__)
         return False
     try:

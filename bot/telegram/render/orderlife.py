@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.i18n import Translator
-from bot.telegram.render.common import clore
 from bot.orders.power import PowerLead
 from bot.orders.wallet import Runway, WalletLine
 from bot.services.buttons import ButtonToMake
 from bot.telegram.html import esc
 from bot.telegram.render import Rendered
+from bot.telegram.render.common import clore
 
 
 def _where(server_id: str) -> str:
