@@ -366,15 +366,20 @@ class Cycle:
 
     async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
         user, st = attempt.candidate.user, attempt.candidate.standing
-        assert isinstance(attempt.decision, protection.Raise)
-        event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
+        tr = translator(user.language)
+        if isinstance(attempt.decision, order_taps.PowerCut):  # `/protect ... power`
+            text = orderlife_render.auto_power(tr, st.server_id, attempt.decision.lead)
+        else:
+            assert isinstance(attempt.decision, protection.Raise)
+            event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
+            text = notice(tr, event).text
         await outbox.enqueue(
             s,
             outbox.NewMessage(
                 user_id=user.id,
                 chat_id=user.chat_id,
                 kind="action",
-                text=notice(translator(user.language), event).text,
+                text=text,
                 dedupe_key=f"autoraise:{user.id}:{st.order_id}:{url}",
             ),
         )

@@ -9,7 +9,8 @@ log (`/history`). Results are typed; `bot.telegram.render.orderlife` words them.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 import msgspec
 
@@ -19,13 +20,14 @@ from bot.db.models import User
 from bot.db.repositories import audit, pending_orders
 from bot.i18n import Say
 from bot.market.ranking import bid_standing
-from bot.market.snapshot import Server
+from bot.market.snapshot import Bid, Server
 from bot.orders import power, refusals
+from bot.orders.protection import ProtectionSettings
 from bot.orders.template import Template, TemplateError, build_order, price_to_lead
 from bot.services import accounts, money, templates, watch
 from bot.services.bids import find_bid
 from bot.services.clore_words import plain_error
-from bot.services.context import ServiceContext
+from bot.services.context import ServiceContext, UserError
 from bot.services.payloads import OrderPrice
 from bot.services.results import TapButton, TapResult
 
@@ -407,3 +409,55 @@ async def _lower(
         why or "failed_update", refusals.RaiseAt(refusals.offer_above(needed, 0.0, step), 0.0)
     )
     return refused_tap(server_id, lead.price, refusal, lead.order_id)
+
+
+# ---------------------------------------------------------------- automatic (protection)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerCut:
+    """Outbid protection's decision to lead by lowering the power limit (`/protect ...
+    power`): no price change, so nothing counts against the daily budget."""
+
+    lead: power.PowerLead
+
+    @property
+    def price(self) -> float:
+        return self.lead.price
+
+
+@dataclass(frozen=True, slots=True)
+class PowerAttempt:
+    decision: PowerCut
+    outcome: audit.Outcome
+    error: Say | None
+    intent: money.Intent | None
+
+
+async def automatic_power(
+    ctx: ServiceContext, user: User, server_id: str, server: Server, bid: Bid,
+    raises_this_hour: int, settings: ProtectionSettings,
+) -> PowerAttempt | None:
+    """Protection's lead by power, with the order's lock held: one edit with `oc`, or None
+    when lowering cannot lead (then protection raises the price as usual), the hourly limit
+    is used up, or this very cut was already tried within the hour."""
+    lead = power.lead_by_power(server, bid, ctx.market.clore_price)
+    if lead is None:
+        return None
+    async with ctx.reads() as s:
+        tried = await audit.for_order_since(
+            s, user.id, bid.id, ctx.clock() - timedelta(hours=1)
+        )
+    cuts = [e for e in tried if e.action == POWER_ACTION and e.automatic]
+    if raises_this_hour + len(cuts) >= settings.max_raises_per_hour:
+        return None
+    if any((e.detail or "").startswith(power_detail(lead)) for e in cuts):
+        return None  # never repeat the same cut (the snapshot may not show it yet)
+    try:
+        key = accounts.api_key(ctx, user)
+    except UserError:
+        return None
+    outcome, why, intent = await lower_power(ctx, user, key, lead, server_id, automatic=True)
+    error = why if isinstance(why, Say) else (Say("clore.ai did not lower the power limit.")
+                                              if why else None)  # fmt: skip
+    return PowerAttempt(PowerCut(lead), outcome, error, intent)

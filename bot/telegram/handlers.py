@@ -345,7 +345,11 @@ async def protect(update: Update, context: Context, user: User) -> None:
     if text and whole_number(text.split()[0]) is None:
         raise UserError(protection.PROTECT_USAGE)
     result = await protection.enable(services(context), user, text)
-    await say(context, user.chat_id, protection_render.protection_on(translator_for(user), result))
+    tr = translator_for(user)
+    answer = protection_render.protection_on(tr, result)
+    if result.settings.use_power:
+        answer += "\n" + orderlife_render.protect_power_line(tr)
+    await say(context, user.chat_id, answer)
 
 
 @guarded

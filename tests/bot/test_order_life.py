@@ -159,3 +159,24 @@ async def test_won_and_lost_are_told_once(bot: BotHarness) -> None:
     texts = await texts_after_cycle(bot)
     assert len(texts) == 1 and "has left the market" in texts[0]
     assert await texts_after_cycle(bot) == []
+
+
+async def test_protection_with_power_leads_by_lowering_power_first(
+    bot_factory: BotFactory,
+) -> None:
+    bot = await bot_factory(clore_price=0.05)
+    await bot.cycle()
+    await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    put(bot, mine=25.0, rival=10.0, rival_pl=100)
+    await texts_after_cycle(bot)
+    answer = await bot.ask(ALICE, f"/protect {ORDER} 30 power")
+    assert "is protected" in answer.text and "lower power limit" in answer.text
+
+    put(bot, mine=25.0, rival=20.0, rival_pl=100)  # lowering to 204 W leads at 25
+    texts = await texts_after_cycle(bot)
+    assert len(texts) == 1 and "lowered its power limit from 300 W to 204 W" in texts[0]
+    edits = [c.body for c in bot.clore.calls_for("edit_gigaspot_orders", key=ALICE_KEY)]
+    assert edits == [[{"order_id": ORDER, "price": 25.0, "oc": [{"pl": 204}]}]]  # no raise
+    audit = [(e.action, e.outcome, e.automatic, e.price) for e in await bot.audit()]
+    assert audit == [("power", "ok", True, 25.0)]
+    assert await texts_after_cycle(bot) == []  # the snapshot shows it leading: nothing more

@@ -57,6 +57,25 @@ def with_power_offer(
     return Rendered(f"{alert.text}\n{power_note(tr, lead)}", keyboard)
 
 
+def auto_power(tr: Translator, server_id: str, lead: PowerLead) -> str:
+    """Outbid protection led by lowering the power limit (`/protect ... power`)."""
+    return tr.gettext(
+        "🛡 Order {order} on {where} leads again at the same {price} CLORE/day: I lowered "
+        "its power limit from {old} W to {watts} W. A lower power limit can slow your "
+        "workload; /unprotect {order} stops this.",
+        order=lead.order_id, where=_where(server_id), price=clore(lead.price),
+        old=f"{lead.from_pl:g}", watts=lead.total_pl,
+    )
+
+
+def protect_power_line(tr: Translator) -> str:
+    return tr.gettext(
+        "⚡ When it falls behind, I first try to lead at the same price with a lower power "
+        "limit (within each GPU's range; this can slow your workload), and raise the price "
+        "only when that cannot lead."
+    )
+
+
 def power_note(tr: Translator, lead: PowerLead) -> str:
     """The trade-off, stated plainly under the outbid alert."""
     return tr.gettext(
