@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-cycle install catalogs i18n-extract i18n-update
+.PHONY: run test lint bench bench-cycle install catalogs i18n-extract i18n-update demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP) catalogs
 test: $(STAMP) catalogs
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The bot on a simulated market with a chat page in the browser; Ctrl-C stops everything.
+demo: $(STAMP) catalogs
+	$(BIN)/gigaspot-bot demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

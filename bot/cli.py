@@ -1,4 +1,4 @@
-"""The `gigaspot-bot` command: run, migrate, scan, bench.
+"""The `gigaspot-bot` command: run, migrate, scan, bench, demo.
 
 Each subcommand lives in its own module exposing `HELP`, `add_arguments(parser)` and
 `main(args) -> int`. Modules are imported only when their subcommand runs, so `scan` does not
@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("bot.db.migrate", "apply database migrations and exit"),
     "scan": ("bot.scan", "match rules against a snapshot file"),
     "bench": ("bot.bench", "measure the matcher against json.loads"),
+    "demo": ("bot.simulated.demo", "the bot on a simulated market, in a browser"),
 }
 
 
