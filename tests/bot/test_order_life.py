@@ -54,7 +54,7 @@ async def test_an_order_near_its_end_offers_bid_again_and_a_tap_creates_one(
 
     bot.clock.advance(11 * 3600)  # 13 h left: not yet
     assert await texts_after_cycle(bot) == []
-    bot.clock.advance(1.5 * 3600)  # 11.5 h left: within the default 12 h
+    bot.clock.advance(2 * 3600)  # 11 h left: within the default 12 h
     texts = await texts_after_cycle(bot)
     assert len(texts) == 1 and "ends in about 11 h" in texts[0]
     assert "first saw it" in texts[0]  # inferred, said so
@@ -180,3 +180,20 @@ async def test_protection_with_power_leads_by_lowering_power_first(
     audit = [(e.action, e.outcome, e.automatic, e.price) for e in await bot.audit()]
     assert audit == [("power", "ok", True, 25.0)]
     assert await texts_after_cycle(bot) == []  # the snapshot shows it leading: nothing more
+
+
+async def test_the_end_comes_from_clore_creation_time_when_my_orders_gives_it(
+    bot: BotHarness,
+) -> None:
+    await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    put(bot, mine=15.0, rival=12.0, max_rental_length=DAY)
+    assert await texts_after_cycle(bot) == []  # first seen now: it would end in 24 h
+    with bot.clore.lock:  # clore created it 20 h ago: it ends in 4 h
+        bot.clore.sim.my_orders(ALICE_CLORE)
+        bot.clore.sim.orders[ORDER].ct = int(bot.clock().timestamp()) - 20 * 3600
+    assert bot.running is not None and bot.running.wallets is not None
+    await bot.running.wallets.run_once()  # reads wallets and my_orders
+    assert len(bot.clore.calls_for("my_orders", key=ALICE_KEY)) == 1
+    texts = await texts_after_cycle(bot)
+    assert len(texts) == 1 and "ends in about 4 h" in texts[0]
+    assert "from when clore.ai created it" in texts[0]

@@ -27,13 +27,13 @@ def _at(when: datetime) -> str:
 
 def duration(tr: Translator, span: timedelta) -> str:
     """`3 d 4 h`, `5 h`, `40 min`: coarse on purpose (it is an estimate)."""
-    minutes = max(0, int(span.total_seconds() // 60))
-    days, hours = divmod(minutes // 60, 24)
+    minutes = max(0, int(span.total_seconds() / 60 + 0.5))
+    if minutes < 60:
+        return tr.gettext("{m} min", m=minutes)
+    days, hours = divmod(int(minutes / 60 + 0.5), 24)  # to the nearest hour
     if days:
         return tr.gettext("{d} d {h} h", d=days, h=hours)
-    if hours:
-        return tr.gettext("{h} h", h=hours)
-    return tr.gettext("{m} min", m=minutes)
+    return tr.gettext("{h} h", h=hours)
 
 
 # ------------------------------------------------------------------------ alert parts
