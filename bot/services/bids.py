@@ -260,16 +260,23 @@ async def _edit(
                 from_price=from_price,
             ),
         )
-    if order_id in result.too_low_ids:
-        reason, note = "too low for clore", Say(
-            "❌ Order {order_id} was not raised: too low for clore.", order_id=order_id
-        )
-    else:
-        reason, note = "refused by clore", Say(
-            "❌ Order {order_id} was not raised: refused by clore.", order_id=order_id
-        )
-    await money.settle_now(ctx, intent, "rejected", reason)
-    return TapResult(Say("Not raised"), note)
+    # Said with the fix each refusal list offers (a price above the refused one, or
+    # watching the machine); imported here: order_taps builds on this module.
+    from bot.orders.refusals import edit_refusal
+    from bot.services.order_taps import refused_tap
+
+    step = accounts.profile(ctx, user).raise_step
+    bid = find_bid(ctx.market.server(server_id), order_id, user.clore_user_id)
+    server = ctx.market.server(server_id)
+    needed = price + step
+    if server is not None and bid is not None:
+        needed = bid_standing(server_id, server, bid, ctx.market.clore_price).lead_price + step
+    refusal = edit_refusal(
+        result, order_id, server_id, sent_price=price, needed=needed, step=step, with_oc=False
+    )
+    assert refusal is not None  # not in success_ids
+    await money.settle_now(ctx, intent, "rejected", refusal.kind)
+    return refused_tap(server_id, price, refusal, order_id)
 
 
 def _failed_toast(exc: clore_errors.CloreError) -> Say:

@@ -72,3 +72,35 @@ async def test_failed_rent_offers_to_watch_the_machine(bot: BotHarness) -> None:
     assert "saved" in watching.text
     assert [r.text for r in await bot.rules_of(ALICE)] == ["gpu=4090", "server=200"]
     assert len(bot.clore.calls_for(CREATE, key=ALICE_KEY)) == 1  # watching spends nothing
+
+
+async def outbid_alert(bot: BotHarness):  # type: ignore[no-untyped-def]
+    from tests.bot.test_order_life import last_message, put, texts_after_cycle
+
+    await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    put(bot, mine=10.0, rival=12.0)
+    await texts_after_cycle(bot)
+    return last_message(bot, "Outbid")
+
+
+async def test_edit_too_low_offers_a_raise_above_the_refused_price(bot: BotHarness) -> None:
+    alert = await outbid_alert(bot)
+    with bot.clore.lock:
+        bot.clore.market["300"]["min_bid"] = 100.0  # clore now refuses 12.5
+    await bot.tap(ALICE, alert, "Raise to 12.5")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+    assert "refused 12.5 CLORE/day as too low" in edited.text
+    assert "Raise to 13" in labels(edited)
+    assert len(bot.clore.calls_for("edit_gigaspot_orders", key=ALICE_KEY)) == 1
+
+
+async def test_edit_failed_to_update_offers_to_watch(bot: BotHarness) -> None:
+    alert = await outbid_alert(bot)
+    with bot.clore.lock:  # the order ended on clore's side; the snapshot does not show it
+        bot.clore.market["300"]["bids"] = [
+            b for b in bot.clore.market["300"]["bids"] if b["id"] != 9001
+        ]
+    await bot.tap(ALICE, alert, "Raise to 12.5")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+    assert "could not update order 9001" in edited.text
+    assert "👁 Watch #300" in labels(edited)
