@@ -37,7 +37,7 @@ from bot.orders.wallet import (
     daily_cost,
     read_due,
 )
-from bot.services import accounts
+from bot.services import accounts, order_news
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.render import orderlife as render
@@ -197,7 +197,7 @@ async def _decide_low(ctx: ServiceContext, s, user: User, row: AccountWatch) -> 
         s,
         outbox.NewMessage(
             user_id=user.id, chat_id=user.chat_id, kind="outbid", text=text,
-            dedupe_key=f"lowbalance:{user.id}:{stamp}",
+            dedupe_key=f"lowbalance:{user.id}:{stamp}", **order_news.alert_kind("balance"),  # type: ignore[arg-type]
         ),
     )  # fmt: skip
     return True
