@@ -14,11 +14,10 @@ from datetime import timedelta
 
 import msgspec
 
-from bot.clore import errors as clore_errors
-from bot.clore.models import CreateResult, OrderEdit, Overclock
+from bot.clore.models import CreateResult, EditResult, OrderEdit, Overclock
 from bot.db.models import User
 from bot.db.repositories import audit, pending_orders
-from bot.i18n import Say
+from bot.i18n import N_, Say
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Bid, Server
 from bot.orders import power, refusals
@@ -219,29 +218,35 @@ async def _create(
             Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=str(exc))
         )
     known = sorted(b.id for b in server.bids if b.owner == user.clore_user_id)
-    intent = await money.begin(
+    found: list[refusals.Refusal] = []  # the structured refusal, for the fix it offers
+
+    def refusal_of(result: CreateResult) -> Say | None:
+        refusal = refusals.create_refusal(
+            result, server_id, sent_price=price, needed=lead + step, step=step,
+            refused_floor=refused, was_lowest_power=is_lowest(template),
+        )  # fmt: skip
+        if refusal is None:
+            return None
+        found.append(refusal)
+        return Say(REFUSAL_WORDS[refusal.kind])
+
+    spent = await money.spend(
         ctx,
-        user_id=user.id,
-        action="create",
-        server_id=server_id,
-        price=price,
-        detail=f"bid again after order {payload.order_id}" if kind == "bid_again" else None,
-        pending_order={"known_order_ids": known, "action_id": action_id},
+        user.id,
+        money.Spend(
+            "create",
+            server_id,
+            lambda: ctx.clore.create_gigaspot_orders(key, [order]),
+            refusal_of,
+            price=price,
+            detail=f"bid again after order {payload.order_id}" if kind == "bid_again" else None,
+            pending_order={"known_order_ids": known, "action_id": action_id},
+        ),
     )
-    try:
-        result = await ctx.clore.create_gigaspot_orders(key, [order])
-    except clore_errors.CloreError as exc:
-        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
-        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
-        return TapResult(Say("Not confirmed") if exc.ambiguous else Say("Failed"), plain_error(exc))
-    refusal = refusals.create_refusal(
-        result, server_id, sent_price=price, needed=lead + step, step=step,
-        refused_floor=refused, was_lowest_power=is_lowest(template),
-    )  # fmt: skip
-    if refusal is not None:
-        await money.settle_now(ctx, intent, "rejected", refusal.kind)
-        return refused_tap(server_id, price, refusal)
-    await money.settle_now(ctx, intent, "ok")
+    if spent.outcome == "refused":
+        return refused_tap(server_id, price, found[0])
+    if spent.error is not None:
+        return _not_done(spent)
     if payload.lowest:
         note = Say(
             "✅ Bid on #{server} at {price} CLORE/day sent, every GPU at its lowest power "
@@ -357,29 +362,42 @@ async def lower_power(
 ) -> tuple[audit.Outcome, Say | str | None, money.Intent]:
     """Caller holds the lock: the intent, ONE edit with `oc`; the caller settles it.
     Returns (outcome, why it did not take effect, intent)."""
-    intent = await money.begin(
-        ctx,
-        user_id=user.id,
-        action=POWER_ACTION,
-        order_id=lead.order_id,
-        server_id=server_id,
-        price=lead.price,
-        automatic=automatic,
-        detail=power_detail(lead),
-    )
+    answers: list[EditResult] = []
+
+    def refusal_of(result: EditResult) -> Say | None:
+        answers.append(result)
+        if lead.order_id in result.success_ids:
+            return None
+        if lead.order_id in result.too_low_ids:
+            return Say("too low for clore")
+        return Say("refused by clore")
+
     edit = OrderEdit(
         order_id=lead.order_id,
         price=lead.price,
         oc=tuple(Overclock(pl=watts) for watts in lead.per_gpu),
     )
-    try:
-        result = await ctx.clore.edit_gigaspot_orders(key, [edit])
-    except clore_errors.CloreError as exc:
-        return ("ambiguous" if exc.ambiguous else "error"), plain_error(exc), intent
-    if lead.order_id in result.success_ids:
-        return "ok", None, intent
-    why = "too_low" if lead.order_id in result.too_low_ids else "failed_update"
-    return "rejected", why, intent
+    spent = await money.spend(
+        ctx,
+        user.id,
+        money.Spend(
+            POWER_ACTION,
+            server_id,
+            lambda: ctx.clore.edit_gigaspot_orders(key, [edit]),
+            refusal_of,
+            order_id=lead.order_id,
+            price=lead.price,
+            automatic=automatic,
+            detail=power_detail(lead),
+        ),
+        settle_now_=False,  # settled with the power detail kept (see `settle_power`)
+    )
+    if spent.error is not None:
+        return spent.recorded, plain_error(spent.error), spent.intent
+    if spent.outcome == "done":
+        return "ok", None, spent.intent
+    why = "too_low" if answers and lead.order_id in answers[0].too_low_ids else "failed_update"
+    return "rejected", why, spent.intent
 
 
 def power_detail(lead: power.PowerLead) -> str:
@@ -461,3 +479,17 @@ async def automatic_power(
     error = why if isinstance(why, Say) else (Say("clore.ai did not lower the power limit.")
                                               if why else None)  # fmt: skip
     return PowerAttempt(PowerCut(lead), outcome, error, intent)
+
+
+REFUSAL_WORDS = {  # what the audit log records for each refusal list
+    "too_low": N_("the price is below what the server accepts"),
+    "failed_oc": N_("clore could not apply the template's power limit or overclock there"),
+    "failed_rent": N_("the server cannot be rented right now"),
+}
+
+
+def _not_done(spent: money.Spent) -> TapResult:
+    """A call that failed or whose outcome is unknown, in plain words."""
+    assert spent.error is not None
+    toast = Say("Not confirmed") if spent.outcome == "ambiguous" else Say("Failed")
+    return TapResult(toast, plain_error(spent.error))

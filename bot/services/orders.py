@@ -17,13 +17,14 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clore import errors as clore_errors
+from bot.clore.models import CreateResult
 from bot.db.models import PendingOrder, User
-from bot.db.repositories import audit, outbox, pending_orders, users
+from bot.db.repositories import outbox, pending_orders, users
 from bot.i18n import Say, translator
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server
 from bot.orders.pending import Waiting, match_pending
+from bot.orders.refusals import Refusal
 from bot.orders.template import (
     Template,
     TemplateError,
@@ -165,25 +166,36 @@ async def _bid(
             Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=str(exc))
         )
     known = sorted(_own_order_ids(server, user.clore_user_id))
-    intent = await money.begin(
+    refused: list[Refusal] = []  # the structured refusal, for the fix it offers
+
+    def refusal_of(result: CreateResult) -> Say | None:
+        found = order_taps.classify_create(ctx, user, template, server, server_id, result, price)
+        if found is not None:
+            refused.append(found)
+        return refusal(result, int(server_id))
+
+    spent = await money.spend(
         ctx,
-        user_id=user.id,
-        action="create",
-        server_id=server_id,
-        price=price,
-        pending_order={"known_order_ids": known, "action_id": action_id},
+        user.id,
+        money.Spend(
+            "create",
+            server_id,
+            lambda: ctx.clore.create_gigaspot_orders(key, [order]),
+            refusal_of,
+            price=price,
+            pending_order={"known_order_ids": known, "action_id": action_id},
+        ),
     )
-    try:
-        result = await ctx.clore.create_gigaspot_orders(key, [order])
-    except clore_errors.CloreError as exc:
-        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
-        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
-        return TapResult(Say("Not confirmed") if exc.ambiguous else Say("Failed"), plain_error(exc))
-    refused = order_taps.classify_create(ctx, user, template, server, server_id, result, price)
-    if refused is not None:  # said plainly, with the fix it offers
-        await money.settle_now(ctx, intent, "rejected", refused.kind)
-        return order_taps.refused_tap(server_id, price, refused)
-    await money.settle_now(ctx, intent, "ok")
+    if spent.outcome == "refused" and refused:  # said plainly, with the fix it offers
+        return order_taps.refused_tap(server_id, price, refused[0])
+    if spent.outcome == "refused":
+        return TapResult(
+            Say("Not placed"),
+            Say("❌ No bid on #{server}: {reason}.", server=server_id, reason=spent.refusal),
+        )
+    if spent.error is not None:
+        toast = Say("Not confirmed") if spent.outcome == "ambiguous" else Say("Failed")
+        return TapResult(toast, plain_error(spent.error))
     if price < offered - EPS:
         note = Say(
             "✅ Bid on #{server} at {price} CLORE/day sent. Leading needed less than the "
@@ -236,6 +248,17 @@ async def _placed_already(
                 ),
                 view=BidView(standing, server),
             )
+    return None
+
+
+def refusal(result: CreateResult, server_id: int) -> Say | None:
+    """Why clore did not place the order on `server_id`, in plain words (None: placed)."""
+    if server_id in result.failed_to_oc_servers:
+        return Say("clore could not apply the template's power limit or overclock there")
+    if server_id in result.failed_to_rent_servers:
+        return Say("the server cannot be rented right now")
+    if server_id in result.too_low_bids_servers:
+        return Say("the price is below what the server accepts")
     return None
 
 

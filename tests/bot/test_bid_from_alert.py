@@ -1,4 +1,4 @@
-"""Issue 5: /template, /history, the Bid button on match alerts and its confirmation."""
+"""/template, /history, the Bid button on match alerts and its confirmation."""
 
 from __future__ import annotations
 
