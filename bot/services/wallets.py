@@ -9,8 +9,9 @@ shown as a zero balance and never alerts. my_orders' creation times (`ct`) repla
 
 The low-balance alert compares how long the CLORE balance lasts at what the user's bids in
 front cost per day with their threshold (`/settings lowbalance 24h`), and fires once per
-crossing (`bot.orders.wallet.crossed_low`). It is decided after each read and after each
-cycle (standings change), from the last good balance.
+crossing (`bot.orders.wallet.crossed_low`). It is decided at every pass of the watch (every
+`RUN_EVERY` seconds) for every linked user, from the last good balance and what leads in
+the snapshot in force (so a bid that starts leading can make a balance low between reads).
 """
 
 from __future__ import annotations
@@ -204,8 +205,8 @@ async def _decide_low(ctx: ServiceContext, s, user: User, row: AccountWatch) -> 
 
 
 class WalletWatch:
-    """Reads every linked user's wallets at most every `READ_EVERY`; after a cycle, decides
-    the low-balance alert again from the last good balance (bids in front changed)."""
+    """Reads every linked user's wallets at most every `READ_EVERY`, and decides the
+    low-balance alert of every linked user at each pass."""
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
