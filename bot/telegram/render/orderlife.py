@@ -80,10 +80,10 @@ def power_note(tr: Translator, lead: PowerLead) -> str:
     """The trade-off, stated plainly under the outbid alert."""
     return tr.gettext(
         "⚡ It can lead again at the same {price} CLORE/day by asking {watts} W instead of "
-        "{old} W ({cut}% less power): hosts are paid for energy, so less power scores "
+        "{old} W ({cut} less power): hosts are paid for energy, so less power scores "
         "higher. A lower power limit can slow your workload.",
         price=clore(lead.price), watts=lead.total_pl, old=f"{lead.from_pl:g}",
-        cut=f"{lead.cut_share * 100:.0f}",
+        cut=f"{lead.cut_share * 100:.0f}%",
     )
 
 
