@@ -127,12 +127,25 @@ async def on_cycle(
                 life.lost_told_at = now
                 ended = now >= life.ends_at - ENDED_SLACK
                 text = render.lost_alert(tr, st.order_id, st.server_id, ended)
-                queued.append(_message(user, text, f"lost:{user_id}:{st.order_id}"))
+                markup = None
+                if ended and await _can_bid(s, user):  # it reached its end: bid again?
+                    button = render.bid_again_button(tr, st.order_id, st.server_id)
+                    markup = to_make_json([[button]])
+                queued.append(_message(user, text, f"lost:{user_id}:{st.order_id}", markup))
             life.running = False
             life.gone_at = now
             life.warn_at = None
     await repo.prune_gone(s, now - KEEP_GONE)
     return queued
+
+
+async def _can_bid(s: AsyncSession, user: User) -> bool:
+    """A linked, readable key and an order template: Bid again can work."""
+    return (
+        user.api_key_encrypted is not None
+        and user.api_key_unreadable_at is None
+        and await templates_repo.get(s, user.id) is not None
+    )
 
 
 async def expiry_warnings(
@@ -148,11 +161,7 @@ async def expiry_warnings(
         server = ctx.market.server(life.server_id)
         if find_bid(server, life.order_id, user.clore_user_id) is None:
             continue
-        can_bid = (
-            user.api_key_encrypted is not None
-            and user.api_key_unreadable_at is None
-            and await templates_repo.get(s, user.id) is not None
-        )
+        can_bid = await _can_bid(s, user)
         source: Source = "created" if life.created_at is not None else "first_seen"
         rendered = render.expiry_alert(
             translator_for(user), life.order_id, life.server_id, life.ends_at,

@@ -197,3 +197,23 @@ async def test_the_end_comes_from_clore_creation_time_when_my_orders_gives_it(
     texts = await texts_after_cycle(bot)
     assert len(texts) == 1 and "ends in about 4 h" in texts[0]
     assert "from when clore.ai created it" in texts[0]
+
+
+async def test_an_order_that_reached_its_end_offers_bid_again(bot: BotHarness) -> None:
+    await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    await bot.ask(ALICE, "/template image=ubuntu pl=min", expect="Template saved")
+    put(bot, mine=10.0, rival=12.0, max_rental_length=20 * 3600)
+    await texts_after_cycle(bot)
+    put(bot, mine=10.0, rival=None, max_rental_length=20 * 3600)  # Alice's bid runs
+    await texts_after_cycle(bot)
+    # past its end (under a day: the outbox gives up messages a day old by this clock);
+    # the warning would be too late, and the order leaves the market
+    bot.clock.advance(20 * 3600)
+    put(bot, mine=None, rival=12.0, max_rental_length=20 * 3600)
+    texts = await texts_after_cycle(bot)
+    assert len(texts) == 1 and "it reached its end" in texts[0]
+    lost = last_message(bot, "reached its end")
+    await bot.tap(ALICE, lost, "Bid again")
+    edited = await bot.edited(ALICE, lost.message_id, 1)
+    assert "Bid on #300 at 12.5 CLORE/day sent" in edited.text
+    assert len(bot.clore.calls_for("create_gigaspot_orders", key=ALICE_KEY)) == 1

@@ -108,11 +108,7 @@ def expiry_alert(
     text += "\n" + tr.gettext(
         "Bid again places a new order from your template at the price that leads then."
     )
-    button = ButtonToMake(
-        tr.gettext("🔁 Bid again on #{server}", server=server_id), "bid_again",
-        {"server_id": server_id, "order_id": order_id},
-    )
-    return Rendered(text, [[button]])
+    return Rendered(text, [[bid_again_button(tr, order_id, server_id)]])
 
 
 def won_alert(tr: Translator, order_id: int, server_id: str, price: float) -> str:
@@ -120,6 +116,13 @@ def won_alert(tr: Translator, order_id: int, server_id: str, price: float) -> st
         "🏁 Your order {order} on {where} is now the best bid at {price} CLORE/day: it "
         "should be the one running (as far as the market snapshot shows).",
         order=order_id, where=_where(server_id), price=clore(price),
+    )
+
+
+def bid_again_button(tr: Translator, order_id: int, server_id: str) -> ButtonToMake:
+    return ButtonToMake(
+        tr.gettext("🔁 Bid again on #{server}", server=server_id), "bid_again",
+        {"server_id": server_id, "order_id": order_id},
     )
 
 
