@@ -20,6 +20,7 @@ run: $(STAMP) catalogs
 
 test: $(STAMP) catalogs
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # The bot on a simulated market with a chat page in the browser; Ctrl-C stops everything.
@@ -28,6 +29,7 @@ demo: $(STAMP) catalogs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/gigaspot-bot bench

@@ -32,6 +32,7 @@ from bot.i18n import translator
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Snapshot
+from bot.orders.protection import Raise
 from bot.services import alert_policy, alert_state, order_news, order_taps, orders, protection
 from bot.services import events as ev
 from bot.services.bids import find_bid, make_action
@@ -88,7 +89,8 @@ class RuleView:
         if top <= 1 << 24 and rule_ids.min() >= 0:  # rule ids are small: a lookup table
             table = np.full(max(top, int(rule_ids.max())) + 1, -1, dtype=np.int64)
             table[self.ids] = self.users
-            return table[rule_ids]
+            owners: np.ndarray = table[rule_ids]
+            return owners
         at = np.searchsorted(self.ids, rule_ids)
         inside = at < self.ids.size
         inside[inside] = self.ids[at[inside]] == rule_ids[inside]
@@ -370,7 +372,7 @@ class Cycle:
         if isinstance(attempt.decision, order_taps.PowerCut):  # `/protect ... power`
             text = orderlife_render.auto_power(tr, st.server_id, attempt.decision.lead)
         else:
-            assert isinstance(attempt.decision, protection.Raise)
+            assert isinstance(attempt.decision, Raise)
             event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
             text = notice(tr, event).text
         await outbox.enqueue(

@@ -30,6 +30,7 @@ from bot.db.repositories import orderlife as repo
 from bot.db.repositories import outbox, users
 from bot.db.repositories import templates as templates_repo
 from bot.market.matcher import Transitions
+from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server
 from bot.orders.expiry import Source
 from bot.services.bids import find_bid
@@ -77,13 +78,13 @@ async def on_cycle(
     by_owner: dict[int, list[User]] = defaultdict(list)
     for user in await users.list_linked(s):
         by_owner[user.clore_user_id or 0].append(user)
-    seen: dict[int, list] = defaultdict(list)  # user id -> changes of their orders
+    seen: dict[int, list[BidStanding]] = defaultdict(list)  # user id -> changes of their orders
     owners: dict[int, User] = {}
     for change in t.bids:
         for user in by_owner.get(change.standing.owner, []):
             seen[user.id].append(change.standing)
             owners[user.id] = user
-    gone: dict[int, list] = defaultdict(list)
+    gone: dict[int, list[BidStanding]] = defaultdict(list)
     for standing in t.gone_bids:
         for user in by_owner.get(standing.owner, []):
             gone[user.id].append(standing)

@@ -27,6 +27,7 @@ from bot.orders.protection import (
     RATE_WINDOW,
     AtCap,
     Decision,
+    InputError,
     NothingToDo,
     OverBudget,
     ProtectionSettings,
@@ -83,8 +84,8 @@ async def enable(ctx: ServiceContext, user: User, text: str) -> ProtectionOn:
         rest = [f"cap={rest[0]}", f"per_hour={rest[1]}"]
     try:
         settings = parse_protection(" ".join([*rest, *power_words]))
-    except ValueError as exc:
-        raise UserError("{problem}. {usage}", problem=str(exc), usage=PROTECT_USAGE) from None
+    except InputError as exc:
+        raise UserError("{problem}. {usage}", problem=exc.say, usage=PROTECT_USAGE) from None
     accounts.api_key(ctx, user)  # asks to link first
     snapshot = ctx.market.snapshot
     if snapshot is None:
@@ -126,9 +127,9 @@ async def budget(ctx: ServiceContext, user: User, text: str) -> BudgetState:
         if text.strip():
             try:
                 amount = parse_budget(text)
-            except ValueError as exc:
+            except InputError as exc:
                 raise UserError(
-                    "{problem}. Send /budget 20 or /budget off.", problem=str(exc)
+                    "{problem}. Send /budget 20 or /budget off.", problem=exc.say
                 ) from None
             await protections.set_budget(s, user.id, amount, now=now)
         current = await protections.get_budget(s, user.id)
@@ -221,7 +222,7 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         return Say("clore.ai did not raise it: refused.")
 
     edit = OrderEdit(order_id=order_id, price=decision.price)
-    spent = await money.spend(
+    outcome = await money.spend(
         ctx,
         user.id,
         money.Spend(
@@ -236,8 +237,8 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         ),
         settle_now_=False,  # `record` settles it with the message about it
     )
-    error = plain_error(spent.error) if spent.error is not None else spent.refusal
-    return Attempt(c, decision, spent.recorded, error, spent.intent)
+    error = plain_error(outcome.error) if outcome.error is not None else outcome.refusal
+    return Attempt(c, decision, outcome.recorded, error, outcome.intent)
 
 
 async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:

@@ -107,7 +107,7 @@ async def save(ctx: ServiceContext, user: User, text: str) -> TemplateSaved:
     try:
         template = parse_template(text, base=base)
     except TemplateError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(exc.say) from None
     template_text, env = _sealed(ctx, template)
     async with ctx.sessions() as s, s.begin():
         await templates_repo.set_text(s, user.id, template_text, env_encrypted=env, now=ctx.clock())

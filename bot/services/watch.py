@@ -52,7 +52,7 @@ def parse(text: str) -> Rule:
     try:
         return parse_rule(text)
     except RuleError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(exc.say) from None
 
 
 async def preview(ctx: ServiceContext, user: User, text: str) -> Preview:

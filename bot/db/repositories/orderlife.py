@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AccountWatch, OrderLife
@@ -120,10 +120,6 @@ async def lives_of(
     return found
 
 
-async def life(session: AsyncSession, user_id: int, order_id: int) -> OrderLife | None:
-    return await session.get(OrderLife, (user_id, order_id), populate_existing=True)
-
-
 async def add_life(
     session: AsyncSession,
     *,
@@ -179,21 +175,6 @@ async def due_warnings(session: AsyncSession, now: datetime) -> list[OrderLife]:
 async def mark_warned(session: AsyncSession, row: OrderLife, now: datetime) -> None:
     row.warned_at = now
     row.warn_at = None
-
-
-async def mark_gone(session: AsyncSession, user_id: int, order_ids: Iterable[int], now: datetime):
-    ids = sorted(set(order_ids))
-    for start in range(0, len(ids), _CHUNK):
-        await session.execute(
-            update(OrderLife)
-            .where(
-                OrderLife.user_id == user_id,
-                OrderLife.order_id.in_(ids[start : start + _CHUNK]),
-                OrderLife.gone_at.is_(None),
-            )
-            .values(gone_at=now, warn_at=None)
-            .execution_options(synchronize_session=False)
-        )
 
 
 async def prune_gone(session: AsyncSession, before: datetime) -> None:

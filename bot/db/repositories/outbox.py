@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import Outbox, utcnow
+from bot.db.repositories._rows import rowcount, table
 
 MessageKind = Literal["outbid", "match", "status", "action"]
 MESSAGE_KINDS: frozenset[str] = frozenset(get_args(MessageKind))
@@ -67,8 +68,10 @@ async def enqueue_many(
     keys = {m.dedupe_key for m in batch if m.dedupe_key is not None}
     taken: set[str] = set()
     if keys:
-        rows = await session.scalars(select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys)))
-        taken = {key for key in rows if key is not None}
+        found = await session.scalars(
+            select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys))
+        )
+        taken = {key for key in found if key is not None}
     stamp = now or utcnow()
     rows: list[dict[str, object]] = []
     fresh: list[bool] = []
@@ -97,7 +100,7 @@ async def enqueue_many(
             }
         )  # fmt: skip
     if rows:  # one Core executemany: a cycle may queue thousands of messages
-        await session.execute(insert(Outbox.__table__), rows)
+        await session.execute(insert(table(Outbox)), rows)
     return fresh
 
 
@@ -160,7 +163,7 @@ async def give_up(
             .values(failed_at=now or utcnow(), last_error=error[:MAX_ERROR_CHARS])
             .execution_options(synchronize_session=False)
         )
-        done += int(result.rowcount)  # type: ignore[attr-defined]
+        done += rowcount(result)
     return done
 
 
@@ -171,7 +174,7 @@ async def _set(session: AsyncSession, outbox_id: int, **values: object) -> bool:
         .values(**values)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def mark_sent(
@@ -198,13 +201,13 @@ async def mark_sent_many(
     params = [{"row_id": i, "message_id": m, "sent_at": at} for i, m, at in sent]
     if not params:
         return
-    table = Outbox.__table__
+    rows = table(Outbox)
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("row_id"), table.c.sent_at.is_(None),
-               table.c.failed_at.is_(None))
+        update(rows)
+        .where(rows.c.id == bindparam("row_id"), rows.c.sent_at.is_(None),
+               rows.c.failed_at.is_(None))
         .values(sent_at=bindparam("sent_at"), message_id=bindparam("message_id"),
-                attempts=table.c.attempts + 1),
+                attempts=rows.c.attempts + 1),
         params,
     )
 
@@ -245,7 +248,7 @@ async def fail_pending_for_user(
         .values(failed_at=now or utcnow(), last_error=error[:MAX_ERROR_CHARS])
         .execution_options(synchronize_session="fetch")
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def pending_count(session: AsyncSession) -> int:
@@ -263,4 +266,4 @@ async def prune(session: AsyncSession, *, older_than: datetime) -> int:
             or_(Outbox.sent_at.is_not(None), Outbox.failed_at.is_not(None)),
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)

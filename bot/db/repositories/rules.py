@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Rule, User
+from bot.db.repositories._rows import rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ async def set_paused(session: AsyncSession, rule_id: int, user_id: int, paused: 
         .values(paused=paused)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def delete(session: AsyncSession, rule_id: int, user_id: int) -> bool:
@@ -64,7 +65,7 @@ async def delete(session: AsyncSession, rule_id: int, user_id: int) -> bool:
         .where(Rule.id == rule_id, Rule.user_id == user_id)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def active_rules(session: AsyncSession) -> list[ActiveRule]:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import User, utcnow
+from bot.db.repositories._rows import rowcount
 
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
@@ -56,7 +57,7 @@ async def _update(session: AsyncSession, user_id: int, **values: object) -> bool
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def set_api_key(
@@ -91,7 +92,7 @@ async def set_key_unreadable(session: AsyncSession, user_id: int, now: datetime)
         .values(api_key_unreadable_at=now, updated_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def clear_key_unreadable(session: AsyncSession, user_id: int) -> bool:
