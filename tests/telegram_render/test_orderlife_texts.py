@@ -77,3 +77,13 @@ def test_durations_are_rounded_to_the_hour() -> None:
     assert render.duration(tr, timedelta(hours=3, minutes=59)) == "4 h"
     assert render.duration(tr, timedelta(days=2, hours=1)) == "2 d 1 h"
     assert render.duration(translator("ru"), timedelta(hours=5)) == "5 ч"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_an_interrupted_power_change_is_named_as_such(lang: str) -> None:
+    from bot.services import events as ev
+    from bot.telegram.render import alerts
+
+    text = alerts.interrupted(translator(lang), ev.Interrupted("power", True, 9001, "7", 25.0))
+    _check(text)
+    assert "9001" in text and ("power limit" in text or "мощности" in text)
