@@ -10,7 +10,7 @@ log (`/history`). Results are typed; `bot.telegram.render.orderlife` words them.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -329,6 +329,13 @@ async def tap_power(ctx: ServiceContext, user: User, payload: PowerLimit) -> Tap
             ))  # fmt: skip
         if done.raised is not None and done.raised.price is not None:
             bid = msgspec.structs.replace(bid, price=done.raised.price)
+        lowered = await _lowered_on_this_snapshot(ctx, user, order_id)
+        if lowered is not None:  # another alert's button did it; the snapshot predates it
+            return TapResult(Say("Already lowered"), Say(
+                "✅ The power limit of order {order} was already lowered ({time}): nothing "
+                "was sent.",
+                order=order_id, time=lowered,
+            ))  # fmt: skip
         step = accounts.profile(ctx, user).raise_step
         standing = bid_standing(server_id, server, bid, ctx.market.clore_price)
         lead = power.lead_by_power(server, bid, ctx.market.clore_price)
@@ -398,6 +405,21 @@ async def lower_power(
         return "ok", None, spent.intent
     why = "too_low" if answers and lead.order_id in answers[0].too_low_ids else "failed_update"
     return "rejected", why, spent.intent
+
+
+async def _lowered_on_this_snapshot(
+    ctx: ServiceContext, user: User, order_id: int
+) -> datetime | None:
+    """When a power change of this order took effect on the snapshot in force, if one did."""
+    url = money.snapshot_url(ctx)
+    async with ctx.reads() as s:
+        entries = await audit.for_order_since(
+            s, user.id, order_id, ctx.clock() - money.SHOWN_WITHIN
+        )
+    for entry in reversed(entries):
+        if entry.action == POWER_ACTION and entry.outcome == "ok" and entry.snapshot_url == url:
+            return entry.created_at
+    return None
 
 
 def power_detail(lead: power.PowerLead) -> str:

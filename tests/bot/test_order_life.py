@@ -37,6 +37,20 @@ async def texts_after_cycle(bot: BotHarness, *, publish: bool = True) -> list[st
     return bot.sent_texts(ALICE, since=mark)
 
 
+async def power_button_again(bot: BotHarness) -> str:
+    """A fresh Lead-by-power button for order 9001 at 204 W (as a second alert would have)."""
+    from bot.services.bids import make_action
+    from bot.services.buttons import callback_data
+
+    user = await bot.user(ALICE)
+    assert user is not None
+    async with bot.ctx.sessions() as s, s.begin():
+        action = await make_action(
+            bot.ctx, s, user.id, "power_lead", order_id=ORDER, server_id=SERVER, pl=204
+        )
+    return callback_data(action)
+
+
 def last_message(bot: BotHarness, contains: str) -> ChatMessage:
     return [m for m in bot.telegram.bot_messages(ALICE) if contains in m.text][-1]
 
@@ -113,6 +127,12 @@ async def test_outbid_offers_lead_by_power_and_the_tap_makes_one_edit_with_oc(
     await bot.tap(ALICE, alert, "lowering power")
     edited = await bot.edited(ALICE, alert.message_id, 1)
     assert "now asks 204 W instead of 300 W" in edited.text
+    # The same offer from another message (here: the button made again) sends nothing
+    # while the snapshot in force predates the change.
+    again = await bot.tap_data(ALICE, alert.message_id, await power_button_again(bot))
+    assert "Working on it" in again
+    repeated = await bot.edited(ALICE, alert.message_id, 2)
+    assert "already lowered" in repeated.text
     edits = [c.body for c in bot.clore.calls_for("edit_gigaspot_orders", key=ALICE_KEY)]
     assert edits == [[{"order_id": ORDER, "price": 25.0, "oc": [{"pl": 204}]}]]
     audit = [(e.action, e.outcome, e.price) for e in await bot.audit()]
