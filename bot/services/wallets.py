@@ -21,11 +21,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.clore import errors as clore_errors
 from bot.db.models import AccountWatch, User
 from bot.db.repositories import orderlife as repo
 from bot.db.repositories import outbox, users
-from bot.market.ranking import standings_for_owner
+from bot.market.ranking import BidStanding, standings_for_owner
 from bot.orders.expiry import MAX_WARN_AHEAD, MIN_WARN_AHEAD, creation_times, parse_duration
 from bot.orders.wallet import (
     DEFAULT_LOW_BALANCE,
@@ -65,14 +67,21 @@ def threshold(row: AccountWatch | None) -> timedelta:
     return timedelta(seconds=row.low_balance_seconds)
 
 
-def runway(ctx: ServiceContext, user: User, wallets: list[WalletLine]) -> Runway | None:
+def runway(
+    ctx: ServiceContext, user: User, wallets: list[WalletLine],
+    standings: list[BidStanding] | None = None,
+) -> Runway | None:
+    """The CLORE balance against what the user's bids in front cost. `standings`: the
+    user's bids when the caller has them (the watch pass), else read from the snapshot."""
     balance = clore_balance(wallets)
     snapshot = ctx.market.snapshot
     if balance is None:
         return None
     if snapshot is None or user.clore_user_id is None:
         return Runway(balance, 0.0, 0)
-    standings = standings_for_owner(snapshot, user.clore_user_id, ctx.market.clore_price)
+    if standings is None:
+        standings = standings_for_owner(snapshot, user.clore_user_id, ctx.market.clore_price)
+    standings = [st for st in standings if st.server_id in snapshot.servers]
     currencies = {
         (st.server_id, st.order_id): bid.currency
         for st in standings
@@ -179,18 +188,30 @@ async def read_one(ctx: ServiceContext, user: User) -> bool:
     return True
 
 
-async def _decide_low(ctx: ServiceContext, s, user: User, row: AccountWatch) -> bool:  # type: ignore[no-untyped-def]
-    """In the caller's transaction: the low-balance state, and the alert on a crossing."""
+def _crossing(
+    ctx: ServiceContext, user: User, row: AccountWatch,
+    standings: list[BidStanding] | None = None,
+) -> tuple[bool, Runway | None]:
+    """(low now, the runway when an alert is due); no I/O."""
     if row.read_at is None:
-        return False  # never read: nothing is known, nothing is low
-    way = runway(ctx, user, repo.wallet_lines(row))
+        return row.low, None  # never read: nothing is known, nothing is low
+    way = runway(ctx, user, repo.wallet_lines(row), standings)
+    if way is None:
+        return row.low, None
+    low, alert = crossed_low(row.low, way, threshold(row))
+    return low, (way if alert else None)
+
+
+async def _decide_low(
+    ctx: ServiceContext, s: AsyncSession, user: User, row: AccountWatch,
+    standings: list[BidStanding] | None = None,
+) -> bool:
+    """In the caller's transaction: the low-balance state, and the alert on a crossing."""
+    low, way = _crossing(ctx, user, row, standings)
+    row.low = low
     if way is None:
         return False
     limit = threshold(row)
-    low, alert = crossed_low(row.low, way, limit)
-    row.low = low
-    if not alert:
-        return False
     text = render.low_balance_alert(translator_for(user), way, limit)
     stamp = (row.read_at or ctx.clock()).isoformat()
     # kind "outbid": money at risk (the alert kind for the user's settings is `balance`)
@@ -229,13 +250,24 @@ class WalletWatch:
                 await read_one(ctx, user)
 
         await asyncio.gather(*(read(u) for u in due))
+        # The others: decided from their last good balance and what leads now. Read first;
+        # a write transaction only for those whose state changes.
         fresh = {u.id for u in due}
-        async with ctx.sessions() as s, s.begin():
-            told = False
-            for user in linked:
-                row = await repo.watch(s, user.id)
-                if user.id not in fresh and row is not None:
-                    told = await _decide_low(ctx, s, user, row) or told
+        rest = [u for u in linked if u.id not in fresh and u.id in watches]
+        owned = await ctx.market.tracked_standings()
+        changing = [
+            u for u in rest
+            if _crossing(ctx, u, watches[u.id], owned.get(u.clore_user_id or 0, []))[0]
+            != watches[u.id].low
+        ]  # fmt: skip
+        told = False
+        if changing:
+            async with ctx.sessions() as s, s.begin():
+                for user in changing:
+                    row = await repo.watch(s, user.id)
+                    if row is not None:
+                        mine = owned.get(user.clore_user_id or 0, [])
+                        told = await _decide_low(ctx, s, user, row, mine) or told
         if told:
             ctx.kick_sender()
         return len(due)

@@ -83,3 +83,22 @@ async def test_a_failed_read_is_never_a_zero_balance(bot: BotHarness) -> None:
     assert await watch_pass(bot) == []
     answer = await bot.ask(ALICE, "/balance")
     assert "CLORE-Blockchain: 100" in answer.text and "last read failed" in answer.text
+
+
+async def test_a_bid_that_starts_leading_can_make_the_balance_low_between_reads(
+    bot: BotHarness,
+) -> None:
+    set_balance(bot, 10.0)
+    await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    put(bot, mine=10.0, rival=12.0)  # behind: nothing is being paid
+    await texts_after_cycle(bot)
+    assert await watch_pass(bot) == []
+    put(bot, mine=15.0, rival=12.0)  # now it leads: 10 CLORE last 16 h at 15/day
+    await texts_after_cycle(bot)
+    mark = bot.telegram.mark()
+    assert bot.running is not None and bot.running.wallets is not None
+    assert await bot.running.wallets.run_once() == 0  # no read: the last one is recent
+    await bot.deliver()
+    texts = bot.sent_texts(ALICE, since=mark)
+    assert len(texts) == 1 and "lasts only about 16 h" in texts[0]
+    assert len(bot.clore.calls_for(WALLETS, key=ALICE_KEY)) == 1
