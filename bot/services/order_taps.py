@@ -215,7 +215,7 @@ async def _create(
         order = build_order(template, server_id, server, price)
     except TemplateError as exc:
         return TapResult(
-            Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=str(exc))
+            Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=exc.say)
         )
     known = sorted(b.id for b in server.bids if b.owner == user.clore_user_id)
     found: list[refusals.Refusal] = []  # the structured refusal, for the fix it offers
