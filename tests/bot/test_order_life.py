@@ -237,3 +237,21 @@ async def test_an_order_that_reached_its_end_offers_bid_again(bot: BotHarness) -
     edited = await bot.edited(ALICE, lost.message_id, 1)
     assert "Bid on #300 at 12.5 CLORE/day sent" in edited.text
     assert len(bot.clore.calls_for("create_gigaspot_orders", key=ALICE_KEY)) == 1
+
+
+async def test_bid_again_after_an_ambiguous_failure_is_not_repeated(bot: BotHarness) -> None:
+    await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
+    await bot.ask(ALICE, "/template image=ubuntu pl=min", expect="Template saved")
+    put(bot, mine=15.0, rival=12.0, max_rental_length=DAY)
+    await texts_after_cycle(bot)
+    bot.clock.advance(13 * 3600)
+    await texts_after_cycle(bot)
+    alert = last_message(bot, "ends in about")
+    bot.clore.fail("create_gigaspot_orders", "drop", apply=True)  # placed, answer lost
+
+    await bot.tap(ALICE, alert, "Bid again")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+    assert "did not confirm" in edited.text
+    assert [(e.action, e.outcome) for e in await bot.audit()] == [("create", "ambiguous")]
+    assert len(bot.clore.calls_for("create_gigaspot_orders", key=ALICE_KEY)) == 1
+    assert edited.buttons == []  # nothing offers to send it again
