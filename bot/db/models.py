@@ -315,8 +315,11 @@ class OrderLife(Base):
     warned, and whether it runs (as far as the snapshot shows) and was told so."""
 
     __tablename__ = "order_lives"
-    # The cycle finds warnings that are due by `warn_at`.
-    __table_args__ = (Index("ix_order_lives_warn_at", "warn_at"),)
+    # The cycle finds warnings that are due by `warn_at`, and a cycle's orders by id.
+    __table_args__ = (
+        Index("ix_order_lives_warn_at", "warn_at"),
+        Index("ix_order_lives_order_id", "order_id"),
+    )
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True

@@ -91,37 +91,35 @@ async def on_cycle(
             owners[user.id] = user
     queued: list[outbox.NewMessage] = []
     watches = await repo.watches(s, list(owners))
+    lives = await repo.lives_for_orders(
+        s, [st.order_id for group in (*seen.values(), *gone.values()) for st in group]
+    )
+    fresh: list[dict[str, object]] = []
     for user_id, standings in seen.items():
         user = owners[user_id]
         tr = translator_for(user)
-        lives = await repo.lives_of(s, user_id, [st.order_id for st in standings])
         for st in standings:
             server = ctx.market.server(st.server_id)
             running = st.state != "outbid" and available(server)
-            life = lives.get(st.order_id)
+            life = lives.get((user_id, st.order_id))
             if life is None:
-                await repo.add_life(
-                    s,
-                    user_id=user_id,
-                    order_id=st.order_id,
-                    server_id=st.server_id,
+                fresh.append(repo.new_life(
+                    user_id=user_id, order_id=st.order_id, server_id=st.server_id,
                     max_rental_length=server.max_rental_length if server else 0,
-                    running=running,
-                    now=now,
-                    ahead=repo.warn_ahead(watches.get(user_id)),
-                )
+                    running=running, now=now, ahead=repo.warn_ahead(watches.get(user_id)),
+                ))  # fmt: skip
                 continue
             if running and not life.running and life.won_told_at is None:
                 life.won_told_at = now
                 text = render.won_alert(tr, st.order_id, st.server_id, st.price)
                 queued.append(_message(user, text, f"won:{user_id}:{st.order_id}"))
             life.running = running
+    await repo.add_lives(s, fresh)
     for user_id, standings in gone.items():
         user = owners[user_id]
         tr = translator_for(user)
-        lives = await repo.lives_of(s, user_id, [st.order_id for st in standings])
         for st in standings:
-            life = lives.get(st.order_id)
+            life = lives.get((user_id, st.order_id))
             if life is None or life.gone_at is not None:
                 continue
             if life.running and life.lost_told_at is None:

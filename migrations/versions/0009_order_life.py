@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", "order_id", name=op.f("pk_order_lives")),
     )
     op.create_index(op.f("ix_order_lives_warn_at"), "order_lives", ["warn_at"])
+    op.create_index(op.f("ix_order_lives_order_id"), "order_lives", ["order_id"])
     op.create_table(
         "account_watch",
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -69,5 +70,6 @@ def downgrade() -> None:
     with op.batch_alter_table("bid_protections") as batch:
         batch.drop_column("use_power")
     op.drop_table("account_watch")
+    op.drop_index("ix_order_lives_order_id", table_name="order_lives")
     op.drop_index("ix_order_lives_warn_at", table_name="order_lives")
     op.drop_table("order_lives")

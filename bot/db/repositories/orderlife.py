@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AccountWatch, OrderLife
@@ -120,32 +120,40 @@ async def lives_of(
     return found
 
 
-async def add_life(
-    session: AsyncSession,
-    *,
-    user_id: int,
-    order_id: int,
-    server_id: str,
-    max_rental_length: int,
-    running: bool,
-    now: datetime,
-    ahead: timedelta,
-) -> OrderLife:
+async def lives_for_orders(
+    session: AsyncSession, order_ids: Iterable[int]
+) -> dict[tuple[int, int], OrderLife]:
+    """(user id, order id) -> life, for the given orders of every user (by the order index)."""
+    ids = sorted(set(order_ids))
+    found: dict[tuple[int, int], OrderLife] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.scalars(
+            select(OrderLife).where(OrderLife.order_id.in_(ids[start : start + _CHUNK]))
+        )
+        found.update({(row.user_id, row.order_id): row for row in rows})
+    return found
+
+
+def new_life(
+    *, user_id: int, order_id: int, server_id: str, max_rental_length: int, running: bool,
+    now: datetime, ahead: timedelta,
+) -> dict[str, object]:
+    """A row for `add_lives`: first seen now, its end counted from now."""
     ends_at = now + lifetime(max_rental_length)
-    row = OrderLife(
-        user_id=user_id,
-        order_id=order_id,
-        server_id=server_id,
-        first_seen_at=now,
-        max_rental_length=max_rental_length,
-        ends_at=ends_at,
-        warn_at=ends_at - ahead,
-        running=running,
-        # first seen running: not news (it never stopped), and it will not be "won" later
-        won_told_at=now if running else None,
-    )
-    session.add(row)
-    return row
+    return {
+        "user_id": user_id, "order_id": order_id, "server_id": server_id,
+        "first_seen_at": now, "created_at": None, "max_rental_length": max_rental_length,
+        "ends_at": ends_at, "warn_at": ends_at - ahead, "warned_at": None,
+        "running": running,
+        # first seen running: not news (it never stopped), and never "won" later
+        "won_told_at": now if running else None, "lost_told_at": None, "gone_at": None,
+    }  # fmt: skip
+
+
+async def add_lives(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """One Core executemany: a first cycle may see thousands of tracked orders."""
+    if rows:
+        await session.execute(insert(OrderLife), rows)
 
 
 async def set_created(
