@@ -3,8 +3,10 @@ and Lead by lowering power.
 
 Every money tap follows the pipeline of `bot.services.money`: claimed once (`taps.claim`),
 the (user, server) money lock held, re-checked against the snapshot in force, the intent
-committed, ONE clore call, never retried after an ambiguous failure, settled in the audit
-log (`/history`). Results are typed; `bot.telegram.render.orderlife` words them.
+committed, ONE clore call (`money.spend`), never retried after an ambiguous failure,
+settled in the audit log (`/history`). Taps answer a `TapResult` of `Say` notes and
+`TapButton`s (the Telegram layer says them in the user's language); the button kinds are
+registered in `bot.services.taps.KINDS` with the payload types below.
 """
 
 from __future__ import annotations
