@@ -110,8 +110,11 @@ def unconfirmed_text(entry: AuditEntry) -> Say:
 
 
 async def tap_raise(
-    ctx: ServiceContext, user: User, payload: OrderPrice, *, confirmed: bool
+    ctx: ServiceContext, user: User, payload: OrderPrice, *, confirmed: bool,
+    refused: float = 0.0,
 ) -> TapResult:
+    """`refused`: the highest price clore refused for this order (a refusal's fix): the
+    raise never sends that or less, even where the market says it would lead."""
     order_id, server_id, offered = payload.order_id, payload.server_id, payload.price
     key = accounts.api_key(ctx, user)
     async with ctx.money_locks.hold(user.id, server_id):
@@ -169,6 +172,8 @@ async def tap_raise(
                 )
                 return TapResult(Say("Above your cap"), note, [[confirm]])
             case RaiseTo(price=price, below_offered=below):
+                if price <= refused + EPS:
+                    price, below = offered, False  # the button's price is above the refused
                 result = await _edit(ctx, user, key, order_id, server_id, standing.price, price)
                 if below and result.toast.msgid == "Raised":
                     note = Say(

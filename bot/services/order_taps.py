@@ -57,6 +57,15 @@ class ServerOnly(msgspec.Struct, frozen=True):
     server_id: str
 
 
+class RaiseAbove(msgspec.Struct, frozen=True):
+    """Raise after an edit refusal: to `price`, never to `refused` or less."""
+
+    order_id: int
+    server_id: str
+    price: float
+    refused: float
+
+
 class PowerLimit(msgspec.Struct, frozen=True):
     """Lead by power: the order, and the total power limit the user agreed to."""
 
@@ -124,13 +133,15 @@ def refused_tap(server_id: str, price: float, refusal: refusals.Refusal,
                 server=server_id,
             )
             return TapResult(toast, note, watch)
-        case "too_low", refusals.RaiseAt(price=offer):
+        case "too_low", refusals.RaiseAt(price=offer, refused=floor):
             note = Say(
                 "❌ Order {order} was not changed: clore.ai refused {price} CLORE/day as too "
                 "low. {offer} CLORE/day leads now.",
                 order=order_id or 0, price=price, offer=offer,
             )
-            return TapResult(toast, note, _raise_button(order_id or 0, server_id, offer))
+            fix = _button(Say("Raise to {price}", price=offer), "fix_raise",
+                          RaiseAbove(order_id or 0, server_id, offer, floor))  # fmt: skip
+            return TapResult(toast, note, fix)
         case "failed_update", refusals.RaiseAt(price=offer):
             note = Say(
                 "❌ clore.ai did not lower the power limit of order {order}. Raising the price "

@@ -103,6 +103,16 @@ async def _watch_server(
     return await order_taps.tap_watch(ctx, user, c.payload)
 
 
+async def _fix_raise(
+    ctx: ServiceContext, user: User, c: Claimed[order_taps.RaiseAbove]
+) -> TapResult:
+    p = c.payload
+    return await bids.tap_raise(
+        ctx, user, OrderPrice(p.order_id, p.server_id, p.price), confirmed=False,
+        refused=p.refused,
+    )  # fmt: skip
+
+
 async def _power(ctx: ServiceContext, user: User, c: Claimed[order_taps.PowerLimit]) -> TapResult:
     return await order_taps.tap_power(ctx, user, c.payload)
 
@@ -149,11 +159,12 @@ KINDS: dict[str, TapKind[Any]] = {
         order_taps.ServerOnly, _watch_server, spends_money=False, edit=Edit.ADD
     ),
     "power_lead": TapKind(order_taps.PowerLimit, _power, spends_money=True, edit=Edit.ADD),
+    "fix_raise": TapKind(order_taps.RaiseAbove, _fix_raise, spends_money=True, edit=Edit.ADD),
 }
 Kind = Literal[
     "raise", "confirm_raise", "cancel", "bid", "confirm_bid", "protect",
     "rule_pause", "rule_resume", "rule_delete", "language", "bid_again", "confirm_bid_again",
-    "fix_bid", "confirm_fix_bid", "watch_server", "power_lead",
+    "fix_bid", "confirm_fix_bid", "watch_server", "power_lead", "fix_raise",
 ]  # fmt: skip
 
 

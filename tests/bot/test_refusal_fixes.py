@@ -93,6 +93,14 @@ async def test_edit_too_low_offers_a_raise_above_the_refused_price(bot: BotHarne
     assert "Raise to 13" in labels(edited)
     assert len(bot.clore.calls_for("edit_gigaspot_orders", key=ALICE_KEY)) == 1
 
+    with bot.clore.lock:
+        bot.clore.market["300"]["min_bid"] = 5.0
+    await bot.tap(ALICE, edited, "Raise to 13")  # the market says 12.5 leads: clore refused it
+    raised = await bot.edited(ALICE, alert.message_id, 2)
+    assert "raised to 13 CLORE/day" in raised.text
+    edits = [c.body for c in bot.clore.calls_for("edit_gigaspot_orders", key=ALICE_KEY)]
+    assert edits == [[{"order_id": 9001, "price": 12.5}], [{"order_id": 9001, "price": 13.0}]]
+
 
 async def test_edit_failed_to_update_offers_to_watch(bot: BotHarness) -> None:
     alert = await outbid_alert(bot)
