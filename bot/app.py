@@ -33,7 +33,7 @@ from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
 from bot.services.wallets import WalletWatch
-from bot.telegram import handlers
+from bot.telegram import handlers, insight_handlers
 from bot.telegram.delivery import Delivery, Pacing
 
 log = logging.getLogger("bot")
@@ -146,11 +146,13 @@ async def serve(
     poller = Poller(fetcher, Cycle(ctx), settings.poll_interval_seconds)
     wallet_watch = WalletWatch(ctx)
     application.bot_data.update(services=ctx, delivery=delivery)
+    insight_handlers.register(application)  # before handlers' catch-all for unknown text
     handlers.register(application)
     if await templates.seal_plain_environments(ctx):
         await checkpoint(engine)  # old WAL frames held the plain values
     await accounts.check_stored_keys(ctx)
     await accounts.refresh_owners(ctx)
+    await ctx.history.load(ctx)  # medians before the baseline is matched (`deal`)
     restored = await alert_state.restore(ctx)
     if restored.snapshot_url is not None and ctx.market.snapshot is not None:
         fetcher.seed(ctx.market.snapshot, restored.snapshot_url, ctx.market.clore_price)

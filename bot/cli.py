@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("bot.scan", "match rules against a snapshot file"),
     "bench": ("bot.bench", "measure the matcher against json.loads"),
     "demo": ("bot.simulated.demo", "the bot on a simulated market, in a browser"),
+    "history": ("bot.history_export", "export the market's price history (CSV or JSON)"),
 }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -354,3 +355,40 @@ class AccountWatch(Base):
     attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last read, any outcome
     read_error: Mapped[str | None] = mapped_column(Text)  # why the last read failed
     low: Mapped[bool] = mapped_column(Boolean, default=False)  # below the threshold, told
+
+
+class PriceSeries(Base):
+    """One series of the price history: a GPU model with a GPU count (0: every count)."""
+
+    __tablename__ = "price_series"
+    __table_args__ = (UniqueConstraint("model", "gpu_count"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[int] = mapped_column(BigInteger)  # unix seconds of its first point
+
+
+class PricePoint(Base):
+    """A series' figures at one snapshot (`span` 0, kept 48 h) or averaged over an hour
+    (`span` 3600, kept 180 days; `at` is the hour's start). See `bot.market.history`.
+
+    Compact on purpose (about a million rows at 180 days): integers only, prices per GPU in
+    thousandths of a CLORE/day (NULL: no machine available), one index (the primary key)
+    and no rowid on SQLite.
+    """
+
+    __tablename__ = "price_points"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    series_id: Mapped[int] = mapped_column(
+        ForeignKey("price_series.id", ondelete="CASCADE"), primary_key=True
+    )
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
+    rentable: Mapped[int] = mapped_column(Integer)
+    available: Mapped[int] = mapped_column(Integer)
+    low: Mapped[int | None] = mapped_column(Integer)
+    p25: Mapped[int | None] = mapped_column(Integer)
+    median: Mapped[int | None] = mapped_column(Integer)
+    p90: Mapped[int | None] = mapped_column(Integer)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from bot.i18n import Say
+from bot.market.history import SeriesKey, deal_percent, series_key
 from bot.market.snapshot import Server
 
 EPS = 1e-9
@@ -24,7 +26,9 @@ EPS = 1e-9
 TEXT_KEYS = ("gpu", "cpu")  # "contains", case-insensitive, runs of whitespace folded
 CODE_KEYS = ("cc",)  # equality, case-insensitive
 ID_KEYS = ("host", "server")  # integer ids
-NUMERIC_KEYS = ("gpus", "price", "pergpu", "rel", "ram", "cores", "threads", "energy", "hours")
+NUMERIC_KEYS = (
+    "gpus", "price", "pergpu", "deal", "rel", "ram", "cores", "threads", "energy", "hours",
+)  # fmt: skip
 VERSION_KEYS = ("cuda",)
 FLAG_KEYS = ("online", "working", "rented")
 FLAG_DEFAULTS = {"online": "yes", "working": "yes", "rented": "no"}
@@ -32,7 +36,7 @@ FLAG_VALUES = ("yes", "no", "any")
 
 # The canonical order of conditions in `format_rule`.
 KEY_ORDER = (
-    "gpu", "gpus", "price", "pergpu", "rel", "cc", "cuda", "ram", "cpu", "cores", "threads",
+    "gpu", "gpus", "price", "pergpu", "deal", "rel", "cc", "cuda", "ram", "cpu", "cores", "threads",
     "energy", "hours", "host", "server", "online", "working", "rented",
 )  # fmt: skip
 LIST_OPS = ("=", "!=")
@@ -315,7 +319,18 @@ def gpu_satisfies(model: str, gpu_conditions: list[Condition]) -> bool:
     return all(any(fold(text) in folded for text in c.values) for c in gpu_conditions)
 
 
-def numeric_value(key: str, server: Server, price_to_win: float, counted_gpus: int) -> float:
+def numeric_value(
+    key: str,
+    server: Server,
+    price_to_win: float,
+    counted_gpus: int,
+    medians: Mapping[SeriesKey, float] | None = None,
+) -> float:
+    if key == "deal":
+        # percent below the 7-day median per GPU of the machine's model and count
+        found = series_key(g.model for g in server.gpus)
+        median = (medians or {}).get(found) if found is not None else None
+        return deal_percent(price_to_win / len(server.gpus), median) if server.gpus else math.nan
     if key == "gpus":
         return counted_gpus
     if key == "price":
@@ -331,10 +346,18 @@ def numeric_value(key: str, server: Server, price_to_win: float, counted_gpus: i
     return float(getattr(server, key))  # ram, cores, threads
 
 
-def _holds(condition: Condition, server: Server, server_id: int, ptw: float, counted: int) -> bool:
+def _holds(
+    condition: Condition,
+    server: Server,
+    server_id: int,
+    ptw: float,
+    counted: int,
+    medians: Mapping[SeriesKey, float] | None,
+) -> bool:
     key, op, values = condition.key, condition.op, condition.values
     if key in NUMERIC_KEYS:
-        return compare(numeric_value(key, server, ptw, counted), op, threshold(condition))
+        value = numeric_value(key, server, ptw, counted, medians)
+        return compare(value, op, threshold(condition))
     if key in VERSION_KEYS:
         version = parse_version(server.cuda)
         return version is not None and compare_versions(version, op, values[0])
@@ -348,10 +371,17 @@ def _holds(condition: Condition, server: Server, server_id: int, ptw: float, cou
     return found if op == "=" else not found
 
 
-def rule_matches(rule: Rule, server: Server, price_to_win: float, server_id: str = "0") -> bool:
+def rule_matches(
+    rule: Rule,
+    server: Server,
+    price_to_win: float,
+    server_id: str = "0",
+    medians: Mapping[SeriesKey, float] | None = None,
+) -> bool:
     """Does `server` (with this price to win for the rule's owner) satisfy `rule`?
 
-    `server_id` is needed only by `server=` conditions.
+    `server_id` is needed only by `server=` conditions; `medians` (7-day median price to win
+    per GPU of each series, only those with a day of history) only by `deal`.
     """
     if server.max_rental_length <= 0:
         return False
@@ -364,4 +394,9 @@ def rule_matches(rule: Rule, server: Server, price_to_win: float, server_id: str
     gpu_conditions = [c for c in rule.conditions if c.key == "gpu" and c.op == "="]
     counted = sum(1 for g in server.gpus if gpu_satisfies(g.model, gpu_conditions))
     sid = int(server_id)
-    return all(_holds(c, server, sid, price_to_win, counted) for c in rule.conditions)
+    return all(_holds(c, server, sid, price_to_win, counted, medians) for c in rule.conditions)
+
+
+def uses_deal(rule: Rule) -> bool:
+    """Does the rule compare with the price history (`deal`)?"""
+    return any(condition.key == "deal" for condition in rule.conditions)

@@ -12,6 +12,7 @@ from bot.clore.client import CloreClient
 from bot.config import Settings
 from bot.i18n import Say
 from bot.secrets import KeyBox
+from bot.services.history import PriceHistory
 from bot.services.locks import MoneyLocks
 from bot.services.market_state import MarketState
 
@@ -39,3 +40,4 @@ class ServiceContext:
     kick_sender: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     money_locks: MoneyLocks = field(default_factory=MoneyLocks)  # see bot.services.locks
+    history: PriceHistory = field(default_factory=PriceHistory)  # see bot.services.history

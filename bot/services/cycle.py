@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,7 @@ from bot.db.repositories.rules import ActiveRule
 from bot.i18n import translator
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
-from bot.market.snapshot import Snapshot
+from bot.market.snapshot import Server, Snapshot
 from bot.orders.protection import Raise
 from bot.services import alert_policy, alert_state, order_news, order_taps, orders, protection
 from bot.services import events as ev
@@ -139,7 +140,11 @@ def _listing_order(pairs: Pairs, owners: np.ndarray) -> np.ndarray:
 
 
 def user_alerts(
-    announce: Pairs, view: RuleView, snapshot: Snapshot, limit: int
+    announce: Pairs,
+    view: RuleView,
+    snapshot: Snapshot,
+    limit: int,
+    versus: Callable[[Server, float], float | None] = lambda server, price: None,
 ) -> list[UserAlert]:
     """Per user, the cheapest `limit` distinct machines among the announced pairs (a
     machine several of the user's rules match is listed once, under the lowest rule id)."""
@@ -166,9 +171,10 @@ def user_alerts(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
         shown.prices.tolist(), strict=True,
     ):  # fmt: skip
+        server = snapshot.servers[server_id]
         found[user_id].append(
             ev.MatchItem(
-                rule_id, view.rules[rule_id].text, server_id, snapshot.servers[server_id], price
+                rule_id, view.rules[rule_id].text, server_id, server, price, versus(server, price)
             )
         )
     totals = dict(zip(owners[starts].tolist(), counts.tolist(), strict=True))
@@ -199,6 +205,7 @@ class Cycle:
             # Edits spend money over the network: after the commit, outside the lock.
             candidates, self._protect = self._protect, []
             await self._protect_bids(candidates, poll.snapshot_url or "", report)
+            await self.ctx.history.record(self.ctx)  # its own short transaction
         elif poll.info is not None and poll.snapshot is not None and (
             poll.snapshot is market.snapshot
         ):  # the baseline restored at start is still the latest snapshot
@@ -268,8 +275,9 @@ class Cycle:
             price_drop=ctx.settings.realert_price_drop,
         )
         alerts_ = user_alerts(
-            decision.announce, view, snapshot, ctx.settings.max_matches_per_message
-        )
+            decision.announce, view, snapshot, ctx.settings.max_matches_per_message,
+            ctx.history.versus_median,
+        )  # fmt: skip
         change_body = await alert_state.encode(decision.change, market.matcher)
         baseline_body = (
             await asyncio.to_thread(alert_codec.compress_snapshot, snapshot.source)

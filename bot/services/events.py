@@ -23,6 +23,7 @@ class MatchItem:
     server_id: str
     server: Server
     price_to_win: float
+    versus_median: float | None = None  # % against the 7-day median per GPU (price context)
 
 
 def machines(items: Sequence[MatchItem]) -> dict[str, MatchItem]:

@@ -301,7 +301,7 @@ class BotApiServer:
         """`http://127.0.0.1:PORT`, the value for TELEGRAM_API_URL."""
         assert self._server is not None, "start() the fake first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def base_url(self) -> str:
@@ -828,13 +828,14 @@ class _Handler(BaseHTTPRequestHandler):
             head = f"Content-Type: {content_type}\r\n\r\n".encode()
             parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
             files: dict[str, bytes] = {}
-            for part in parsed.iter_parts():  # type: ignore[attr-defined]
-                name = part.get_param("name", header="content-disposition")
+            for part in parsed.iter_parts():
+                name = str(part.get_param("name", header="content-disposition"))
                 payload = part.get_payload(decode=True)
+                data = payload if isinstance(payload, bytes) else b""
                 if part.get_filename() is not None:  # an uploaded file (sendPhoto's photo)
-                    files[name] = payload
+                    files[name] = data
                 else:
-                    raw[name] = payload.decode()
+                    raw[name] = data.decode()
             decoded = {name: _decode_value(name, value) for name, value in raw.items()}
             return {**decoded, **files}
         if body:

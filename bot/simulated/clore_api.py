@@ -339,7 +339,9 @@ class CloreServer:
             call.status, call.code = status, code
             self._changed.notify_all()
 
-    def _apply(self, endpoint: str, user_id: int, body: Any, params: dict[str, str]) -> dict:
+    def _apply(
+        self, endpoint: str, user_id: int, body: Any, params: dict[str, str]
+    ) -> dict[str, Any]:
         sim = self.sim
         with self.lock:
             sim.expire()

@@ -223,12 +223,13 @@ class SimulatedMarket:
             for order in self.orders.values():
                 if order.owner != user_id or (order.ended and not return_completed):
                     continue
-                bid = self._find_bid(order.id)
+                found = self._find_bid(order.id)
+                live = found[1] if found else None
                 orders.append({
                     "id": order.id, "server_id": int(order.server_id),
-                    "price": bid[1]["price"] if bid else order.last_price,
+                    "price": live["price"] if live else order.last_price,
                     "currency": order.currency,
-                    "active": bool(bid and bid[1]["active"]), "spot": True,
+                    "active": bool(live and live["active"]), "spot": True,
                     "ct": order.ct, "mrl": order.mrl, "spend": round(order.spend, 6),
                     "expired": order.ended == "expired",
                     "cancelled": order.ended == "cancelled",

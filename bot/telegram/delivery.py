@@ -92,6 +92,15 @@ class Delivery:
             return message.message_id
         return await self._deliver(chat_id, None, call, reserved)
 
+    async def send_photo(self, chat_id: int, photo: bytes, caption: str, *,
+                         filename: str = "chart.png") -> Outcome:
+        """A PNG with an HTML caption (at most 1024 characters), paced like a message."""
+        async def call() -> int:
+            message = await self.bot.send_photo(
+                chat_id, photo, caption=caption, parse_mode=ParseMode.HTML, filename=filename)
+            return message.message_id
+        return await self._deliver(chat_id, None, call)
+
     async def edit(self, chat_id: int, message_id: int, text: str,
                    reply_markup: InlineKeyboardMarkup | None = None) -> Outcome:
         """Replace text and keyboard (no `reply_markup` removes the keyboard, as in Telegram)."""

@@ -39,6 +39,7 @@ from bot.telegram.html import MAX_MESSAGE_LENGTH, esc, split_message, truncate_h
 from bot.telegram.render import Rendered, translator_for
 from bot.telegram.render import account as account_render
 from bot.telegram.render import bids as bids_render
+from bot.telegram.render import insight as insight_render
 from bot.telegram.render import language as language_render
 from bot.telegram.render import orderlife as orderlife_render
 from bot.telegram.render import orders as orders_render
@@ -80,6 +81,8 @@ COMMANDS = [
     ("pause", N_("mute all alerts")),
     ("resume", N_("unmute alerts")),
     ("lang", N_("language: English or Russian")),
+    ("chart", N_("price history chart of a GPU model")),  # bot.telegram.insight_handlers
+    ("stats", N_("price of a GPU model now, 24 h and 7 days ago")),
 ]
 
 
@@ -252,11 +255,14 @@ def _preview_text(ctx: ServiceContext, tr: Translator, preview: watch.Preview) -
     if not preview.ready:
         return rules_render.market_loading(tr, preview.canonical)
     items = [
-        MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win)
+        MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win,
+                  ctx.history.versus_median(server, m.price_to_win))
         for m in preview.matches[:PREVIEW_LIMIT]
         if (server := ctx.market.server(m.server_id)) is not None
     ]
-    return rules_render.matches_preview(tr, preview.canonical, items, preview.total, PREVIEW_LIMIT)
+    return rules_render.matches_preview(
+        tr, preview.canonical, items, preview.total, PREVIEW_LIMIT
+    ) + insight_render.deal_note(tr, preview.canonical, ctx.history.medians)
 
 
 @guarded

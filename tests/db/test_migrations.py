@@ -41,6 +41,8 @@ TABLES = {
     "pending_orders",
     "order_lives",
     "account_watch",
+    "price_series",
+    "price_points",
 }
 
 

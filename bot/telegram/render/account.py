@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.i18n import Translator
 from bot.services.results import Profile
 from bot.telegram.render.common import clore
+from bot.telegram.render.insight import help_text as insight_help
 from bot.telegram.render.rules import WATCH_EXAMPLE
 
 
@@ -38,7 +39,7 @@ def help_text(tr: Translator) -> str:
         "Example: {example}\n"
         "/watch alone explains the rule language.",
         example=WATCH_EXAMPLE,
-    )
+    ) + "\n\n" + insight_help(tr)
 
 
 def settings_text(tr: Translator, p: Profile) -> str:

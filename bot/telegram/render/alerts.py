@@ -49,7 +49,9 @@ def match_alert(tr: Translator, alert: ev.MatchAlert, cards: CardCache | None = 
             key = (tr.lang, i.server_id, i.price_to_win)
             card = cards.get(key)
             if card is None:
-                card = cards[key] = server_card(tr, i.server_id, i.server, i.price_to_win)
+                card = cards[key] = server_card(
+                    tr, i.server_id, i.server, i.price_to_win, i.versus_median
+                )
             lines.append(card)
     if count > len(shown):
         lines.append(

@@ -62,7 +62,11 @@ def rental_length(tr: Translator, seconds: int) -> str:
     return tr.gettext("{hours} h", hours=f"{hours:.0f}")
 
 
-def server_line(tr: Translator, server_id: str, server: Server, price_to_win: float) -> str:
+def server_line(
+    tr: Translator, server_id: str, server: Server, price_to_win: float,
+    versus: float | None = None,
+) -> str:  # fmt: skip
+    """`versus`: % against the 7-day median per GPU (price context), None: not known."""
     return tr.gettext(
         "<b>#{server}</b> {gpus} · <b>{price}</b> CLORE/day · {cc} · {reliability}%",
         server=esc(server_id),
@@ -70,10 +74,20 @@ def server_line(tr: Translator, server_id: str, server: Server, price_to_win: fl
         price=clore(price_to_win),
         cc=esc(server.cc),
         reliability=f"{server.reliability * 100:.1f}",
-    )
+    ) + versus_median(tr, versus)
 
 
-def server_card(tr: Translator, server_id: str, server: Server, price_to_win: float) -> str:
+def versus_median(tr: Translator, percent: float | None) -> str:
+    """" · -18% vs 7-day median"; empty while the series has less than a day of history."""
+    if percent is None or percent != percent:
+        return ""
+    return " · " + tr.gettext("{percent}% vs 7-day median", percent=f"{percent:+.0f}")
+
+
+def server_card(
+    tr: Translator, server_id: str, server: Server, price_to_win: float,
+    versus: float | None = None,
+) -> str:  # fmt: skip
     details = tr.gettext(
         "   CUDA {cuda} · RAM {ram} GB · {cpu}",
         cuda=esc(server.cuda),
@@ -85,4 +99,4 @@ def server_card(tr: Translator, server_id: str, server: Server, price_to_win: fl
         energy=f"{server.energy_price:g}",
         length=rental_length(tr, server.max_rental_length),
     )
-    return "\n".join([server_line(tr, server_id, server, price_to_win), details, energy])
+    return "\n".join([server_line(tr, server_id, server, price_to_win, versus), details, energy])

@@ -13,6 +13,7 @@ from bot.services.results import RuleRow
 from bot.telegram.html import MAX_MESSAGE_LENGTH, esc
 from bot.telegram.render import Rendered
 from bot.telegram.render.common import server_line
+from bot.telegram.render.insight import deal_help
 
 RULES_PER_PAGE = 20  # two buttons each: well under Telegram's 100 buttons per message
 RULES_PAGE_LENGTH = MAX_MESSAGE_LENGTH - 96  # room for the page header
@@ -111,7 +112,7 @@ def rule_language(tr: Translator) -> str:
         "unless you say\n"
         "<code>online=any</code>, <code>working=any</code> or <code>rented=any</code>.",
         example=WATCH_EXAMPLE,
-    )
+    ) + "\n\n" + deal_help(tr)
 
 
 def matches_preview(
@@ -128,7 +129,10 @@ def matches_preview(
                 total,
             )
         )
-        lines.extend(server_line(tr, i.server_id, i.server, i.price_to_win) for i in items[:limit])
+        lines.extend(
+            server_line(tr, i.server_id, i.server, i.price_to_win, i.versus_median)
+            for i in items[:limit]
+        )
         if total > limit:
             lines.append(tr.gettext("…and {more} more.", more=total - limit))
     return "\n".join(lines)
