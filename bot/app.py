@@ -38,6 +38,7 @@ from bot.services import accounts, alert_state, money, templates
 from bot.services.context import ServiceContext
 from bot.services.cycle import Cycle
 from bot.services.market_state import MarketState
+from bot.services.wallets import WalletWatch
 from bot.telegram import handlers, insight_handlers
 from bot.telegram.delivery import Delivery, Pacing
 
@@ -122,6 +123,7 @@ class Running:
     poller: Poller
     sender: Sender
     application: Application[Any, Any, Any, Any, Any, Any]
+    wallets: WalletWatch | None = None  # the linked accounts' wallets, read every 10 min
 
 
 async def serve(
@@ -207,6 +209,7 @@ async def _serve(
         settings.poll_interval_seconds,
         before_cycle=None if sync is None else lambda: sync.catch_up(baseline=False),
     )
+    wallet_watch = WalletWatch(ctx)
     application.bot_data.update(services=ctx, delivery=delivery)
     insight_handlers.register(application)  # before handlers' catch-all for unknown text
     handlers.register(application)
@@ -243,7 +246,7 @@ async def _serve(
                 await start_webhook(application, settings)
             roles = Roles(role, ctx, poller, fetcher, sync, lambda: Sender(ctx, delivery),
                           application if not settings.telegram_webhook_url else None,
-                          sender)  # fmt: skip
+                          sender, wallet_watch)  # fmt: skip
             tasks = [asyncio.create_task(roles.lead(sender, poll_in_background,
                                                     send_in_background))]  # fmt: skip
             if sync is not None:
@@ -257,7 +260,7 @@ async def _serve(
                 )
                 log.info("metrics on %s:%s", settings.metrics_listen, settings.metrics_port)
             if on_start is not None:
-                on_start(Running(ctx, poller, sender, application))
+                on_start(Running(ctx, poller, sender, application, wallet_watch))
             log.info("running; polling clore every %ss", settings.poll_interval_seconds)
             await stop.wait()
             log.info("stopping")
@@ -309,6 +312,7 @@ class Roles:
     # Long polling: Telegram gives updates to one getUpdates caller, so the leader polls.
     polling: Application[Any, Any, Any, Any, Any, Any] | None
     sender: Sender  # the current one (a new one each time this replica leads again)
+    wallet_watch: WalletWatch | None = None  # reads wallets and warns; the leader's job
     switch: asyncio.Lock = field(default_factory=asyncio.Lock)
     _sending: asyncio.Task[None] | None = None
 
@@ -333,6 +337,8 @@ class Roles:
                     self._sending = work[0] if work else None
                     if poll:
                         work.append(asyncio.create_task(self.poller.run()))
+                        if self.wallet_watch is not None:
+                            work.append(asyncio.create_task(self.wallet_watch.run()))
                     if send and self.sync is not None:
                         work.append(asyncio.create_task(_look_at_outbox(sender)))
             lost = asyncio.create_task(self.role.lost())

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -270,6 +271,9 @@ class BidProtection(Base):
     cap: Mapped[float] = mapped_column(Float)  # CLORE/day; no automatic raise above it
     max_raises_per_hour: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # `/protect <order> <cap> power`: lead at the same price by lowering the power limit
+    # when that is enough, before raising the price.
+    use_power: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -304,6 +308,53 @@ class PendingOrder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     order_id: Mapped[int | None] = mapped_column(BigInteger)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrderLife(Base):
+    """What the bot knows about one tracked order over its life: when it started (clore's
+    `ct` from my_orders, else when the bot first saw it), when it ends, whether the user was
+    warned, and whether it runs (as far as the snapshot shows) and was told so."""
+
+    __tablename__ = "order_lives"
+    # The cycle finds warnings that are due by `warn_at`, and a cycle's orders by id.
+    __table_args__ = (
+        Index("ix_order_lives_warn_at", "warn_at"),
+        Index("ix_order_lives_order_id", "order_id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # clore's ct, if known
+    max_rental_length: Mapped[int] = mapped_column(Integer)  # seconds, at first sight
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: warned or gone
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    running: Mapped[bool] = mapped_column(Boolean, default=False)  # inferred, see README
+    won_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AccountWatch(Base):
+    """A user's wallet as last read, the low-balance alert's state, and the settings of the
+    order-life alerts (None: the defaults)."""
+
+    __tablename__ = "account_watch"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    low_balance_seconds: Mapped[int | None] = mapped_column(Integer)
+    expiry_warn_seconds: Mapped[int | None] = mapped_column(Integer)
+    wallets: Mapped[str | None] = mapped_column(Text)  # JSON [[name, balance], ...], last good
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last good read
+    attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last read, any outcome
+    read_error: Mapped[str | None] = mapped_column(Text)  # why the last read failed
+    low: Mapped[bool] = mapped_column(Boolean, default=False)  # below the threshold, told
 
 
 class PriceSeries(Base):

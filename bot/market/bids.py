@@ -44,6 +44,10 @@ class BidTracker:
         self._standings: dict[BidKey, ranking.BidStanding] = {}
         self._by_server: dict[str, set[BidKey]] = {}
 
+    def standings(self) -> list[ranking.BidStanding]:
+        """Every tracked owner's active bid as of the last update."""
+        return list(self._standings.values())
+
     def track(self, owners: set[int]) -> None:
         owners = set(owners)
         self.newly_tracked = (self.newly_tracked | (owners - self.tracked)) & owners

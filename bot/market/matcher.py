@@ -230,6 +230,10 @@ class Matcher:
     def rule_ids(self) -> set[int]:
         return set(self._rules)
 
+    def tracked_standings(self) -> list[ranking.BidStanding]:
+        """The tracked owners' active bids as of the last update (see `bids.BidTracker`)."""
+        return self._bids.standings()
+
     def server_ids(self, rows: np.ndarray) -> list[str]:
         return self._pairs_of(rows, rows, np.zeros(rows.size)).server_ids()
 

@@ -44,6 +44,9 @@ class InputError(ValueError):
 class ProtectionSettings:
     cap: float  # the highest price (CLORE/day) an automatic raise may set
     max_raises_per_hour: int = DEFAULT_RAISES_PER_HOUR
+    # `power`: first try to lead at the same price with a lower power limit
+    # (`bot.orders.power`); raise the price only when that cannot lead.
+    use_power: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.cap) and 0 < self.cap <= MAX_PRICE):
@@ -147,7 +150,11 @@ def parse_protection(
     """`25` or `cap=25 per_hour=2` (CLORE/day; raises per hour). ValueError in plain words."""
     cap: float | None = None
     per_hour = default_raises_per_hour
+    use_power = False
     for piece in text.split():
+        if piece.lower() == "power":
+            use_power = True
+            continue
         key, eq, value = piece.partition("=")
         if not eq:
             key, value = "cap", piece
@@ -162,7 +169,7 @@ def parse_protection(
             )
     if cap is None:
         raise InputError(Say("say the highest price to raise to, e.g. cap=25"))
-    return ProtectionSettings(cap=cap, max_raises_per_hour=per_hour)
+    return ProtectionSettings(cap=cap, max_raises_per_hour=per_hour, use_power=use_power)
 
 
 def parse_budget(text: str) -> float | None:

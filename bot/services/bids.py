@@ -110,8 +110,11 @@ def unconfirmed_text(entry: AuditEntry) -> Say:
 
 
 async def tap_raise(
-    ctx: ServiceContext, user: User, payload: OrderPrice, *, confirmed: bool
+    ctx: ServiceContext, user: User, payload: OrderPrice, *, confirmed: bool,
+    refused: float = 0.0,
 ) -> TapResult:
+    """`refused`: the highest price clore refused for this order (a refusal's fix): the
+    raise never sends that or less, even where the market says it would lead."""
     order_id, server_id, offered = payload.order_id, payload.server_id, payload.price
     key = accounts.api_key(ctx, user)
     async with ctx.money_locks.hold(user.id, server_id):
@@ -169,6 +172,8 @@ async def tap_raise(
                 )
                 return TapResult(Say("Above your cap"), note, [[confirm]])
             case RaiseTo(price=price, below_offered=below):
+                if price <= refused + EPS:
+                    price, below = offered, False  # the button's price is above the refused
                 result = await _edit(ctx, user, key, order_id, server_id, standing.price, price)
                 if below and result.toast.msgid == "Raised":
                     note = Say(
@@ -238,7 +243,10 @@ async def _edit(
 ) -> TapResult:
     """Caller holds the lock and decided: the one edit call through the money pipeline."""
 
+    answers: list[EditResult] = []  # clore's answer, for the fix its lists offer
+
     def refusal(result: EditResult) -> Say | None:
+        answers.append(result)
         if order_id in result.success_ids:
             return None
         if order_id in result.too_low_ids:
@@ -270,15 +278,30 @@ async def _edit(
                 ),
             )
         case "refused":
-            return TapResult(
-                Say("Not raised"),
-                Say(
-                    "❌ Order {order_id} was not raised: {reason}.",
-                    order_id=order_id,
-                    reason=spent.refusal,
-                ),
-            )
+            return _refused(ctx, user, order_id, server_id, price, answers[0])
     return _not_done(spent)
+
+
+def _refused(
+    ctx: ServiceContext, user: User, order_id: int, server_id: str, price: float,
+    result: EditResult,
+) -> TapResult:
+    """A refused raise in plain words, with the fix its list offers (a price above the
+    refused one, or watching the machine). Imported here: order_taps builds on this module."""
+    from bot.orders.refusals import edit_refusal
+    from bot.services.order_taps import refused_tap
+
+    step = accounts.profile(ctx, user).raise_step
+    server = ctx.market.server(server_id)
+    bid = find_bid(server, order_id, user.clore_user_id)
+    needed = price + step
+    if server is not None and bid is not None:
+        needed = bid_standing(server_id, server, bid, ctx.market.clore_price).lead_price + step
+    refusal = edit_refusal(
+        result, order_id, server_id, sent_price=price, needed=needed, step=step, with_oc=False
+    )
+    assert refusal is not None  # refused: not among the updated ids
+    return refused_tap(server_id, price, refusal, order_id)
 
 
 def _not_done(spent: money.Spent) -> TapResult:

@@ -34,12 +34,13 @@ from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server, Snapshot
 from bot.orders.protection import Raise
-from bot.services import alert_policy, alert_state, orders, protection
+from bot.services import alert_policy, alert_state, order_news, order_taps, orders, protection
 from bot.services import events as ev
 from bot.services.bids import find_bid, make_action
 from bot.services.buttons import markup_json, to_make_json
 from bot.services.context import ServiceContext
 from bot.services.payloads import as_dict
+from bot.telegram.render import orderlife as orderlife_render
 from bot.telegram.render.alerts import CardCache, match_alert, notice
 from bot.telegram.render.bids import bid_label
 
@@ -211,6 +212,10 @@ class Cycle:
             market.ready = True
         async with self.ctx.sessions() as s, s.begin():
             report.status_messages = await self._stale_status(s, poll)
+            if market.ready:  # orders near their end: checked at every poll
+                warnings = await order_news.expiry_warnings(self.ctx, s, self.ctx.clock())
+                await outbox.enqueue_many(s, warnings)
+                report.order_messages += len(warnings)
         if (
             report.match_alerts
             or report.outbid_alerts
@@ -306,7 +311,9 @@ class Cycle:
                 )
             await outbox.enqueue_many(s, rows)
             report.outbid_alerts = await self._bids(s, transitions, url)
-            report.order_messages = await orders.confirm_pending(ctx, s)
+            news = await order_news.on_cycle(ctx, s, transitions, now)
+            await outbox.enqueue_many(s, news)
+            report.order_messages = len(news) + await orders.confirm_pending(ctx, s)
             await alert_state.record_change(ctx, s, decision.change, change_body)
             if baseline_body is not None:
                 await memory_records.save_baseline(s, url, poll.clore_price, baseline_body, now)
@@ -369,15 +376,20 @@ class Cycle:
 
     async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
         user, st = attempt.candidate.user, attempt.candidate.standing
-        assert isinstance(attempt.decision, Raise)
-        event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
+        tr = translator(user.language)
+        if isinstance(attempt.decision, order_taps.PowerCut):  # `/protect ... power`
+            text = orderlife_render.auto_power(tr, st.server_id, attempt.decision.lead)
+        else:
+            assert isinstance(attempt.decision, Raise)
+            event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
+            text = notice(tr, event).text
         await outbox.enqueue(
             s,
             outbox.NewMessage(
                 user_id=user.id,
                 chat_id=user.chat_id,
                 kind="action",
-                text=notice(translator(user.language), event).text,
+                text=text,
                 dedupe_key=f"autoraise:{user.id}:{st.order_id}:{url}",
             ),
         )
@@ -395,9 +407,13 @@ class Cycle:
             return None
         step = user.raise_step or self.ctx.settings.default_raise_step
         raise_to = standing.lead_price + step
-        alert = notice(
-            translator(user.language), ev.OutbidAlert(standing, server, raise_to, held)
+        tr = translator(user.language)
+        alert = notice(tr, ev.OutbidAlert(standing, server, raise_to, held))
+        lead = order_taps.power_offer(
+            self.ctx, standing.server_id, standing.order_id, user.clore_user_id
         )
+        if lead is not None:  # it can lead again at the same price with less power
+            alert = orderlife_render.with_power_offer(tr, alert, lead, standing.server_id)
         return outbox.NewMessage(
             user_id=user.id,
             chat_id=user.chat_id,

@@ -24,13 +24,14 @@ from bot.i18n import Say, translator
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server
 from bot.orders.pending import Waiting, match_pending
+from bot.orders.refusals import Refusal
 from bot.orders.template import (
     Template,
     TemplateError,
     build_order,
     price_to_lead,
 )
-from bot.services import accounts, money, templates
+from bot.services import accounts, money, order_taps, templates
 from bot.services import events as ev
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext
@@ -165,6 +166,14 @@ async def _bid(
             Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=exc.say)
         )
     known = sorted(_own_order_ids(server, user.clore_user_id))
+    refused: list[Refusal] = []  # the structured refusal, for the fix it offers
+
+    def refusal_of(result: CreateResult) -> Say | None:
+        found = order_taps.classify_create(ctx, user, template, server, server_id, result, price)
+        if found is not None:
+            refused.append(found)
+        return refusal(result, int(server_id))
+
     spent = await money.spend(
         ctx,
         user.id,
@@ -172,11 +181,13 @@ async def _bid(
             "create",
             server_id,
             lambda: ctx.clore.create_gigaspot_orders(key, [order]),
-            lambda result: refusal(result, int(server_id)),
+            refusal_of,
             price=price,
             pending_order={"known_order_ids": known, "action_id": action_id},
         ),
     )
+    if spent.outcome == "refused" and refused:  # said plainly, with the fix it offers
+        return order_taps.refused_tap(server_id, price, refused[0])
     if spent.outcome == "refused":
         return TapResult(
             Say("Not placed"),

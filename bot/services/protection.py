@@ -37,7 +37,7 @@ from bot.orders.protection import (
     parse_budget,
     parse_protection,
 )
-from bot.services import accounts, money
+from bot.services import accounts, money, order_taps
 from bot.services.bids import find_bid
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext, UserError
@@ -60,7 +60,7 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class Attempt:
     candidate: Candidate
-    decision: Decision
+    decision: Decision | order_taps.PowerCut
     outcome: Outcome | None = None  # set when an edit was made
     error: Say | None = None  # why the edit did not take effect, in plain words
     intent: money.Intent | None = None  # recorded before the edit call; `record` settles it
@@ -75,10 +75,15 @@ async def enable(ctx: ServiceContext, user: User, text: str) -> ProtectionOn:
         raise UserError(PROTECT_USAGE)
     order_id = int(words[0])
     rest = words[1:]
+    if rest and rest[-1].lower() == "power":  # `/protect 9001 25 power`, `... 25 2 power`
+        rest = [*rest[:-1]]
+        power_words = ["power"]
+    else:
+        power_words = []
     if len(rest) == 2 and "=" not in rest[0] + rest[1]:
         rest = [f"cap={rest[0]}", f"per_hour={rest[1]}"]
     try:
-        settings = parse_protection(" ".join(rest))
+        settings = parse_protection(" ".join([*rest, *power_words]))
     except InputError as exc:
         raise UserError("{problem}. {usage}", problem=exc.say, usage=PROTECT_USAGE) from None
     accounts.api_key(ctx, user)  # asks to link first
@@ -100,6 +105,7 @@ async def enable(ctx: ServiceContext, user: User, text: str) -> ProtectionOn:
             cap=settings.cap,
             max_raises_per_hour=settings.max_raises_per_hour,
             now=ctx.clock(),
+            use_power=settings.use_power,
         )
     return ProtectionOn(order_id, standing.server_id, settings)
 
@@ -137,7 +143,9 @@ async def budget(ctx: ServiceContext, user: User, text: str) -> BudgetState:
 async def protected_orders(s: AsyncSession) -> dict[tuple[int, int], ProtectionSettings]:
     """(user id, order id) -> settings of every enabled protection."""
     return {
-        (row.user_id, row.order_id): ProtectionSettings(row.cap, row.max_raises_per_hour)
+        (row.user_id, row.order_id): ProtectionSettings(
+            row.cap, row.max_raises_per_hour, use_power=row.use_power
+        )
         for row in await protections.list_enabled(s)
     }
 
@@ -170,6 +178,12 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         )
         daily_budget = await protections.get_budget(s, user.id)
         spent = await protections.automatic_spending_since(s, user.id, now - BUDGET_WINDOW)
+    if c.settings.use_power and standing.state == "outbid":
+        cut = await order_taps.automatic_power(
+            ctx, user, standing.server_id, server, bid, len(recent), c.settings
+        )
+        if cut is not None:
+            return Attempt(c, cut.decision, cut.outcome, cut.error, cut.intent)
     decision = decide(
         standing,
         c.settings,
@@ -229,6 +243,12 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
 
 async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:
     """Settle the attempt's intent (in the transaction that queues the message about it)."""
+    if isinstance(a.decision, order_taps.PowerCut) and a.intent is not None:
+        detail = order_taps.power_detail(a.decision.lead)
+        if a.error is not None:
+            detail += f": {a.error.english()}"
+        await money.settle(s, a.intent, a.outcome or "error", detail)
+        return
     if not isinstance(a.decision, Raise) or a.outcome is None:
         return
     st = a.candidate.standing
@@ -259,7 +279,7 @@ def why_not(a: Attempt) -> ProtectionHeld | None:
     match d:
         case AtCap() | OverBudget() | RateLimited():
             return d
-        case Raise() if a.outcome != "ok":
-            error = a.error or Say("clore.ai did not say why.")
-            return ProtectionFailed(d.price, a.outcome or "error", error)
+        case Raise() | order_taps.PowerCut() if a.outcome != "ok":
+            why = a.error or Say("clore.ai did not say why.")
+            return ProtectionFailed(d.price, a.outcome or "error", why)
     return None

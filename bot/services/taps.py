@@ -23,7 +23,7 @@ import msgspec
 from bot.db.models import User
 from bot.db.repositories import actions
 from bot.i18n import Say
-from bot.services import accounts, bids, money, orders, watch
+from bot.services import accounts, bids, money, order_taps, orders, watch
 from bot.services.context import ServiceContext, UserError
 from bot.services.payloads import Language, Order, OrderCap, OrderPrice, RuleOnPage, ServerPrice
 from bot.services.results import LanguageView, ProtectHint, RulesView, TapResult
@@ -86,6 +86,37 @@ async def _protect(ctx: ServiceContext, user: User, c: Claimed[OrderCap]) -> Tap
     return TapResult(Say("Send the command"), view=ProtectHint(c.payload.order_id, c.payload.cap))
 
 
+async def _new_bid(ctx: ServiceContext, user: User, c: Claimed[order_taps.NewBid]) -> TapResult:
+    return await order_taps.tap_create(
+        ctx,
+        user,
+        c.payload,
+        kind=c.kind.removeprefix("confirm_"),
+        confirmed=c.kind.startswith("confirm_"),
+        action_id=c.action_id,
+    )
+
+
+async def _watch_server(
+    ctx: ServiceContext, user: User, c: Claimed[order_taps.ServerOnly]
+) -> TapResult:
+    return await order_taps.tap_watch(ctx, user, c.payload)
+
+
+async def _fix_raise(
+    ctx: ServiceContext, user: User, c: Claimed[order_taps.RaiseAbove]
+) -> TapResult:
+    p = c.payload
+    return await bids.tap_raise(
+        ctx, user, OrderPrice(p.order_id, p.server_id, p.price), confirmed=False,
+        refused=p.refused,
+    )  # fmt: skip
+
+
+async def _power(ctx: ServiceContext, user: User, c: Claimed[order_taps.PowerLimit]) -> TapResult:
+    return await order_taps.tap_power(ctx, user, c.payload)
+
+
 async def _rule(ctx: ServiceContext, user: User, c: Claimed[RuleOnPage]) -> TapResult:
     rule_id = c.payload.rule_id
     if c.kind == "rule_delete":
@@ -118,10 +149,22 @@ KINDS: dict[str, TapKind[Any]] = {
     "rule_resume": TapKind(RuleOnPage, _rule, spends_money=False, edit=Edit.REPLACE),
     "rule_delete": TapKind(RuleOnPage, _rule, spends_money=False, edit=Edit.REPLACE),
     "language": TapKind(Language, _language, spends_money=False, edit=Edit.REPLACE),
+    # The life of an order (bot.services.order_taps): Bid again from an expiry warning,
+    # the fixes a refusal offers, lead by lowering the power limit.
+    "bid_again": TapKind(order_taps.NewBid, _new_bid, spends_money=True, edit=Edit.ADD),
+    "confirm_bid_again": TapKind(order_taps.NewBid, _new_bid, spends_money=True, edit=Edit.ADD),
+    "fix_bid": TapKind(order_taps.NewBid, _new_bid, spends_money=True, edit=Edit.ADD),
+    "confirm_fix_bid": TapKind(order_taps.NewBid, _new_bid, spends_money=True, edit=Edit.ADD),
+    "watch_server": TapKind(
+        order_taps.ServerOnly, _watch_server, spends_money=False, edit=Edit.ADD
+    ),
+    "power_lead": TapKind(order_taps.PowerLimit, _power, spends_money=True, edit=Edit.ADD),
+    "fix_raise": TapKind(order_taps.RaiseAbove, _fix_raise, spends_money=True, edit=Edit.ADD),
 }
 Kind = Literal[
     "raise", "confirm_raise", "cancel", "bid", "confirm_bid", "protect",
-    "rule_pause", "rule_resume", "rule_delete", "language",
+    "rule_pause", "rule_resume", "rule_delete", "language", "bid_again", "confirm_bid_again",
+    "fix_bid", "confirm_fix_bid", "watch_server", "power_lead", "fix_raise",
 ]  # fmt: skip
 
 

@@ -30,7 +30,7 @@ from telegram.ext import (
 
 from bot.db.models import User
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, Say, Translator, pick_language, translator
-from bot.services import accounts, bids, protection, taps, templates, watch
+from bot.services import accounts, bids, protection, taps, templates, wallets, watch
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.services.events import MatchItem
@@ -41,6 +41,7 @@ from bot.telegram.render import account as account_render
 from bot.telegram.render import bids as bids_render
 from bot.telegram.render import insight as insight_render
 from bot.telegram.render import language as language_render
+from bot.telegram.render import orderlife as orderlife_render
 from bot.telegram.render import orders as orders_render
 from bot.telegram.render import protection as protection_render
 from bot.telegram.render import rules as rules_render
@@ -76,6 +77,7 @@ COMMANDS = [
     ("budget", N_("daily budget for automatic raises")),
     ("template", N_("the order template new bids use")),
     ("history", N_("my last order actions")),
+    ("balance", N_("my clore.ai wallets and how long they last")),
     ("pause", N_("mute all alerts")),
     ("resume", N_("unmute alerts")),
     ("lang", N_("language: English or Russian")),
@@ -311,9 +313,18 @@ async def resume(update: Update, context: Context, user: User) -> None:
 async def settings(update: Update, context: Context, user: User) -> None:
     ctx = services(context)
     words = argument_text(update).lower().split()
+    if len(words) == 2 and words[0] in {"lowbalance", "expiry"}:
+        if words[0] == "lowbalance":
+            await wallets.set_low_balance(ctx, user, words[1])
+        else:
+            await wallets.set_expiry_warning(ctx, user, words[1])
+        words = []
     if words:
         if len(words) != 2 or words[0] not in {"step", "cap"}:
-            raise UserError("Use /settings step 0.5, /settings cap 40 or /settings cap off.")
+            raise UserError(
+                "Use /settings step 0.5, /settings cap 40, /settings cap off, "
+                "/settings lowbalance 24h or /settings expiry 12h."
+            )
         value = None if words[1] in {"off", "none"} else _number(words[1])
         if words[0] == "step":
             if value is None:
@@ -322,7 +333,18 @@ async def settings(update: Update, context: Context, user: User) -> None:
         else:
             await accounts.set_price_cap(ctx, user, value)
         user = await accounts.touch(ctx, user.telegram_id, user.chat_id)
-    text = account_render.settings_text(translator_for(user), accounts.profile(ctx, user))
+    tr = translator_for(user)
+    text = account_render.settings_text(tr, accounts.profile(ctx, user))
+    text += "\n" + orderlife_render.settings_lines(tr, *await wallets.settings_lines(ctx, user))
+    await say(context, user.chat_id, text)
+
+
+@guarded
+async def balance(update: Update, context: Context, user: User) -> None:
+    view = await wallets.balance(services(context), user)
+    text = orderlife_render.balance(
+        translator_for(user), view.wallets, view.runway, view.read_at, view.error, view.threshold
+    )
     await say(context, user.chat_id, text)
 
 
@@ -332,7 +354,11 @@ async def protect(update: Update, context: Context, user: User) -> None:
     if text and whole_number(text.split()[0]) is None:
         raise UserError(protection.PROTECT_USAGE)
     result = await protection.enable(services(context), user, text)
-    await say(context, user.chat_id, protection_render.protection_on(translator_for(user), result))
+    tr = translator_for(user)
+    answer = protection_render.protection_on(tr, result)
+    if result.settings.use_power:
+        answer += "\n" + orderlife_render.protect_power_line(tr)
+    await say(context, user.chat_id, answer)
 
 
 @guarded
@@ -510,6 +536,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         "budget": budget,
         "template": template,
         "history": history,
+        "balance": balance,
         "lang": choose_language,
     }.items():
         application.add_handler(CommandHandler(name, handler, filters=private))

@@ -139,7 +139,8 @@ async def test_clore_refusal_is_reported_in_plain_words(bot: BotHarness) -> None
     await bot.tap(ALICE, alert, "Bid")
     edited = await bot.edited(ALICE, alert.message_id, 1)
 
-    assert "below what the server accepts" in edited.text
+    assert "refused 12.5 CLORE/day as too low" in edited.text
+    assert "Bid 13" in [label for label, _ in edited.buttons]  # the fix: the price that leads
     assert [e.outcome for e in await bot.audit()] == ["rejected"]
 
 

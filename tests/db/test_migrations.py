@@ -39,6 +39,8 @@ TABLES = {
     "bid_protections",
     "user_budgets",
     "pending_orders",
+    "order_lives",
+    "account_watch",
     "price_series",
     "price_points",
 }

@@ -66,6 +66,7 @@ async def enable(
     cap: float,
     max_raises_per_hour: int,
     now: datetime | None = None,
+    use_power: bool = False,
 ) -> BidProtection:
     """Protect the order (or change its settings), enabled."""
     _check(cap, max_raises_per_hour)
@@ -77,6 +78,7 @@ async def enable(
     row.server_id = server_id
     row.cap = cap
     row.max_raises_per_hour = max_raises_per_hour
+    row.use_power = use_power
     row.enabled = True
     row.updated_at = stamp
     await session.flush()

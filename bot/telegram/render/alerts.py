@@ -214,6 +214,14 @@ def interrupted(tr: Translator, event: ev.Interrupted) -> str:
             order_id=event.order_id,
             server=server,
         )
+    if event.action == "power":  # lead by power (bot.services.order_taps)
+        return tr.gettext(
+            "⚠️ The bot stopped while lowering the power limit of order {order_id} on "
+            "#{server}, before clore.ai answered. It may or may not have gone through; I will "
+            "not repeat it. /bids shows what happened.",
+            order_id=event.order_id,
+            server=server,
+        )
     if event.automatic:
         return tr.gettext(
             "⚠️ The bot stopped while automatically raising order {order_id} on #{server} to "
