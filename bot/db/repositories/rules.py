@@ -24,8 +24,10 @@ class ActiveRule:
 
 
 async def add(session: AsyncSession, user_id: int, text: str) -> Rule:
-    """`text` must already be the canonical form of a parsed, valid rule."""
-    rule = Rule(user_id=user_id, text=text)
+    """`text` must already be the canonical form of a parsed, valid rule. Its number is the
+    user's highest plus one (writes are serialised, so two adds cannot take the same one)."""
+    highest = await session.scalar(select(func.max(Rule.number)).where(Rule.user_id == user_id))
+    rule = Rule(user_id=user_id, number=int(highest or 0) + 1, text=text)
     session.add(rule)
     await session.flush()
     return rule
