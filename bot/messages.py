@@ -61,6 +61,7 @@ class MatchItem:
     server_id: str
     server: Server
     price_to_win: float
+    number: int = 0  # the rule's number for its user, as shown; 0: show `rule_id`
 
 
 CardCache = dict[tuple[str, float], str]
@@ -90,7 +91,8 @@ def match_alert(
     for item in shown:
         by_rule.setdefault(item.rule_id, []).append(item)
     for rule_id, group in by_rule.items():
-        lines.append(f"\nRule {rule_id}: <code>{esc(group[0].rule_text)}</code>")
+        shown_id = group[0].number or rule_id
+        lines.append(f"\nRule {shown_id}: <code>{esc(group[0].rule_text)}</code>")
         for i in group:
             card = cards.get((i.server_id, i.price_to_win))
             if card is None:
@@ -285,7 +287,6 @@ def settings_text(
             "Price cap: "
             + (f"{clore(cap)} CLORE/day" if cap is not None else "none")
             + " (<code>/settings cap 40</code> or <code>/settings cap off</code>)",
-            f"Alerts: {'paused (/resume)' if paused else 'on (/pause)'}",
         ]
     )
 

@@ -273,11 +273,12 @@ async def confirm_pending(ctx: ServiceContext, s: AsyncSession) -> int:
             "did not place it. /bids shows your bids."
         )
         queued.append(_order_message(user, text, f"pending-gone:{row.id}"))
-    await outbox.enqueue_many(s, queued)
+    await outbox.enqueue_many(s, queued, decided_at=now)
     return len(queued)
 
 
 def _order_message(user: User, text: str, dedupe_key: str) -> outbox.NewMessage:
     return outbox.NewMessage(
-        user_id=user.id, chat_id=user.chat_id, kind="action", text=text, dedupe_key=dedupe_key
+        user_id=user.id, chat_id=user.chat_id, kind="action", text=text,
+        dedupe_key=dedupe_key, alert="orders",
     )

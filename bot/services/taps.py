@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages
 from bot.db.models import User
-from bot.db.repositories import actions
-from bot.services import bids, money, orders, watch
+from bot.db.repositories import actions, users
+from bot.services import accounts, alert_control, bids, money, orders, watch
+from bot.services.alert_prefs import ALERT_KINDS
 from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
 from bot.services.context import ServiceContext, UserError
+from bot.telegram.render import renter as render
 
 _REFUSED = {
     "missing": "This button is not valid.",
@@ -97,6 +99,21 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResul
                 return TapResult("Send the command", messages.protect_hint(order_id, cap))
             case "rule_pause" | "rule_resume" | "rule_delete":
                 return await _rule_action(ctx, user, claimed)
+            case "alert_mode":
+                _prefs, mode = await alert_control.cycle_mode(
+                    ctx, user, str(claimed.payload.get("alert"))
+                )
+                text, keyboard = await settings_view(ctx, user)
+                tr = render.translator_for(user)
+                return TapResult(
+                    render.mode_toast(tr, str(claimed.payload.get("alert")), mode), text, keyboard
+                )
+            case "mute_rule":
+                number = await alert_control.mute_rule(
+                    ctx, user, int(claimed.payload["rule_id"])  # type: ignore[arg-type]
+                )
+                tr = render.translator_for(user)
+                return TapResult(render.rule_muted(tr, number), render.rule_muted(tr, number))
     except money.NotReady as exc:
         return TapResult("Try again", str(exc), used=False)
     except UserError as exc:
@@ -115,6 +132,26 @@ async def _rule_action(ctx: ServiceContext, user: User, claimed: Claimed) -> Tap
         toast = f"Rule {rule_id} {'paused' if claimed.kind == 'rule_pause' else 'resumed'}"
     text, keyboard = await rules_view(ctx, user, page_start)
     return TapResult(toast, text, keyboard)
+
+
+async def settings_view(ctx: ServiceContext, user: User) -> tuple[str, Keyboard]:
+    """`/settings`: the account and bidding settings, then the alert settings with a button
+    per kind of alert (each tap switches it on -> silent -> off)."""
+    async with ctx.reads() as s:
+        fresh = await users.get(s, user.id)
+    user = fresh or user
+    p = accounts.profile(ctx, user)
+    prefs = users.prefs_of(user)
+    tr = render.translator_for(user)
+    text = messages.settings_text(
+        p.raise_step, p.price_cap, p.alerts_paused, p.clore_user_id, p.key_unreadable
+    ) + "\n\n" + render.alert_settings(tr, prefs, ctx.clock())
+    keyboard: Keyboard = []
+    async with ctx.sessions() as s, s.begin():
+        for kind in ALERT_KINDS:
+            label = render.mode_button(tr, kind, prefs.mode(kind))
+            keyboard.append([(label, await make_action(ctx, s, user.id, "alert_mode", alert=kind))])
+    return text, keyboard
 
 
 async def rules_pages(ctx: ServiceContext, user: User) -> list[tuple[str, Keyboard]]:

@@ -29,11 +29,12 @@ from telegram.ext import (
 
 from bot import messages
 from bot.db.models import User
-from bot.services import accounts, bids, protection, taps, templates, watch
+from bot.services import accounts, alert_control, bids, protection, taps, templates, watch
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.delivery import Delivery
 from bot.telegram.html import MAX_MESSAGE_LENGTH, split_message, truncate_html
+from bot.telegram.render import renter as render
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,10 @@ COMMANDS = [
     ("budget", "daily budget for automatic raises"),
     ("template", "the order template new bids use"),
     ("history", "my last order actions"),
-    ("pause", "mute all alerts"),
-    ("resume", "unmute alerts"),
+    ("pause", "pause match alerts: /pause 2h, or until /resume"),
+    ("resume", "match alerts on again"),
+    ("quiet", "quiet hours: /quiet 23:00-07:00"),
+    ("tz", "my time zone for quiet hours"),
 ]
 
 
@@ -264,14 +267,39 @@ async def list_bids(update: Update, context: Context, user: User) -> None:
 
 @guarded
 async def pause(update: Update, context: Context, user: User) -> None:
-    await accounts.set_paused(services(context), user, True)
-    await say(context, user.chat_id, "🔕 Alerts paused. /resume turns them back on.")
+    prefs, until = await alert_control.pause(services(context), user, argument_text(update))
+    await say(context, user.chat_id, render.paused(render.translator_for(user), prefs, until))
 
 
 @guarded
 async def resume(update: Update, context: Context, user: User) -> None:
-    await accounts.set_paused(services(context), user, False)
-    await say(context, user.chat_id, "🔔 Alerts are on.")
+    await alert_control.resume(services(context), user)
+    await say(context, user.chat_id, render.resumed(render.translator_for(user)))
+
+
+@guarded
+async def quiet(update: Update, context: Context, user: User) -> None:
+    ctx, text, tr = services(context), argument_text(update), render.translator_for(user)
+    if not text:
+        prefs = await alert_control.current(ctx, user)
+        await say(context, user.chat_id, render.quiet_usage(tr, prefs))
+        return
+    prefs = await alert_control.set_quiet(ctx, user, text)
+    answer = render.quiet_set(tr, prefs) if prefs.quiet_start is not None else render.quiet_off(tr)
+    await say(context, user.chat_id, answer)
+
+
+@guarded
+async def time_zone(update: Update, context: Context, user: User) -> None:
+    ctx, text, tr = services(context), argument_text(update), render.translator_for(user)
+    if not text:
+        prefs = await alert_control.current(ctx, user)
+        await say(context, user.chat_id, render.zone_usage(tr, prefs.time_zone))
+        return
+    prefs = await alert_control.set_zone(ctx, user, text)
+    await say(context, user.chat_id, render.zone_set(
+        tr, prefs.time_zone or "UTC", alert_control.local_time(prefs, ctx.clock())
+    ))  # fmt: skip
 
 
 @guarded
@@ -288,15 +316,8 @@ async def settings(update: Update, context: Context, user: User) -> None:
             await accounts.set_raise_step(ctx, user, value)
         else:
             await accounts.set_price_cap(ctx, user, value)
-        user = await accounts.touch(ctx, user.telegram_id, user.chat_id)
-    p = accounts.profile(ctx, user)
-    await say(
-        context,
-        user.chat_id,
-        messages.settings_text(
-            p.raise_step, p.price_cap, p.alerts_paused, p.clore_user_id, p.key_unreadable
-        ),
-    )
+    text, keyboard = await taps.settings_view(ctx, user)
+    await say(context, user.chat_id, text, keyboard)
 
 
 @guarded
@@ -394,7 +415,7 @@ async def tap(update: Update, context: Context, user: User) -> None:
     if message is None or not hasattr(message, "text_html"):
         await say(context, user.chat_id, result.text or result.toast, result.keyboard)
         return
-    if claimed.kind.startswith("rule_"):
+    if claimed.kind.startswith("rule_") or claimed.kind == "alert_mode":
         text = result.text or message.text_html
     elif result.text:
         # The result is kept (up to half a message); the message it is added to gives way.
@@ -404,7 +425,7 @@ async def tap(update: Update, context: Context, user: User) -> None:
     else:
         text = message.text_html
     keyboard = result.keyboard
-    if claimed.kind in {"bid", "confirm_bid", "protect"}:
+    if claimed.kind in {"bid", "confirm_bid", "protect", "mute_rule"}:
         # A match alert has a Bid button per machine: bidding on one keeps the others;
         # the Protect hint keeps Raise and Cancel.
         keyboard = (keyboard or []) + _other_buttons(message, query.data)
@@ -464,6 +485,8 @@ def register(application: Application) -> None:
         "pause": pause,
         "resume": resume,
         "settings": settings,
+        "quiet": quiet,
+        "tz": time_zone,
         "protect": protect,
         "unprotect": unprotect,
         "budget": budget,

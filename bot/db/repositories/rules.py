@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Rule, User
+from bot.services.alert_prefs import AlertPrefs, match_muted, parse_modes
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +22,17 @@ class ActiveRule:
     text: str
     clore_user_id: int | None  # whose bids are not competitors; None: all bids are
     chat_id: int
-    alerts_paused: bool
+    alerts_paused: bool  # /pause: see `paused_until`
+    paused_until: datetime | None = None
+    alert_modes: str | None = None  # `User.alert_modes`
+    number: int = 0  # the rule's number for its user (`Rule.number`)
+
+    def match_muted(self, now: datetime) -> bool:
+        """The owner wants no match alerts now (paused, or match alerts off)."""
+        return match_muted(
+            AlertPrefs(parse_modes(self.alert_modes), self.alerts_paused, self.paused_until),
+            now,
+        )
 
 
 async def add(session: AsyncSession, user_id: int, text: str) -> Rule:
@@ -76,7 +88,8 @@ async def active_rules(session: AsyncSession) -> list[ActiveRule]:
     """
     rows = await session.execute(
         select(
-            Rule.id, Rule.user_id, Rule.text, User.clore_user_id, User.chat_id, User.alerts_paused
+            Rule.id, Rule.user_id, Rule.text, User.clore_user_id, User.chat_id,
+            User.alerts_paused, User.paused_until, User.alert_modes, Rule.number,
         )
         .join(User, User.id == Rule.user_id)
         .where(Rule.paused.is_(False), User.active.is_(True))

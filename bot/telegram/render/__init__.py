@@ -1,0 +1,1 @@
+"""Rendering: typed results and alert events -> text (per language) and keyboards."""

@@ -1,0 +1,150 @@
+"""Texts of alert control: `/settings` alert modes, `/pause`, `/quiet`, `/tz`, digests.
+
+Each function takes a `Translator` and typed values and returns HTML (values escaped).
+Russian texts are in `bot/locale/ru/LC_MESSAGES/renter.po`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.i18n import N_, Translator, translator
+from bot.services.alert_prefs import ALERT_KINDS, AlertPrefs, clock_text
+from bot.telegram.html import esc
+
+KIND_NAMES = {
+    "match": N_("Match alerts"),
+    "outbid": N_("Outbid alerts"),
+    "autoraise": N_("Automatic raises"),
+    "orders": N_("Order news"),
+    "market": N_("Market status"),
+    "balance": N_("Low balance"),
+}
+MODE_NAMES = {"on": N_("on"), "silent": N_("silent"), "off": N_("off")}
+MODE_ICONS = {"on": "🔔", "silent": "🔕", "off": "⛔"}
+
+
+def translator_for(user: object) -> Translator:
+    """The user's language (`User.language` once it exists), else English."""
+    return translator(getattr(user, "language", None))
+
+
+def kind_name(tr: Translator, kind: str) -> str:
+    return tr.gettext(KIND_NAMES[kind])
+
+
+def mode_button(tr: Translator, kind: str, mode: str) -> str:
+    return f"{MODE_ICONS[mode]} {kind_name(tr, kind)}: {tr.gettext(MODE_NAMES[mode])}"
+
+
+def when_text(tr: Translator, at: datetime, prefs: AlertPrefs) -> str:
+    local = at.astimezone(prefs.zone())
+    return tr.gettext("{date} {time} ({zone})", date=local.strftime("%Y-%m-%d"),
+                      time=local.strftime("%H:%M"), zone=zone_label(tr, prefs))
+
+
+def zone_label(tr: Translator, prefs: AlertPrefs) -> str:
+    return prefs.time_zone or "UTC"
+
+
+def alert_settings(tr: Translator, prefs: AlertPrefs, now: datetime) -> str:
+    """The alert part of `/settings`: one line per kind, pause, quiet hours, time zone."""
+    lines = [tr.gettext("<b>Alerts</b> (tap a button to switch: on → silent → off)")]
+    for kind in ALERT_KINDS:
+        lines.append(
+            f"{MODE_ICONS[prefs.mode(kind)]} {esc(kind_name(tr, kind))}: "
+            f"{esc(tr.gettext(MODE_NAMES[prefs.mode(kind)]))}"
+        )
+    if prefs.match_paused(now):
+        if prefs.paused_until is None:
+            lines.append(tr.gettext("⏸ Match alerts paused until /resume."))
+        else:
+            lines.append(tr.gettext("⏸ Match alerts paused until {when}.",
+                                    when=esc(when_text(tr, prefs.paused_until, prefs))))
+    lines.append(quiet_line(tr, prefs))
+    return "\n".join(lines)
+
+
+def quiet_line(tr: Translator, prefs: AlertPrefs) -> str:
+    zone = esc(zone_label(tr, prefs))
+    if prefs.quiet_start is None or prefs.quiet_end is None:
+        return tr.gettext("🌙 Quiet hours: none (/quiet 23:00-07:00). Time zone: {zone} (/tz).",
+                          zone=zone)
+    return tr.gettext(
+        "🌙 Quiet hours: {start}–{end}, time zone {zone}.",
+        start=clock_text(prefs.quiet_start), end=clock_text(prefs.quiet_end), zone=zone,
+    )
+
+
+def still_coming(tr: Translator, prefs: AlertPrefs) -> str:
+    """What a pause lets through: every kind that is not off, except match alerts."""
+    kinds = [esc(kind_name(tr, k)).lower() for k in ALERT_KINDS
+             if k != "match" and prefs.mode(k) != "off"]
+    if not kinds:
+        return tr.gettext("Every other kind of alert is off in /settings.")
+    return tr.gettext("Still coming through: {kinds}.", kinds=", ".join(kinds))
+
+
+def paused(tr: Translator, prefs: AlertPrefs, until: datetime | None) -> str:
+    if until is None:
+        head = tr.gettext("⏸ Match alerts paused until /resume.")
+    else:
+        head = tr.gettext("⏸ Match alerts paused until {when}.",
+                          when=esc(when_text(tr, until, prefs)))
+    return f"{head}\n{still_coming(tr, prefs)}"
+
+
+def resumed(tr: Translator) -> str:
+    return tr.gettext("🔔 Match alerts are on again. Machines that started matching during the "
+                      "pause are not announced while they go on matching.")
+
+
+def quiet_set(tr: Translator, prefs: AlertPrefs) -> str:
+    return tr.gettext(
+        "🌙 Quiet hours {start}–{end} ({zone}). Match alerts that come then arrive as one "
+        "digest when they end; other alerts come silently.",
+        start=clock_text(prefs.quiet_start or 0), end=clock_text(prefs.quiet_end or 0),
+        zone=esc(zone_label(tr, prefs)),
+    )
+
+
+def quiet_off(tr: Translator) -> str:
+    return tr.gettext("🌙 Quiet hours are off.")
+
+
+def quiet_usage(tr: Translator, prefs: AlertPrefs) -> str:
+    return tr.gettext(
+        "{line}\nSet them with /quiet 23:00-07:00, remove them with /quiet off. Your time zone: "
+        "/tz Europe/Berlin or /tz UTC+3.",
+        line=quiet_line(tr, prefs),
+    )
+
+
+def zone_set(tr: Translator, zone: str, local_time: str) -> str:
+    return tr.gettext("🕒 Time zone {zone}: it is {time} there now.", zone=esc(zone),
+                      time=esc(local_time))
+
+
+def zone_usage(tr: Translator, zone: str | None) -> str:
+    return tr.gettext(
+        "Your time zone: {zone}. Set it with /tz Europe/Berlin or /tz UTC+3.",
+        zone=esc(zone or "UTC"),
+    )
+
+
+def mode_toast(tr: Translator, kind: str, mode: str) -> str:
+    return tr.gettext("{kind}: {mode}", kind=kind_name(tr, kind),
+                      mode=tr.gettext(MODE_NAMES[mode]))
+
+
+def digest_heading(tr: Translator) -> str:
+    return tr.gettext("🌙 <b>While your quiet hours lasted</b> (still matching now):")
+
+
+def mute_rule_button(tr: Translator, number: int) -> str:
+    return tr.gettext("🔕 Mute rule {number}", number=number)
+
+
+def rule_muted(tr: Translator, number: int) -> str:
+    return tr.gettext("🔕 Rule {number} paused: no more alerts from it. /rules resumes it.",
+                      number=number)
