@@ -159,7 +159,7 @@ async def serve(
     try:
         async with application:
             try:
-                await application.bot.set_my_commands(handlers.bot_commands())
+                await handlers.register_commands(application.bot)
             except TelegramError as exc:
                 log.warning("setMyCommands failed: %s", exc)
             await application.start()

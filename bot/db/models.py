@@ -110,6 +110,9 @@ class User(Base):
     quiet_start: Mapped[int | None] = mapped_column(Integer)
     quiet_end: Mapped[int | None] = mapped_column(Integer)
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # "en" or "ru" (bot.i18n.LANGUAGES): from Telegram's language_code on first contact,
+    # changed with /lang. None (users from before languages): English.
+    language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)  # False: user blocked the bot
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -17,6 +17,7 @@ from bot.clore import errors as clore_errors
 from bot.db.models import User
 from bot.db.repositories import outbox, users
 from bot.db.repositories import rules as rules_repo
+from bot.i18n import LANGUAGES, pick_language
 from bot.market.rules import parse_rule
 from bot.secrets import DecryptionError
 from bot.services.context import ServiceContext, UserError
@@ -44,8 +45,16 @@ class Profile:
     key_unreadable: bool = False
 
 
-async def touch(ctx: ServiceContext, telegram_id: int, chat_id: int | None = None) -> User:
+async def touch(
+    ctx: ServiceContext,
+    telegram_id: int,
+    chat_id: int | None = None,
+    language_code: str | None = None,
+) -> User:
     """The user behind a Telegram update, created on first contact (and reactivated).
+
+    A new user speaks the language of their Telegram app (`language_code`) when the bot
+    has it, English otherwise; /lang changes it later.
 
     Their chat is their private chat, whose id is their Telegram id, whatever chat the update
     came from: alerts must never follow a user into a group.
@@ -60,11 +69,21 @@ async def touch(ctx: ServiceContext, telegram_id: int, chat_id: int | None = Non
     async with ctx.sessions() as s, s.begin():
         known = await users.get_by_telegram_id(s, telegram_id)
         returning = known is not None and not known.active
-        user = await users.get_or_create(s, telegram_id=telegram_id, chat_id=chat_id)
+        user = await users.get_or_create(
+            s, telegram_id=telegram_id, chat_id=chat_id, language=pick_language(language_code)
+        )
     if returning:
         # Rules and bids of inactive users are not registered at start-up.
         await refresh_owners(ctx, user.id)
     return user
+
+
+async def set_language(ctx: ServiceContext, user: User, language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}")
+    async with ctx.sessions() as s, s.begin():
+        await users.set_language(s, user.id, language)
+    user.language = language
 
 
 def profile(ctx: ServiceContext, user: User) -> Profile:

@@ -11,7 +11,7 @@ from datetime import datetime
 from bot.db.models import User
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories import users
-from bot.i18n import translator
+from bot.i18n import Translator
 from bot.messages import MatchItem
 from bot.services import watch
 from bot.services.alert_prefs import (
@@ -102,9 +102,8 @@ def local_time(prefs: AlertPrefs, now: datetime) -> str:
 
 
 
-def mute_buttons(items: Sequence[MatchItem]) -> KeyboardToMake:
+def mute_buttons(tr: Translator, items: Sequence[MatchItem]) -> KeyboardToMake:
     """A "mute rule N" button per rule a match alert lists (made when it is sent)."""
-    tr = translator(None)
     seen: dict[int, int] = {}
     for item in items:
         seen.setdefault(item.rule_id, item.number or item.rule_id)

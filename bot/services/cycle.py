@@ -31,6 +31,7 @@ from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import held_matches as held_repo
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
+from bot.i18n import translator
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Snapshot
@@ -300,7 +301,7 @@ class Cycle:
                     continue
                 user = bidders.get(alert.user_id)
                 keyboard = await orders.match_keyboard(ctx, s, user, alert.items) if user else None
-                mute = alert_control.mute_buttons(alert.items)
+                mute = alert_control.mute_buttons(translator(None), alert.items)
                 if keyboard:  # Bid buttons are made now: make the mute buttons with them
                     keyboard += await make_keyboard(ctx, s, alert.user_id, mute)
                 rows.append(

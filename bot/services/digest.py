@@ -21,6 +21,7 @@ from bot.services.bids import make_keyboard
 from bot.services.buttons import markup_json
 from bot.services.context import ServiceContext
 from bot.telegram.render import renter as render
+from bot.telegram.render import translator_for
 
 
 async def send_due(ctx: ServiceContext) -> int:
@@ -67,10 +68,12 @@ async def _one(ctx: ServiceContext, s: AsyncSession, user_id: int, prefs: AlertP
     if not items:
         return 0
     limit = ctx.settings.max_matches_per_message
+    tr = translator_for(user)
+    mute = alert_control.mute_buttons(tr, items)
     keyboard = (await orders.match_keyboard(ctx, s, user, items) or []) + (
-        await make_keyboard(ctx, s, user.id, alert_control.mute_buttons(items))
+        await make_keyboard(ctx, s, user.id, mute)
     )
-    text = render.digest_heading(render.translator_for(user)) + "\n" + messages.match_alert(
+    text = render.digest_heading(tr) + "\n" + messages.match_alert(
         items, limit
     )
     queued = await outbox.enqueue_many(

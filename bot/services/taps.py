@@ -21,6 +21,7 @@ from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.render import renter as render
+from bot.telegram.render import translator_for
 
 _REFUSED = {
     "missing": "This button is not valid.",
@@ -104,7 +105,7 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResul
                     ctx, user, str(claimed.payload.get("alert"))
                 )
                 text, keyboard = await settings_view(ctx, user)
-                tr = render.translator_for(user)
+                tr = translator_for(user)
                 return TapResult(
                     render.mode_toast(tr, str(claimed.payload.get("alert")), mode), text, keyboard
                 )
@@ -112,7 +113,7 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResul
                 number = await alert_control.mute_rule(
                     ctx, user, int(claimed.payload["rule_id"])  # type: ignore[arg-type]
                 )
-                tr = render.translator_for(user)
+                tr = translator_for(user)
                 return TapResult(render.rule_muted(tr, number), render.rule_muted(tr, number))
     except money.NotReady as exc:
         return TapResult("Try again", str(exc), used=False)
@@ -142,7 +143,7 @@ async def settings_view(ctx: ServiceContext, user: User) -> tuple[str, Keyboard]
     user = fresh or user
     p = accounts.profile(ctx, user)
     prefs = users.prefs_of(user)
-    tr = render.translator_for(user)
+    tr = translator_for(user)
     text = messages.settings_text(
         p.raise_step, p.price_cap, p.alerts_paused, p.clore_user_id, p.key_unreadable
     ) + "\n\n" + render.alert_settings(tr, prefs, ctx.clock())

@@ -15,7 +15,7 @@ from functools import wraps
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from telegram import BotCommand, CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import Bot, BotCommand, CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -29,11 +29,14 @@ from telegram.ext import (
 
 from bot import messages
 from bot.db.models import User
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, Translator, translator
 from bot.services import accounts, alert_control, bids, protection, taps, templates, watch
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.delivery import Delivery
 from bot.telegram.html import MAX_MESSAGE_LENGTH, split_message, truncate_html
+from bot.telegram.render import Rendered, translator_for
+from bot.telegram.render import language as language_render
 from bot.telegram.render import renter as render
 
 log = logging.getLogger(__name__)
@@ -47,26 +50,28 @@ MAX_ID_DIGITS = 18  # rule and order ids fit a signed 64-bit integer
 # SQLite locked past its busy timeout, disk full or I/O error; no free pooled connection.
 DATABASE_UNAVAILABLE = (OperationalError, PoolTimeout)
 
+# Command names stay English in every language; their descriptions are translated.
 COMMANDS = [
-    ("start", "what this bot does"),
-    ("help", "commands and examples"),
-    ("watch", "alert me when machines match a rule"),
-    ("market", "cheapest machines matching a rule now"),
-    ("rules", "my watch rules"),
-    ("unwatch", "delete a rule"),
-    ("bids", "my bids: leading or outbid"),
-    ("link", "link my clore.ai API key"),
-    ("unlink", "forget my API key"),
-    ("settings", "raise step and price cap"),
-    ("protect", "raise a bid automatically when outbid, up to a cap"),
-    ("unprotect", "stop protecting a bid"),
-    ("budget", "daily budget for automatic raises"),
-    ("template", "the order template new bids use"),
-    ("history", "my last order actions"),
-    ("pause", "pause match alerts: /pause 2h, or until /resume"),
-    ("resume", "match alerts on again"),
-    ("quiet", "quiet hours: /quiet 23:00-07:00"),
-    ("tz", "my time zone for quiet hours"),
+    ("start", N_("what this bot does")),
+    ("help", N_("commands and examples")),
+    ("watch", N_("alert me when machines match a rule")),
+    ("market", N_("cheapest machines matching a rule now")),
+    ("rules", N_("my watch rules")),
+    ("unwatch", N_("delete a rule")),
+    ("bids", N_("my bids: leading or outbid")),
+    ("link", N_("link my clore.ai API key")),
+    ("unlink", N_("forget my API key")),
+    ("settings", N_("raise step and price cap")),
+    ("protect", N_("raise a bid automatically when outbid, up to a cap")),
+    ("unprotect", N_("stop protecting a bid")),
+    ("budget", N_("daily budget for automatic raises")),
+    ("template", N_("the order template new bids use")),
+    ("history", N_("my last order actions")),
+    ("pause", N_("pause match alerts: /pause 2h, or until /resume")),
+    ("resume", N_("match alerts on again")),
+    ("quiet", N_("quiet hours: /quiet 23:00-07:00")),
+    ("tz", N_("my time zone for quiet hours")),
+    ("lang", N_("language: English or Russian")),
 ]
 
 
@@ -89,6 +94,19 @@ async def say(context: Context, chat_id: int, text: str, keyboard: Keyboard | No
         await delivery(context).send(
             chat_id, part, markup(keyboard) if number == len(parts) else None
         )
+
+
+async def show(context: Context, user: User, rendered: Rendered) -> None:
+    """Send a rendered answer to the user, its buttons made now (one write transaction)."""
+    await say(context, user.chat_id, rendered.text, await make_buttons(context, user, rendered))
+
+
+async def make_buttons(context: Context, user: User, rendered: Rendered) -> Keyboard | None:
+    if not rendered.keyboard:
+        return None
+    ctx = services(context)
+    async with ctx.sessions() as s, s.begin():
+        return await bids.make_keyboard(ctx, s, user.id, rendered.keyboard)
 
 
 async def edit(
@@ -132,7 +150,7 @@ def guarded(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
             await _tell(update, context, chat.id, "Sorry, this bot is private.")
             return
         try:
-            user = await accounts.touch(ctx, tg_user.id)
+            user = await accounts.touch(ctx, tg_user.id, language_code=tg_user.language_code)
             try:
                 await handler(update, context, user)
             except accounts.KeyUnreadable as exc:
@@ -268,18 +286,18 @@ async def list_bids(update: Update, context: Context, user: User) -> None:
 @guarded
 async def pause(update: Update, context: Context, user: User) -> None:
     prefs, until = await alert_control.pause(services(context), user, argument_text(update))
-    await say(context, user.chat_id, render.paused(render.translator_for(user), prefs, until))
+    await say(context, user.chat_id, render.paused(translator_for(user), prefs, until))
 
 
 @guarded
 async def resume(update: Update, context: Context, user: User) -> None:
     await alert_control.resume(services(context), user)
-    await say(context, user.chat_id, render.resumed(render.translator_for(user)))
+    await say(context, user.chat_id, render.resumed(translator_for(user)))
 
 
 @guarded
 async def quiet(update: Update, context: Context, user: User) -> None:
-    ctx, text, tr = services(context), argument_text(update), render.translator_for(user)
+    ctx, text, tr = services(context), argument_text(update), translator_for(user)
     if not text:
         prefs = await alert_control.current(ctx, user)
         await say(context, user.chat_id, render.quiet_usage(tr, prefs))
@@ -291,7 +309,7 @@ async def quiet(update: Update, context: Context, user: User) -> None:
 
 @guarded
 async def time_zone(update: Update, context: Context, user: User) -> None:
-    ctx, text, tr = services(context), argument_text(update), render.translator_for(user)
+    ctx, text, tr = services(context), argument_text(update), translator_for(user)
     if not text:
         prefs = await alert_control.current(ctx, user)
         await say(context, user.chat_id, render.zone_usage(tr, prefs.time_zone))
@@ -388,6 +406,11 @@ def _number(word: str) -> float:
 
 
 @guarded
+async def choose_language(update: Update, context: Context, user: User) -> None:
+    await show(context, user, language_render.picker(translator_for(user)))
+
+
+@guarded
 async def tap(update: Update, context: Context, user: User) -> None:
     query = update.callback_query
     if query is None:
@@ -396,6 +419,16 @@ async def tap(update: Update, context: Context, user: User) -> None:
     claimed = await taps.claim(ctx, user, action_id_of(query.data))
     if isinstance(claimed, str):
         await _answer(query, claimed, show_alert=True)
+        return
+    if claimed.kind == language_render.LANGUAGE_KIND:
+        await accounts.set_language(ctx, user, str(claimed.payload["lang"]))
+        tr = translator_for(user)
+        await _answer(query, language_render.chosen(tr))
+        message = query.message
+        picker = language_render.picker(tr)
+        if message is not None:
+            keyboard = await make_buttons(context, user, picker)
+            await edit(context, user.chat_id, message.message_id, picker.text, keyboard)
         return
     # A button is used up only by an action taken: what cannot be served now stays usable.
     if (not_yet := taps.not_servable_yet(ctx, user, claimed)) is not None:
@@ -492,6 +525,7 @@ def register(application: Application) -> None:
         "budget": budget,
         "template": template,
         "history": history,
+        "lang": choose_language,
     }.items():
         application.add_handler(CommandHandler(name, handler, filters=private))
     application.add_handler(CallbackQueryHandler(tap))
@@ -500,5 +534,14 @@ def register(application: Application) -> None:
     application.add_error_handler(on_error)
 
 
-def bot_commands() -> list[BotCommand]:
-    return [BotCommand(name, description) for name, description in COMMANDS]
+def bot_commands(tr: Translator) -> list[BotCommand]:
+    return [BotCommand(name, tr.gettext(description)) for name, description in COMMANDS]
+
+
+async def register_commands(bot: Bot) -> None:
+    """The command menu in English (for every language without its own) and in each
+    other language the bot speaks."""
+    await bot.set_my_commands(bot_commands(translator(DEFAULT_LANGUAGE)))
+    for lang in LANGUAGES:
+        if lang != DEFAULT_LANGUAGE:
+            await bot.set_my_commands(bot_commands(translator(lang)), language_code=lang)

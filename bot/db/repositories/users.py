@@ -21,12 +21,15 @@ async def get_by_telegram_id(session: AsyncSession, telegram_id: int) -> User | 
     return await session.scalar(select(User).where(User.telegram_id == telegram_id))
 
 
-async def get_or_create(session: AsyncSession, *, telegram_id: int, chat_id: int) -> User:
+async def get_or_create(
+    session: AsyncSession, *, telegram_id: int, chat_id: int, language: str | None = None
+) -> User:
     """The user for this Telegram id, created on first contact.
 
     A user who writes to the bot can be reached again, so this also sets `active` and keeps
     `chat_id` current. `chat_id` must be the user's private chat (their Telegram id): alerts
-    go there, so never pass the chat of a group the update came from.
+    go there, so never pass the chat of a group the update came from. `language` is used
+    only for a new user: a choice made with /lang is never overwritten.
     """
     user = await get_by_telegram_id(session, telegram_id)
     if user is None:
@@ -34,7 +37,7 @@ async def get_or_create(session: AsyncSession, *, telegram_id: int, chat_id: int
             # Savepoint: a concurrent first message from the same user must not poison the
             # caller's transaction (only possible on databases without BEGIN IMMEDIATE).
             async with session.begin_nested():
-                user = User(telegram_id=telegram_id, chat_id=chat_id)
+                user = User(telegram_id=telegram_id, chat_id=chat_id, language=language)
                 session.add(user)
             return user
         except IntegrityError:
@@ -117,6 +120,10 @@ async def set_price_cap(session: AsyncSession, user_id: int, price_cap: float | 
     if price_cap is not None and not price_cap > 0:
         raise ValueError("price cap must be greater than 0")
     return await _update(session, user_id, price_cap=price_cap)
+
+
+async def set_language(session: AsyncSession, user_id: int, language: str) -> bool:
+    return await _update(session, user_id, language=language)
 
 
 async def set_alerts_paused(session: AsyncSession, user_id: int, paused: bool) -> bool:

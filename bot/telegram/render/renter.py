@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.i18n import N_, Translator, translator
+from bot.i18n import N_, Translator
 from bot.services.alert_prefs import ALERT_KINDS, AlertPrefs, clock_text
 from bot.telegram.html import esc
 
@@ -22,11 +22,6 @@ KIND_NAMES = {
 }
 MODE_NAMES = {"on": N_("on"), "silent": N_("silent"), "off": N_("off")}
 MODE_ICONS = {"on": "🔔", "silent": "🔕", "off": "⛔"}
-
-
-def translator_for(user: object) -> Translator:
-    """The user's language (`User.language` once it exists), else English."""
-    return translator(getattr(user, "language", None))
 
 
 def kind_name(tr: Translator, kind: str) -> str:

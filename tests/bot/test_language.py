@@ -1,0 +1,36 @@
+"""The user's language: from Telegram on first contact, changed with /lang."""
+
+from __future__ import annotations
+
+from tests.bot.conftest import ALICE, BOB, BotHarness
+
+
+async def test_first_contact_takes_the_telegram_language_and_lang_changes_it(
+    bot: BotHarness,
+) -> None:
+    asked = bot.telegram.user_message(ALICE, "/start", language_code="ru-RU")
+    await bot.telegram.await_bot_message(ALICE, after=asked)
+    bob = bot.telegram.user_message(BOB, "/start", language_code="de")
+    await bot.telegram.await_bot_message(BOB, after=bob)
+    alice_row, bob_row = await bot.user(ALICE), await bot.user(BOB)
+    assert alice_row is not None and alice_row.language == "ru"
+    assert bob_row is not None and bob_row.language == "en"
+
+    # A later message from an app set to another language keeps the choice.
+    picker = await bot.ask(ALICE, "/lang")
+    assert [label for label, _ in picker.buttons] == ["English", "✅ Русский"]
+    answer = await bot.tap(ALICE, picker, "English")
+    assert "English" in answer
+    edited = await bot.edited(ALICE, picker.message_id, 1)
+    assert "✅ English" in [label for label, _ in edited.buttons]
+    alice_row = await bot.user(ALICE)
+    assert alice_row is not None and alice_row.language == "en"
+
+
+async def test_command_menus_are_registered_in_english_and_russian(bot: BotHarness) -> None:
+    default = {c["command"]: c["description"] for c in bot.telegram.commands()}
+    russian = {c["command"]: c["description"] for c in bot.telegram.commands(language_code="ru")}
+    assert set(default) == set(russian)
+    assert "lang" in default
+    assert default["watch"] == "alert me when machines match a rule"
+    assert russian["watch"] != default["watch"]
