@@ -34,8 +34,7 @@ def mode_button(tr: Translator, kind: str, mode: str) -> str:
 
 def when_text(tr: Translator, at: datetime, prefs: AlertPrefs) -> str:
     local = at.astimezone(prefs.zone())
-    return tr.gettext("{date} {time} ({zone})", date=local.strftime("%Y-%m-%d"),
-                      time=local.strftime("%H:%M"), zone=zone_label(tr, prefs))
+    return f"{local:%Y-%m-%d %H:%M} ({zone_label(tr, prefs)})"
 
 
 def zone_label(tr: Translator, prefs: AlertPrefs) -> str:
@@ -128,8 +127,7 @@ def zone_usage(tr: Translator, zone: str | None) -> str:
 
 
 def mode_toast(tr: Translator, kind: str, mode: str) -> str:
-    return tr.gettext("{kind}: {mode}", kind=kind_name(tr, kind),
-                      mode=tr.gettext(MODE_NAMES[mode]))
+    return f"{kind_name(tr, kind)}: {tr.gettext(MODE_NAMES[mode])}"
 
 
 def digest_heading(tr: Translator) -> str:
