@@ -53,14 +53,40 @@ async def make_action(
 
 
 def bid_buttons(standing: BidStanding, raise_to: float) -> KeyboardToMake:
+    """Raise only where the bid is outbid: a leading or tied bid has Cancel and Protect.
+    Cancel asks first (`cancel_ask`)."""
     order = {"order_id": standing.order_id, "server_id": standing.server_id}
+    cancel = ButtonToMake("Cancel", "cancel_ask", order)
+    # A button cannot take the cap: it answers with the /protect command to send.
+    protect = ButtonToMake("🛡 Protect", "protect", {"cap": raise_to, **order})
+    if standing.state != "outbid":
+        return [[cancel, protect]]
     label = f"Raise to {messages.clore(raise_to)}"
+    return [[ButtonToMake(label, "raise", {"price": raise_to, **order}), cancel], [protect]]
+
+
+def confirm_cancel_buttons(order_id: int, server_id: str) -> KeyboardToMake:
+    """Cancel asks first: Yes cancels, No puts the order's buttons back."""
+    order = {"order_id": order_id, "server_id": server_id}
     return [
-        [ButtonToMake(label, "raise", {"price": raise_to, **order}),
-         ButtonToMake("Cancel", "cancel", order)],
-        # A button cannot take the cap: it answers with the /protect command to send.
-        [ButtonToMake("🛡 Protect", "protect", {"cap": raise_to, **order})],
-    ]  # fmt: skip
+        [ButtonToMake(f"🗑 Yes, cancel order {order_id}", "cancel", order)],
+        [ButtonToMake("↩️ No, keep it", "keep", order)],
+    ]
+
+
+async def tap_keep(ctx: ServiceContext, user: User, payload: dict[str, object]) -> TapResult:
+    """The No of a confirmation about an order: nothing is sent; its current buttons come
+    back (from the snapshot in force)."""
+    order_id, server_id = int(payload["order_id"]), str(payload["server_id"])  # type: ignore[arg-type]
+    server = ctx.market.server(server_id)
+    bid = find_bid(server, order_id, user.clore_user_id)
+    if server is None or bid is None:
+        return TapResult("Nothing was sent", None, None)
+    standing = bid_standing(server_id, server, bid, ctx.market.clore_price)
+    raise_to = standing.lead_price + accounts.profile(ctx, user).raise_step
+    async with ctx.sessions() as s, s.begin():
+        keyboard = await bid_keyboard(ctx, s, user.id, standing, raise_to)
+    return TapResult("Nothing was sent", None, keyboard)  # fmt: skip
 
 
 async def make_keyboard(
@@ -171,6 +197,7 @@ async def tap_raise(
                     "Already in front",
                     f"✅ Order {order_id} {how} on {where} at {messages.clore(standing.price)} "
                     f"CLORE/day{since}: nothing was sent.",
+                    await _front_buttons(ctx, user, standing, standing.price),
                 )
             case PriceMoved(needed=needed):
                 async with ctx.sessions() as s, s.begin():
@@ -191,20 +218,39 @@ async def tap_raise(
                         server_id=server_id,
                         price=price,
                     )
+                    keep = await make_action(
+                        ctx, s, user.id, "keep", order_id=order_id, server_id=server_id
+                    )
                 text = (
                     f"{messages.clore(price)} CLORE/day is above your cap of "
                     f"{messages.clore(cap)}. Raise order {order_id} anyway?"
                 )
                 return TapResult(
-                    "Above your cap", text, [[(f"Yes, raise to {messages.clore(price)}", confirm)]]
+                    "Above your cap",
+                    text,
+                    [[(f"Yes, raise to {messages.clore(price)}", confirm)], [("No", keep)]],
                 )
             case RaiseTo(price=price, below_offered=below):
                 result = await _edit(ctx, user, key, order_id, server_id, standing.price, price)
-                if below and result.toast == "Raised":
-                    note = f" Leading needed less than the button's {messages.clore(offered)}."
-                    return TapResult(result.toast, (result.text or "") + note)
-                return result
+                if result.toast != "Raised":
+                    return result
+                # Cancel and Protect still apply to the raised bid; Raise does not.
+                keyboard = await _front_buttons(ctx, user, standing, price)
+                note = (
+                    f" Leading needed less than the button's {messages.clore(offered)}."
+                    if below else ""
+                )
+                return TapResult(result.toast, (result.text or "") + note, keyboard)
     raise AssertionError(decision)
+
+
+async def _front_buttons(
+    ctx: ServiceContext, user: User, standing: BidStanding, price: float
+) -> Keyboard:
+    """The buttons of a bid in front at `price`: Cancel and Protect."""
+    leading = msgspec.structs.replace(standing, state="leading", price=price)
+    async with ctx.sessions() as s, s.begin():
+        return await bid_keyboard(ctx, s, user.id, leading, price)
 
 
 async def _edit(

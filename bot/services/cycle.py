@@ -46,7 +46,7 @@ from bot.services import (
 )
 from bot.services.alert_prefs import AlertPrefs
 from bot.services.bids import bid_buttons, find_bid, make_keyboard
-from bot.services.buttons import markup_json, to_make_json
+from bot.services.buttons import ButtonToMake, markup_json, to_make_json
 from bot.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -394,6 +394,9 @@ class Cycle:
                 chat_id=user.chat_id,
                 kind="action",
                 text=messages.auto_raised(st.order_id, st.server_id, price, st.top_price),
+                reply_markup=to_make_json([[ButtonToMake(
+                    "🛡 Stop protecting", "unprotect", {"order_id": st.order_id}
+                )]]),
                 dedupe_key=f"autoraise:{user.id}:{st.order_id}:{url}",
                 alert="autoraise",
             )],

@@ -147,12 +147,14 @@ async def _bid(
             confirm = await make_action(
                 ctx, s, user.id, "confirm_bid", server_id=server_id, price=price
             )
+            no = await make_action(ctx, s, user.id, "dismiss")
         text = (
             f"{messages.clore(price)} CLORE/day is above your cap of {messages.clore(cap)}. "
             f"Bid on {where} anyway?"
         )
         return TapResult(
-            "Above your cap", text, [[(f"Yes, bid {messages.clore(price)}", confirm)]]
+            "Above your cap", text,
+            [[(f"Yes, bid {messages.clore(price)}", confirm), ("No", no)]],
         )
     try:
         order = build_order(template, server_id, server, price)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import messages
 from bot.db.models import User
 from bot.db.repositories import actions, users
-from bot.services import accounts, alert_control, bids, money, orders, watch
+from bot.services import accounts, alert_control, bids, money, orders, protection, watch
 from bot.services.alert_prefs import ALERT_KINDS
 from bot.services.bids import TapResult, make_action
 from bot.services.buttons import Keyboard
@@ -86,6 +86,19 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed) -> TapResul
                 )
             case "cancel":
                 return await bids.tap_cancel(ctx, user, claimed.payload)
+            case "cancel_ask":
+                order_id = int(claimed.payload["order_id"])  # type: ignore[arg-type]
+                ask = bids.confirm_cancel_buttons(order_id, str(claimed.payload["server_id"]))
+                async with ctx.sessions() as s, s.begin():
+                    keyboard = await bids.make_keyboard(ctx, s, user.id, ask)
+                return TapResult(f"Cancel order {order_id}?", None, keyboard)
+            case "keep":
+                return await bids.tap_keep(ctx, user, claimed.payload)
+            case "dismiss":
+                return TapResult("Nothing was sent", "Nothing was sent.")
+            case "unprotect":
+                order_id = int(claimed.payload["order_id"])  # type: ignore[arg-type]
+                return TapResult("Stopped", await protection.disable(ctx, user, str(order_id)))
             case "bid" | "confirm_bid":
                 return await orders.tap_bid(
                     ctx,

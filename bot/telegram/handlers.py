@@ -458,7 +458,7 @@ async def tap(update: Update, context: Context, user: User) -> None:
     else:
         text = message.text_html
     keyboard = result.keyboard
-    if claimed.kind in {"bid", "confirm_bid", "protect", "mute_rule"}:
+    if claimed.kind in {"bid", "confirm_bid", "dismiss", "protect", "mute_rule"}:
         # A match alert has a Bid button per machine: bidding on one keeps the others;
         # the Protect hint keeps Raise and Cancel.
         keyboard = (keyboard or []) + _other_buttons(message, query.data)
@@ -480,11 +480,12 @@ def _other_buttons(message: object, tapped: str | None) -> Keyboard:
     rows = reply_markup.inline_keyboard if isinstance(reply_markup, InlineKeyboardMarkup) else ()
     kept: Keyboard = []
     for row in rows:
+        if any(button.callback_data == tapped for button in row):
+            continue  # the tapped button's row goes: a Yes takes its No with it
         buttons = [
             (button.text, action)
             for button in row
-            if button.callback_data != tapped
-            and (action := action_id_of(str(button.callback_data))) is not None
+            if (action := action_id_of(str(button.callback_data))) is not None
         ]
         if buttons:
             kept.append(buttons)
