@@ -34,6 +34,35 @@ def N_(msgid: str) -> str:
     return msgid
 
 
+class Say:
+    """A text to show, not yet in any language: the English message id and typed values.
+
+    What services hand to the Telegram layer for plain notes and errors; the render package
+    (`bot.telegram.render.common.say`) translates it and formats each value (prices as
+    CLORE amounts, times as HH:MM UTC, text escaped). `make i18n-extract` finds `Say("...")`.
+    """
+
+    __slots__ = ("msgid", "params")
+
+    def __init__(self, msgid: str, /, **params: object) -> None:
+        self.msgid = msgid
+        self.params = params
+
+    def english(self) -> str:
+        """The English text with plain values: for logs and audit records, not for users."""
+        values = {k: v.english() if isinstance(v, Say) else v for k, v in self.params.items()}
+        return self.msgid.format(**values) if values else self.msgid
+
+    def __repr__(self) -> str:
+        return f"Say({self.msgid!r}, **{self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Say) and (self.msgid, self.params) == (other.msgid, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.msgid)
+
+
 def pick_language(language_code: str | None) -> str:
     """The bot's language for a Telegram `language_code` ("ru", "ru-RU", "en-GB", None)."""
     if not language_code:

@@ -289,31 +289,6 @@ def format_template(template: Template) -> str:
     return " ".join(parts)
 
 
-def describe_template(template: Template) -> str:
-    """Plain lines for showing a template; env values are not shown (they may be secrets)."""
-    image = IMAGE_NAMES.get(template.image)
-    power = (
-        "each GPU's lowest allowed limit"
-        if template.power == "min"
-        else f"{template.power} W per GPU"
-    )
-    overclock = ", ".join(
-        f"{name.replace('_', ' ')} {getattr(template, name)} MHz"
-        for name in OVERCLOCK_FIELDS
-        if getattr(template, name) is not None
-    )
-    env = ", ".join(template.env) if template.env else "none"
-    return "\n".join(
-        (
-            f"Image: {f'{image} (clore base image)' if image else template.image}",
-            f"Power limit: {power}",
-            f"Overclock: {overclock or 'none (the server keeps its own)'}",
-            f"Environment variables: {env}",
-            f"Currency: {template.currency}",
-        )
-    )
-
-
 # ---------------------------------------------------------------------- one server's fit
 
 

@@ -8,19 +8,20 @@ protection, and every use of the key answers with the same advice. Nobody else n
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
 from bot.clore import errors as clore_errors
 from bot.db.models import User
 from bot.db.repositories import outbox, users
 from bot.db.repositories import rules as rules_repo
-from bot.i18n import LANGUAGES, pick_language
+from bot.i18n import LANGUAGES, pick_language, translator
 from bot.market.rules import parse_rule
 from bot.secrets import DecryptionError
 from bot.services.context import ServiceContext, UserError
+from bot.services.events import KeyNeedsLink
+from bot.services.results import Profile
+from bot.telegram.render.alerts import notice
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +33,10 @@ class KeyUnreadable(UserError):
     """The user's stored API key cannot be decrypted with the current secret key."""
 
     def __init__(self) -> None:
-        super().__init__(messages.KEY_UNREADABLE)
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    user_id: int
-    clore_user_id: int | None
-    raise_step: float
-    price_cap: float | None
-    alerts_paused: bool
-    key_unreadable: bool = False
+        super().__init__(
+            "I can no longer decrypt your stored clore.ai API key (the bot's secret key was "
+            "changed or lost). Nothing was done. Send /link followed by your API key again."
+        )
 
 
 async def touch(
@@ -161,7 +155,7 @@ async def _tell_key_unreadable(s: AsyncSession, user: User, stamp: str) -> None:
             user_id=user.id,
             chat_id=user.telegram_id,
             kind="status",
-            text=messages.key_unreadable_notice(),
+            text=notice(translator(user.language), KeyNeedsLink()).text,
             dedupe_key=f"key-unreadable:{user.id}:{stamp}",
         ),
     )
@@ -215,7 +209,9 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
 
 async def set_raise_step(ctx: ServiceContext, user: User, step: float | None) -> None:
     if step is not None and not 0 < step <= MAX_PRICE:
-        raise UserError(f"The raise step must be above 0 and at most {MAX_PRICE:g} CLORE/day.")
+        raise UserError(
+            "The raise step must be above 0 and at most {max} CLORE/day.", max=MAX_PRICE
+        )
     async with ctx.sessions() as s, s.begin():
         await users.set_raise_step(s, user.id, step)
 
@@ -223,8 +219,9 @@ async def set_raise_step(ctx: ServiceContext, user: User, step: float | None) ->
 async def set_price_cap(ctx: ServiceContext, user: User, cap: float | None) -> None:
     if cap is not None and not 0 < cap <= MAX_PRICE:
         raise UserError(
-            f"The price cap must be above 0 and at most {MAX_PRICE:g} CLORE/day "
-            "(clore's highest price), or 'off'."
+            "The price cap must be above 0 and at most {max} CLORE/day "
+            "(clore's highest price), or 'off'.",
+            max=MAX_PRICE,
         )
     async with ctx.sessions() as s, s.begin():
         await users.set_price_cap(s, user.id, cap)

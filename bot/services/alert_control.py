@@ -12,7 +12,6 @@ from bot.db.models import User
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories import users
 from bot.i18n import Translator
-from bot.messages import MatchItem
 from bot.services import watch
 from bot.services.alert_prefs import (
     ALERT_KINDS,
@@ -26,13 +25,19 @@ from bot.services.alert_prefs import (
 )
 from bot.services.buttons import ButtonToMake, KeyboardToMake
 from bot.services.context import ServiceContext, UserError
+from bot.services.events import MatchItem
 from bot.telegram.render import renter as render
 
 
-async def current(ctx: ServiceContext, user: User) -> AlertPrefs:
+async def fresh_user(ctx: ServiceContext, user: User) -> User:
+    """The user's row as stored now (a handler's copy predates the change it made)."""
     async with ctx.reads() as s:
         found = await users.get(s, user.id)
-    return users.prefs_of(found or user)
+    return found or user
+
+
+async def current(ctx: ServiceContext, user: User) -> AlertPrefs:
+    return users.prefs_of(await fresh_user(ctx, user))
 
 
 async def cycle_mode(ctx: ServiceContext, user: User, kind: str) -> tuple[AlertPrefs, str]:
@@ -59,7 +64,7 @@ async def pause(
         try:
             until = ctx.clock() + parse_duration(duration)
         except BadSetting as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(exc.say) from None
     async with ctx.sessions() as s, s.begin():
         await users.set_pause(s, user.id, True, until)
     return await current(ctx, user), until
@@ -80,7 +85,7 @@ async def set_quiet(ctx: ServiceContext, user: User, text: str) -> AlertPrefs:
         try:
             start, end = parse_quiet(text)
         except BadSetting as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(exc.say) from None
     async with ctx.sessions() as s, s.begin():
         await users.set_quiet(s, user.id, start, end)
     return await current(ctx, user)
@@ -90,7 +95,7 @@ async def set_zone(ctx: ServiceContext, user: User, text: str) -> AlertPrefs:
     try:
         zone = parse_zone(text)
     except BadSetting as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(exc.say) from None
     async with ctx.sessions() as s, s.begin():
         await users.set_time_zone(s, user.id, None if zone == "UTC" else zone)
     return await current(ctx, user)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.i18n import N_, Say
+
 AlertKind = Literal["match", "outbid", "autoraise", "orders", "market", "balance"]
 ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
 Mode = Literal["on", "silent", "off"]
@@ -28,8 +30,23 @@ _CLOCK = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?\s*[-–]\s*(\d{1,2})(?::(\d{2})
 _OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
 
+KIND_NAMES = {
+    "match": N_("Match alerts"),
+    "outbid": N_("Outbid alerts"),
+    "autoraise": N_("Automatic raises"),
+    "orders": N_("Order news"),
+    "market": N_("Market status"),
+    "balance": N_("Low balance"),
+}
+MODE_NAMES = {"on": N_("on"), "silent": N_("silent"), "off": N_("off")}
+
+
 class BadSetting(ValueError):
-    """A setting as typed cannot be understood; the message says what would work."""
+    """A setting as typed cannot be understood; `say` tells what would work."""
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        super().__init__(say.english())
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +142,12 @@ def parse_duration(text: str) -> timedelta:
     else:
         parts = _DURATION.findall(word)
         if not parts or "".join(n + u for n, u in parts) != word:
-            raise BadSetting("Give a duration like 30m, 2h, 1d or 1h30m.")
+            raise BadSetting(Say("Give a duration like 30m, 2h, 1d or 1h30m."))
         seconds = sum(int(n) * _UNITS[u.lower()] for n, u in parts)
     if seconds <= 0:
-        raise BadSetting("The duration must be longer than zero.")
+        raise BadSetting(Say("The duration must be longer than zero."))
     if seconds > MAX_PAUSE.total_seconds():
-        raise BadSetting("At most 365 days; /pause alone pauses until /resume.")
+        raise BadSetting(Say("At most 365 days; /pause alone pauses until /resume."))
     return timedelta(seconds=seconds)
 
 
@@ -138,13 +155,13 @@ def parse_quiet(text: str) -> tuple[int, int]:
     """`23:00-07:00` (or `23-7`) -> minutes after midnight, start and end."""
     found = _CLOCK.match(text)
     if not found:
-        raise BadSetting("Give quiet hours like 23:00-07:00, or /quiet off.")
+        raise BadSetting(Say("Give quiet hours like 23:00-07:00, or /quiet off."))
     h1, m1, h2, m2 = (int(g) if g else 0 for g in found.groups())
     if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-        raise BadSetting("Hours go from 00:00 to 23:59, e.g. 23:00-07:00.")
+        raise BadSetting(Say("Hours go from 00:00 to 23:59, e.g. 23:00-07:00."))
     start, end = h1 * 60 + m1, (h2 % 24) * 60 + m2
     if start == end:
-        raise BadSetting("The quiet hours start and end at the same time.")
+        raise BadSetting(Say("The quiet hours start and end at the same time."))
     return start, end
 
 
@@ -154,22 +171,23 @@ def parse_zone(text: str) -> str:
     if offset := _OFFSET.match(word.replace(" ", "")):
         sign, hours, minutes = offset.group(1), int(offset.group(2)), int(offset.group(3) or 0)
         if hours > 14 or minutes > 59:
-            raise BadSetting("An offset goes from UTC-12 to UTC+14.")
+            raise BadSetting(Say("An offset goes from UTC-12 to UTC+14."))
         return f"UTC{sign}{hours:02d}:{minutes:02d}"
     if word.upper() in {"UTC", "GMT", "Z"}:
         return "UTC"
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-/]{1,63}", word):
-        raise BadSetting("Give a time zone like Europe/Berlin, or an offset like UTC+3.")
+        raise BadSetting(Say("Give a time zone like Europe/Berlin, or an offset like UTC+3."))
     for candidate in (word, "/".join(p[:1].upper() + p[1:] for p in word.split("/"))):
         try:
             ZoneInfo(candidate)
         except (ZoneInfoNotFoundError, ValueError):
             continue
         return candidate
-    raise BadSetting(
-        f"I do not know the time zone {word[:40]}. Give a name like Europe/Berlin, "
-        "or an offset like UTC+3."
-    )
+    raise BadSetting(Say(
+        "I do not know the time zone {zone}. Give a name like Europe/Berlin, or an offset "
+        "like UTC+3.",
+        zone=word[:40],
+    ))  # fmt: skip
 
 
 def zone_of(name: str | None) -> tzinfo:

@@ -22,7 +22,6 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
 from bot.clore.fetcher import PollResult
 from bot.db import alert_codec
 from bot.db.models import OrderTemplate, User
@@ -44,10 +43,15 @@ from bot.services import (
     orders,
     protection,
 )
+from bot.services import events as ev
 from bot.services.alert_prefs import AlertPrefs
-from bot.services.bids import bid_buttons, find_bid, make_keyboard
+from bot.services.bids import find_bid, make_action, make_keyboard
 from bot.services.buttons import ButtonToMake, markup_json, to_make_json
 from bot.services.context import ServiceContext
+from bot.services.payloads import as_dict
+from bot.telegram.render.alerts import CardCache, match_alert, notice
+from bot.telegram.render.bids import bid_label
+from bot.telegram.render.renter import stop_protecting_button
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ class UserAlert:
     """One user's match alert of one cycle: the machines it lists, and how many in all."""
 
     user_id: int
-    items: list[messages.MatchItem]
+    items: list[ev.MatchItem]
     total: int
 
 
@@ -168,14 +172,14 @@ def user_alerts(
     rank = np.arange(owners.size) - np.repeat(starts, counts)
     listed = rank < limit
     shown, shown_owners = pairs.take(order[listed]), owners[listed]
-    found: dict[int, list[messages.MatchItem]] = defaultdict(list)
+    found: dict[int, list[ev.MatchItem]] = defaultdict(list)
     for user_id, rule_id, server_id, price in zip(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
         shown.prices.tolist(), strict=True,
     ):  # fmt: skip
         rule = view.rules[rule_id]
         found[user_id].append(
-            messages.MatchItem(
+            ev.MatchItem(
                 rule_id, rule.text, server_id, snapshot.servers[server_id], price, rule.number
             )
         )
@@ -283,8 +287,9 @@ class Cycle:
             if snapshot is not previous
             else None
         )
-        chats = {r.user_id: r.chat_id for r in view.rules.values()}
-        cards: messages.CardCache = {}
+        owners = {r.user_id: r for r in view.rules.values()}
+        cards: CardCache = {}
+        limit = ctx.settings.max_matches_per_message
         prefs: dict[int, AlertPrefs] = {}
         if alerts_:
             async with ctx.reads() as s:
@@ -299,19 +304,24 @@ class Cycle:
                         (item.rule_id, item.server_id, item.price_to_win) for item in alert.items
                     ], now)  # fmt: skip
                     continue
+                owner = owners[alert.user_id]
+                tr = translator(owner.language)
                 user = bidders.get(alert.user_id)
-                keyboard = await orders.match_keyboard(ctx, s, user, alert.items) if user else None
-                mute = alert_control.mute_buttons(translator(None), alert.items)
+                offers = await orders.bid_offers(ctx, s, user, alert.items) if user else None
+                keyboard = [
+                    [(bid_label(tr, o.server_id, o.price),
+                      await make_action(ctx, s, alert.user_id, "bid", **as_dict(o)))]
+                    for o in offers or ()
+                ]  # fmt: skip
+                mute = alert_control.mute_buttons(tr, alert.items)
                 if keyboard:  # Bid buttons are made now: make the mute buttons with them
                     keyboard += await make_keyboard(ctx, s, alert.user_id, mute)
                 rows.append(
                     outbox.NewMessage(
                         user_id=alert.user_id,
-                        chat_id=chats[alert.user_id],
+                        chat_id=owner.chat_id,
                         kind="match",
-                        text=messages.match_alert(
-                            alert.items, ctx.settings.max_matches_per_message, alert.total, cards
-                        ),
+                        text=match_alert(tr, ev.MatchAlert(alert.items, limit, alert.total), cards),
                         reply_markup=markup_json(keyboard) if keyboard else to_make_json(mute),
                         dedupe_key=f"match:{alert.user_id}:{url}",
                         alert="match",
@@ -386,16 +396,18 @@ class Cycle:
 
     async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
         user, st = attempt.candidate.user, attempt.candidate.standing
-        price = attempt.decision.price  # type: ignore[union-attr]
+        assert isinstance(attempt.decision, protection.Raise)
+        event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
+        tr = translator(user.language)
         await outbox.enqueue_many(
             s,
             [outbox.NewMessage(
                 user_id=user.id,
                 chat_id=user.chat_id,
                 kind="action",
-                text=messages.auto_raised(st.order_id, st.server_id, price, st.top_price),
+                text=notice(tr, event).text,
                 reply_markup=to_make_json([[ButtonToMake(
-                    "🛡 Stop protecting", "unprotect", {"order_id": st.order_id}
+                    stop_protecting_button(tr), "unprotect", {"order_id": st.order_id}
                 )]]),
                 dedupe_key=f"autoraise:{user.id}:{st.order_id}:{url}",
                 alert="autoraise",
@@ -404,20 +416,27 @@ class Cycle:
         )  # fmt: skip
 
     async def _outbid_alert(
-        self, s: AsyncSession, user: User, standing: BidStanding, url: str, note: str = ""
+        self,
+        s: AsyncSession,
+        user: User,
+        standing: BidStanding,
+        url: str,
+        held: ev.ProtectionHeld | None = None,
     ) -> outbox.NewMessage | None:
         server = self.ctx.market.server(standing.server_id)
         if find_bid(server, standing.order_id, standing.owner) is None:
             return None
         step = user.raise_step or self.ctx.settings.default_raise_step
         raise_to = standing.lead_price + step
-        keyboard = bid_buttons(standing, raise_to)  # made by the sender, when it sends
+        alert = notice(
+            translator(user.language), ev.OutbidAlert(standing, server, raise_to, held)
+        )
         return outbox.NewMessage(
             user_id=user.id,
             chat_id=user.chat_id,
             kind="outbid",
-            text=messages.outbid_alert(standing, server, raise_to) + (f"\n{note}" if note else ""),
-            reply_markup=to_make_json(keyboard),
+            text=alert.text,
+            reply_markup=to_make_json(alert.keyboard or []),  # made by the sender, when it sends
             dedupe_key=f"outbid:{user.id}:{standing.order_id}:{url}",
             alert="outbid",
         )
@@ -430,13 +449,17 @@ class Cycle:
         now = self.ctx.clock()
         if poll.stale:
             await state.set_value(s, state.STALE_ANNOUNCED, now.isoformat(), now=now)
-            text = messages.stale_notice(poll.age_seconds, poll.error)
+            event: ev.Notice = ev.MarketStale(poll.age_seconds)
             key = f"stale:{now.isoformat()}"
         else:
             await state.delete_value(s, state.STALE_ANNOUNCED)
-            text = messages.recovered_notice()
+            event = ev.MarketFresh()
             key = f"recovered:{announced}"
         recipients = await _interested_users(s)
+        texts: dict[str | None, str] = {}  # one rendering per language
+        for _chat, language in recipients.values():
+            if language not in texts:
+                texts[language] = notice(translator(language), event).text
         await outbox.enqueue_many(
             s,
             [
@@ -444,22 +467,23 @@ class Cycle:
                     user_id=uid,
                     chat_id=chat,
                     kind="status",
-                    text=text,
+                    text=texts[language],
                     dedupe_key=f"{key}:{uid}",
                     alert="market",
                 )
-                for uid, chat in recipients.items()
+                for uid, (chat, language) in recipients.items()
             ],
             decided_at=now,
         )
         return len(recipients)
 
 
-async def _interested_users(s: AsyncSession) -> dict[int, int]:
-    """Users who have a rule or a linked account: user id -> chat. (Their settings for
-    market status alerts apply when the notices are queued; /pause does not hold these.)"""
-    found = {r.user_id: r.chat_id for r in await rules_repo.active_rules(s)}
-    found.update({u.id: u.chat_id for u in await users.list_linked(s)})
+async def _interested_users(s: AsyncSession) -> dict[int, tuple[int, str | None]]:
+    """Users who have a rule or a linked account: user id -> (chat, language). (Their
+    settings for market status alerts apply when the notices are queued; /pause does not
+    hold these.)"""
+    found = {r.user_id: (r.chat_id, r.language) for r in await rules_repo.active_rules(s)}
+    found.update({u.id: (u.chat_id, u.language) for u in await users.list_linked(s)})
     return found
 
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
 from bot.db.models import Rule
 from bot.db.repositories import actions, held_matches, outbox, users
 from bot.db.repositories import rules as rules_repo
 from bot.services import alert_control, orders
+from bot.services import events as ev
 from bot.services.alert_prefs import AlertPrefs, match_muted
-from bot.services.bids import make_keyboard
+from bot.services.bids import make_action, make_keyboard
 from bot.services.buttons import markup_json
 from bot.services.context import ServiceContext
+from bot.services.payloads import as_dict
 from bot.telegram.render import renter as render
 from bot.telegram.render import translator_for
+from bot.telegram.render.alerts import match_alert
+from bot.telegram.render.bids import bid_label
 
 
 async def send_due(ctx: ServiceContext) -> int:
@@ -48,7 +51,7 @@ async def _one(ctx: ServiceContext, s: AsyncSession, user_id: int, prefs: AlertP
     user = await users.get(s, user_id)
     if user is None or not user.active or match_muted(prefs, ctx.clock()):
         return 0
-    items: list[messages.MatchItem] = []
+    items: list[ev.MatchItem] = []
     rules: dict[int, Rule | None] = {}
     seen: set[tuple[int, str]] = set()
     for row in held:
@@ -63,19 +66,20 @@ async def _one(ctx: ServiceContext, s: AsyncSession, user_id: int, prefs: AlertP
         if rule is None or rule.paused or price is None or server is None:
             continue  # the rule is gone or paused, or the machine no longer matches
         items.append(
-            messages.MatchItem(rule.id, rule.text, row.server_id, server, price, rule.number)
+            ev.MatchItem(rule.id, rule.text, row.server_id, server, price, rule.number)
         )
     if not items:
         return 0
     limit = ctx.settings.max_matches_per_message
     tr = translator_for(user)
-    mute = alert_control.mute_buttons(tr, items)
-    keyboard = (await orders.match_keyboard(ctx, s, user, items) or []) + (
-        await make_keyboard(ctx, s, user.id, mute)
-    )
-    text = render.digest_heading(tr) + "\n" + messages.match_alert(
-        items, limit
-    )
+    offers = await orders.bid_offers(ctx, s, user, items)
+    keyboard = [
+        [(bid_label(tr, o.server_id, o.price),
+          await make_action(ctx, s, user.id, "bid", **as_dict(o)))]
+        for o in offers or ()
+    ]  # fmt: skip
+    keyboard += await make_keyboard(ctx, s, user.id, alert_control.mute_buttons(tr, items))
+    text = render.digest_heading(tr) + "\n" + match_alert(tr, ev.MatchAlert(items, limit))
     queued = await outbox.enqueue_many(
         s,
         [

@@ -23,12 +23,14 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
 from bot.db.models import AuditEntry
 from bot.db.repositories import audit, outbox, pending_orders, protections, users
 from bot.db.repositories.audit import MAY_HAVE_ACTED, PENDING, Outcome
+from bot.i18n import translator
 from bot.market.snapshot import Bid
 from bot.services.context import ServiceContext
+from bot.services.events import Interrupted
+from bot.telegram.render.alerts import notice
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +170,7 @@ async def recover(ctx: ServiceContext) -> int:
                         user_id=user.id,
                         chat_id=user.chat_id,
                         kind="action",
-                        text=interrupted_text(entry),
+                        text=notice(translator(user.language), interrupted(entry)).text,
                         dedupe_key=f"interrupted:{entry.id}",
                     )
                 )
@@ -187,20 +189,7 @@ def _interrupted_detail(entry: AuditEntry) -> str:
     return INTERRUPTED
 
 
-def interrupted_text(entry: AuditEntry) -> str:
-    where = f"#{messages.esc(entry.server_id or '?')}"
-    price = messages.clore(entry.price) if entry.price is not None else "?"
-    if entry.action == "create":
-        what = f"placing your bid on {where} at {price} CLORE/day"
-        then = "I will tell you if the order shows up."
-    elif entry.action == "cancel":
-        what = f"cancelling order {entry.order_id} on {where}"
-        then = "/bids shows what happened."
-    else:
-        auto = "automatically " if entry.automatic else ""
-        what = f"{auto}raising order {entry.order_id} on {where} to {price} CLORE/day"
-        then = "/bids shows what happened."
-    return (
-        f"⚠️ The bot stopped while {what}, before clore.ai answered. It may or may not have "
-        f"gone through; I will not repeat it. {then}"
+def interrupted(entry: AuditEntry) -> Interrupted:
+    return Interrupted(
+        entry.action, entry.automatic, entry.order_id, entry.server_id, entry.price
     )

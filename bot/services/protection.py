@@ -16,12 +16,12 @@ from datetime import datetime
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
 from bot.clore import errors as clore_errors
 from bot.clore.models import OrderEdit
 from bot.db.models import User
 from bot.db.repositories import protections
 from bot.db.repositories.audit import Outcome
+from bot.i18n import N_, Say
 from bot.market.ranking import BidStanding, bid_standing, standings_for_owner
 from bot.orders.protection import (
     BUDGET_WINDOW,
@@ -41,9 +41,11 @@ from bot.services import accounts, money
 from bot.services.bids import find_bid
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext, UserError
+from bot.services.events import ProtectionFailed, ProtectionHeld
+from bot.services.results import BudgetState, ProtectionOff, ProtectionOn
 
 EPS = 1e-9
-PROTECT_USAGE = "Send /protect <order id> <cap> [raises per hour], e.g. /protect 9001 25"
+PROTECT_USAGE = Say("Send /protect <order id> <cap> [raises per hour], e.g. /protect 9001 25")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +62,14 @@ class Attempt:
     candidate: Candidate
     decision: Decision
     outcome: Outcome | None = None  # set when an edit was made
-    error: str | None = None  # why the edit did not take effect, in plain words
+    error: Say | None = None  # why the edit did not take effect, in plain words
     intent: money.Intent | None = None  # recorded before the edit call; `record` settles it
 
 
 # ------------------------------------------------------------------------------ commands
 
 
-async def enable(ctx: ServiceContext, user: User, text: str) -> str:
+async def enable(ctx: ServiceContext, user: User, text: str) -> ProtectionOn:
     words = text.split()
     if not words or not words[0].isdigit():
         raise UserError(PROTECT_USAGE)
@@ -78,7 +80,7 @@ async def enable(ctx: ServiceContext, user: User, text: str) -> str:
     try:
         settings = parse_protection(" ".join(rest))
     except ValueError as exc:
-        raise UserError(f"{exc}. {PROTECT_USAGE}") from None
+        raise UserError("{problem}. {usage}", problem=str(exc), usage=PROTECT_USAGE) from None
     accounts.api_key(ctx, user)  # asks to link first
     snapshot = ctx.market.snapshot
     if snapshot is None:
@@ -86,7 +88,9 @@ async def enable(ctx: ServiceContext, user: User, text: str) -> str:
     owned = standings_for_owner(snapshot, user.clore_user_id or 0, ctx.market.clore_price)
     standing = next((st for st in owned if st.order_id == order_id), None)
     if standing is None:
-        raise UserError(f"Order {order_id} is not one of your active bids (see /bids).")
+        raise UserError(
+            "Order {order_id} is not one of your active bids (see /bids).", order_id=order_id
+        )
     async with ctx.sessions() as s, s.begin():
         await protections.enable(
             s,
@@ -97,32 +101,34 @@ async def enable(ctx: ServiceContext, user: User, text: str) -> str:
             max_raises_per_hour=settings.max_raises_per_hour,
             now=ctx.clock(),
         )
-    return messages.protection_enabled(order_id, standing.server_id, settings)
+    return ProtectionOn(order_id, standing.server_id, settings)
 
 
-async def disable(ctx: ServiceContext, user: User, text: str) -> str:
+async def disable(ctx: ServiceContext, user: User, text: str) -> ProtectionOff:
     word = text.strip()
     if not word.isdigit():
         raise UserError("Send /unprotect followed by the order id.")
     async with ctx.sessions() as s, s.begin():
         found = await protections.set_enabled(s, user.id, int(word), False)
     if not found:
-        raise UserError(f"Order {int(word)} is not protected.")
-    return f"Protection of order {int(word)} is off."
+        raise UserError("Order {order_id} is not protected.", order_id=int(word))
+    return ProtectionOff(int(word))
 
 
-async def budget(ctx: ServiceContext, user: User, text: str) -> str:
+async def budget(ctx: ServiceContext, user: User, text: str) -> BudgetState:
     now = ctx.clock()
     async with ctx.sessions() as s, s.begin():
         if text.strip():
             try:
                 amount = parse_budget(text)
             except ValueError as exc:
-                raise UserError(f"{exc}. Send /budget 20 or /budget off.") from None
+                raise UserError(
+                    "{problem}. Send /budget 20 or /budget off.", problem=str(exc)
+                ) from None
             await protections.set_budget(s, user.id, amount, now=now)
         current = await protections.get_budget(s, user.id)
         spent = await protections.automatic_spending_since(s, user.id, now - BUDGET_WINDOW)
-    return messages.budget_text(current, spent)
+    return BudgetState(current, spent)
 
 
 # ---------------------------------------------------------------------- automatic raises
@@ -191,7 +197,7 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         await accounts.key_unreadable(ctx, user.id)  # told once to /link again
         return None  # skipped: the other users' raises of this cycle go on
     except UserError as exc:
-        return Attempt(c, decision, "error", str(exc))
+        return Attempt(c, decision, "error", exc.say)
     intent = await money.begin(
         ctx,
         user_id=user.id,
@@ -210,8 +216,12 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         return Attempt(c, decision, outcome, plain_error(exc), intent)
     if standing.order_id in result.success_ids:
         return Attempt(c, decision, "ok", intent=intent)
-    reason = "too low for clore" if standing.order_id in result.too_low_ids else "refused"
-    return Attempt(c, decision, "rejected", f"clore.ai did not raise it: {reason}.", intent)
+    reason = (
+        N_("clore.ai did not raise it: too low for clore.")
+        if standing.order_id in result.too_low_ids
+        else N_("clore.ai did not raise it: refused.")
+    )
+    return Attempt(c, decision, "rejected", Say(reason), intent)
 
 
 async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:
@@ -220,7 +230,8 @@ async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:
         return
     st = a.candidate.standing
     if a.intent is not None:
-        await money.settle(s, a.intent, a.outcome, protections.raise_detail(st.price, a.error))
+        detail = protections.raise_detail(st.price, _english(a.error))
+        await money.settle(s, a.intent, a.outcome, detail)
         return
     await protections.record_automatic_raise(  # no call was made: nothing to settle
         s,
@@ -230,21 +241,22 @@ async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:
         from_price=st.price,
         to_price=a.decision.price,
         outcome=a.outcome,
-        reason=a.error,
+        reason=_english(a.error),
         now=now,
     )
 
 
-def why_not(a: Attempt) -> str:
-    """The line added to the outbid alert when protection did not raise."""
+def _english(note: Say | None) -> str | None:
+    return note.english() if note is not None else None
+
+
+def why_not(a: Attempt) -> ProtectionHeld | None:
+    """Why protection did not raise (the outbid alert says it), None when it did."""
     d = a.decision
     match d:
-        case AtCap():
-            return messages.protection_at_cap(d.needed_price, d.cap)
-        case OverBudget():
-            return messages.protection_over_budget(d.needed_price, d.remaining)
-        case RateLimited():
-            return messages.protection_rate_limited(d.needed_price, d.next_allowed_at)
-        case Raise():
-            return messages.protection_failed(d.price, a.outcome or "error", a.error or "")
-    return ""
+        case AtCap() | OverBudget() | RateLimited():
+            return d
+        case Raise() if a.outcome != "ok":
+            why = a.error or Say("clore.ai did not say why.")
+            return ProtectionFailed(d.price, a.outcome or "error", why)
+    return None

@@ -13,6 +13,7 @@ from bot.market.matcher import Match, Pairs
 from bot.market.rules import Rule, RuleError, format_rule, parse_rule
 from bot.services import alert_state
 from bot.services.context import ServiceContext, UserError
+from bot.services.results import RuleRow
 
 MAX_RULES_PER_USER = 50
 MAX_RULE_LENGTH = 500
@@ -45,7 +46,9 @@ def parse(text: str) -> Rule:
     if not text:
         raise UserError("The rule is empty.")
     if len(text) > MAX_RULE_LENGTH:
-        raise UserError(f"A rule can be at most {MAX_RULE_LENGTH} characters long.")
+        raise UserError(
+            "A rule can be at most {limit} characters long.", limit=MAX_RULE_LENGTH
+        )
     try:
         return parse_rule(text)
     except RuleError as exc:
@@ -63,7 +66,9 @@ async def save(ctx: ServiceContext, user: User, text: str) -> Saved:
     canonical = format_rule(rule)
     async with ctx.sessions() as s, s.begin():
         if await rules_repo.count_for_user(s, user.id) >= MAX_RULES_PER_USER:
-            raise UserError(f"You already have {MAX_RULES_PER_USER} rules; /unwatch one first.")
+            raise UserError(
+                "You already have {limit} rules; /unwatch one first.", limit=MAX_RULES_PER_USER
+            )
         rule_id = (await rules_repo.add(s, user.id, canonical)).id
     pairs = await _activate(ctx, rule_id, rule, user.clore_user_id)
     return Saved(rule_id, _preview(canonical, pairs, ctx.market.snapshot is not None))
@@ -103,7 +108,7 @@ async def _deactivate(ctx: ServiceContext, rule_id: int) -> None:
     market.memory.apply(change)
 
 
-async def list_rules(ctx: ServiceContext, user: User) -> list[tuple[int, str, bool]]:
+async def list_rules(ctx: ServiceContext, user: User) -> list[RuleRow]:
     async with ctx.reads() as s:
         return [(r.id, r.text, r.paused) for r in await rules_repo.list_for_user(s, user.id)]
 
@@ -112,7 +117,7 @@ async def set_paused(ctx: ServiceContext, user: User, rule_id: int, paused: bool
     async with ctx.sessions() as s, s.begin():
         rule = await rules_repo.get(s, rule_id, user.id)
         if rule is None:
-            raise UserError(f"You have no rule {rule_id}. /rules lists yours.")
+            raise UserError("You have no rule {rule_id}. /rules lists yours.", rule_id=rule_id)
         await rules_repo.set_paused(s, rule_id, user.id, paused)
         text = rule.text
     if paused:
@@ -126,6 +131,6 @@ async def set_paused(ctx: ServiceContext, user: User, rule_id: int, paused: bool
 async def delete(ctx: ServiceContext, user: User, rule_id: int) -> None:
     async with ctx.sessions() as s, s.begin():
         if not await rules_repo.delete(s, rule_id, user.id):
-            raise UserError(f"You have no rule {rule_id}. /rules lists yours.")
+            raise UserError("You have no rule {rule_id}. /rules lists yours.", rule_id=rule_id)
     async with ctx.market.lock:
         await _deactivate(ctx, rule_id)

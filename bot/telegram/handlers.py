@@ -27,17 +27,25 @@ from telegram.ext import (
     filters,
 )
 
-from bot import messages
 from bot.db.models import User
-from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, Translator, translator
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, Say, Translator, pick_language, translator
 from bot.services import accounts, alert_control, bids, protection, taps, templates, watch
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
+from bot.services.events import MatchItem
 from bot.telegram.delivery import Delivery
-from bot.telegram.html import MAX_MESSAGE_LENGTH, split_message, truncate_html
+from bot.telegram.html import MAX_MESSAGE_LENGTH, esc, split_message, truncate_html
 from bot.telegram.render import Rendered, translator_for
+from bot.telegram.render import account as account_render
+from bot.telegram.render import bids as bids_render
 from bot.telegram.render import language as language_render
+from bot.telegram.render import orders as orders_render
+from bot.telegram.render import protection as protection_render
 from bot.telegram.render import renter as render
+from bot.telegram.render import rules as rules_render
+from bot.telegram.render import taps as taps_render
+from bot.telegram.render.common import plain as render_plain
+from bot.telegram.render.common import say as render_say
 
 log = logging.getLogger(__name__)
 
@@ -116,19 +124,16 @@ async def edit(
     await delivery(context).edit(chat_id, message_id, truncate_html(text), markup(keyboard))
 
 
-async def _answer(query: CallbackQuery, text: str) -> bool:
-    """Answer a tap with an alert; False when Telegram refused (e.g. answered already)."""
-    try:
-        await query.answer(text, show_alert=True)
-    except TelegramError:
-        return False
-    return True
-
-
 async def _tell(update: Update, context: Context, chat_id: int, text: str) -> None:
     query = update.callback_query
-    if query is None or not await _answer(query, text):
+    if query is None or not await _answer(query, text, show_alert=True):
         await say(context, chat_id, text)
+
+
+async def warn(context: Context, user: User, note: Say, extra: str = "") -> None:
+    """A `UserError`'s note: plain words in the user's language."""
+    text = f"⚠️ {render_say(translator_for(user), note)}"
+    await say(context, user.chat_id, f"{text}\n{extra}" if extra else text)
 
 
 def guarded(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
@@ -137,35 +142,37 @@ def guarded(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
         tg_user, chat, query = update.effective_user, update.effective_chat, update.callback_query
         if tg_user is None:
             return
+        tr = translator(pick_language(tg_user.language_code))  # until the user row is read
         if chat is None or chat.type != ChatType.PRIVATE:
             # Answers, alerts and buttons belong in the private chat with the user: acting on
             # a tap in a group would show it there, and the group must never become the
             # chat their alerts go to.
             if query is not None:
-                await _answer(query, "Please use my buttons in our private chat.")
+                await _answer(query, account_render.use_private_chat(tr), show_alert=True)
             return
         ctx = services(context)
         allowed = ctx.settings.allowed_telegram_ids
         if allowed and tg_user.id not in allowed:
-            await _tell(update, context, chat.id, "Sorry, this bot is private.")
+            await _tell(update, context, chat.id, account_render.private_bot(tr))
             return
         try:
             user = await accounts.touch(ctx, tg_user.id, language_code=tg_user.language_code)
+            tr = translator_for(user)
             try:
                 await handler(update, context, user)
             except accounts.KeyUnreadable as exc:
                 await accounts.key_unreadable(ctx, user.id)
-                await say(context, chat.id, f"⚠️ {messages.esc(exc)}")
+                await warn(context, user, exc.say)
             except UserError as exc:
-                await say(context, chat.id, f"⚠️ {messages.esc(exc)}")
+                await warn(context, user, exc.say)
         except DATABASE_UNAVAILABLE as exc:
             # The message only: the statement's parameters may hold user data.
             reason = getattr(exc, "orig", None) or exc
             log.warning("database unavailable for update %s: %s", update.update_id, reason)
-            await _tell(update, context, chat.id, messages.BUSY)
+            await _tell(update, context, chat.id, account_render.busy(tr))
         except Exception:
             log.exception("error while handling update %s", update.update_id)
-            await _tell(update, context, chat.id, messages.FAILED)
+            await _tell(update, context, chat.id, account_render.failed(tr))
 
     return wrapper
 
@@ -186,11 +193,12 @@ def argument_text(update: Update) -> str:
 
 @guarded
 async def start(update: Update, context: Context, user: User) -> None:
-    await say(context, user.chat_id, messages.HELP)
+    await say(context, user.chat_id, account_render.help_text(translator_for(user)))
 
 
 @guarded
 async def link(update: Update, context: Context, user: User) -> None:
+    tr = translator_for(user)
     message = update.effective_message
     key = argument_text(update)
     deleted = False
@@ -201,39 +209,31 @@ async def link(update: Update, context: Context, user: User) -> None:
             deleted = False
     if not key:
         raise UserError("Send /link followed by your clore.ai API key.")
-    note = "" if deleted else "\nI could not delete your message: please delete it yourself."
     try:
         clore_user_id = await accounts.link(services(context), user, key)
     except UserError as exc:
-        raise UserError(f"{exc}{note}") from None
-    await say(
-        context,
-        user.chat_id,
-        f"✅ Linked to clore user <b>{clore_user_id}</b>. Your key is stored encrypted and "
-        f"your message with it was deleted. /bids shows your bids.{note}",
-    )
+        await warn(context, user, exc.say, "" if deleted else account_render.not_deleted(tr))
+        return
+    await say(context, user.chat_id, account_render.linked(tr, clore_user_id, deleted))
 
 
 @guarded
 async def unlink(update: Update, context: Context, user: User) -> None:
     had_key = await accounts.unlink(services(context), user)
-    await say(context, user.chat_id, "Key forgotten." if had_key else "No key was linked.")
+    await say(context, user.chat_id, account_render.unlinked(translator_for(user), had_key))
 
 
 @guarded
 async def watch_rule(update: Update, context: Context, user: User) -> None:
+    tr = translator_for(user)
     text = argument_text(update)
     if not text:
-        await say(context, user.chat_id, messages.RULE_LANGUAGE)
+        await say(context, user.chat_id, rules_render.rule_language(tr))
         return
     ctx = services(context)
     saved = await watch.save(ctx, user, text)
-    answer = _preview_text(ctx, saved.preview)
-    await say(
-        context,
-        user.chat_id,
-        f"✅ Rule {saved.rule_id} saved. I will alert you when machines start matching.\n{answer}",
-    )
+    preview = _preview_text(ctx, tr, saved.preview)
+    await say(context, user.chat_id, rules_render.rule_saved(tr, saved.rule_id, preview))
 
 
 @guarded
@@ -242,24 +242,26 @@ async def market(update: Update, context: Context, user: User) -> None:
     if not text:
         raise UserError("Send /market followed by a rule, e.g. /market gpu=4090 price<30")
     ctx = services(context)
-    await say(context, user.chat_id, _preview_text(ctx, await watch.preview(ctx, user, text)))
+    preview = await watch.preview(ctx, user, text)
+    await say(context, user.chat_id, _preview_text(ctx, translator_for(user), preview))
 
 
-def _preview_text(ctx: ServiceContext, preview: watch.Preview) -> str:
+def _preview_text(ctx: ServiceContext, tr: Translator, preview: watch.Preview) -> str:
     if not preview.ready:
-        return f"<code>{messages.esc(preview.canonical)}</code>\nThe market is still loading."
+        return rules_render.market_loading(tr, preview.canonical)
     items = [
-        messages.MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win)
+        MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win)
         for m in preview.matches[:PREVIEW_LIMIT]
         if (server := ctx.market.server(m.server_id)) is not None
     ]
-    return messages.matches_preview(preview.canonical, items, preview.total, PREVIEW_LIMIT)
+    return rules_render.matches_preview(tr, preview.canonical, items, preview.total, PREVIEW_LIMIT)
 
 
 @guarded
 async def rules(update: Update, context: Context, user: User) -> None:
-    for text, keyboard in await taps.rules_pages(services(context), user):
-        await say(context, user.chat_id, text, keyboard)
+    found = await watch.list_rules(services(context), user)
+    for page in rules_render.rules_pages(translator_for(user), found):
+        await show(context, user, page)
 
 
 @guarded
@@ -268,19 +270,23 @@ async def unwatch(update: Update, context: Context, user: User) -> None:
     if rule_id is None:
         raise UserError("Send /unwatch followed by the rule's number (see /rules).")
     await watch.delete(services(context), user, rule_id)
-    await say(context, user.chat_id, f"Rule {rule_id} deleted.")
+    text = translator_for(user).gettext("Rule {rule_id} deleted.", rule_id=rule_id)
+    await say(context, user.chat_id, text)
 
 
 @guarded
 async def list_bids(update: Update, context: Context, user: User) -> None:
-    found = await bids.list_bids(services(context), user)
+    tr = translator_for(user)
+    found = bids.list_bids(services(context), user)
     if not found:
-        await say(context, user.chat_id, "You have no active bids in the current snapshot.")
+        text = tr.gettext("You have no active bids in the current snapshot.")
+        await say(context, user.chat_id, text)
         return
-    for text, keyboard in found[:MAX_BID_MESSAGES]:
-        await say(context, user.chat_id, text, keyboard)
+    for bid in found[:MAX_BID_MESSAGES]:
+        await show(context, user, bids_render.own_bid(tr, bid))
     if len(found) > MAX_BID_MESSAGES:
-        await say(context, user.chat_id, f"…and {len(found) - MAX_BID_MESSAGES} more bids.")
+        more = len(found) - MAX_BID_MESSAGES
+        await say(context, user.chat_id, tr.gettext("…and {more} more bids.", more=more))
 
 
 @guarded
@@ -334,8 +340,8 @@ async def settings(update: Update, context: Context, user: User) -> None:
             await accounts.set_raise_step(ctx, user, value)
         else:
             await accounts.set_price_cap(ctx, user, value)
-    text, keyboard = await taps.settings_view(ctx, user)
-    await say(context, user.chat_id, text, keyboard)
+    view = await taps.settings_view(ctx, user)
+    await show(context, user, render.settings(translator_for(user), view))
 
 
 @guarded
@@ -343,8 +349,8 @@ async def protect(update: Update, context: Context, user: User) -> None:
     text = argument_text(update)
     if text and whole_number(text.split()[0]) is None:
         raise UserError(protection.PROTECT_USAGE)
-    answer = await protection.enable(services(context), user, text)
-    await say(context, user.chat_id, answer)
+    result = await protection.enable(services(context), user, text)
+    await say(context, user.chat_id, protection_render.protection_on(translator_for(user), result))
 
 
 @guarded
@@ -352,32 +358,36 @@ async def unprotect(update: Update, context: Context, user: User) -> None:
     text = argument_text(update)
     if whole_number(text) is None:
         raise UserError("Send /unprotect followed by the order id.")
-    answer = await protection.disable(services(context), user, text)
-    await say(context, user.chat_id, answer)
+    result = await protection.disable(services(context), user, text)
+    await say(context, user.chat_id, protection_render.protection_off(translator_for(user), result))
 
 
 @guarded
 async def budget(update: Update, context: Context, user: User) -> None:
-    answer = await protection.budget(services(context), user, argument_text(update))
-    await say(context, user.chat_id, answer)
+    result = await protection.budget(services(context), user, argument_text(update))
+    await say(context, user.chat_id, protection_render.budget(translator_for(user), result))
 
 
 @guarded
 async def template(update: Update, context: Context, user: User) -> None:
-    ctx, text = services(context), argument_text(update)
+    ctx, text, tr = services(context), argument_text(update), translator_for(user)
     note = ""
     if text and templates.sets_environment(text):
         # Environment values may be secrets: like an API key, they leave the chat history.
         note = (
-            "\nYour message was deleted: it carried environment values."
+            tr.gettext("Your message was deleted: it carried environment values.")
             if await _delete(context, update)
-            else "\nI could not delete your message: please delete it yourself."
+            else account_render.not_deleted(tr)
         )
     try:
-        answer = await templates.save(ctx, user, text) if text else await templates.show(ctx, user)
+        if text:
+            answer = orders_render.template_saved(tr, await templates.save(ctx, user, text))
+        else:
+            answer = orders_render.template_shown(tr, await templates.show(ctx, user))
     except UserError as exc:
-        raise UserError(f"{exc}{note}") from None
-    await say(context, user.chat_id, answer + messages.esc(note))
+        await warn(context, user, exc.say, esc(note))
+        return
+    await say(context, user.chat_id, f"{answer}\n{esc(note)}" if note else answer)
 
 
 async def _delete(context: Context, update: Update) -> bool:
@@ -392,16 +402,17 @@ async def _delete(context: Context, update: Update) -> bool:
 
 @guarded
 async def history(update: Update, context: Context, user: User) -> None:
-    await say(context, user.chat_id, await templates.history(services(context), user))
+    entries = await templates.history(services(context), user)
+    await say(context, user.chat_id, orders_render.history(translator_for(user), entries))
 
 
 def _number(word: str) -> float:
     try:
         value = float(word)
     except ValueError:
-        raise UserError(f"{word!r} is not a number.") from None
+        raise UserError("{word} is not a number.", word=repr(word)) from None
     if value != value or value in {float("inf"), float("-inf")}:
-        raise UserError(f"{word!r} is not a number.")
+        raise UserError("{word} is not a number.", word=repr(word))
     return value
 
 
@@ -416,51 +427,44 @@ async def tap(update: Update, context: Context, user: User) -> None:
     if query is None:
         return
     ctx = services(context)
+    tr = translator_for(user)
     claimed = await taps.claim(ctx, user, action_id_of(query.data))
-    if isinstance(claimed, str):
-        await _answer(query, claimed, show_alert=True)
-        return
-    if claimed.kind == language_render.LANGUAGE_KIND:
-        await accounts.set_language(ctx, user, str(claimed.payload["lang"]))
-        tr = translator_for(user)
-        await _answer(query, language_render.chosen(tr))
-        message = query.message
-        picker = language_render.picker(tr)
-        if message is not None:
-            keyboard = await make_buttons(context, user, picker)
-            await edit(context, user.chat_id, message.message_id, picker.text, keyboard)
+    if isinstance(claimed, Say):
+        await _answer(query, render_plain(tr, claimed), show_alert=True)
         return
     # A button is used up only by an action taken: what cannot be served now stays usable.
     if (not_yet := taps.not_servable_yet(ctx, user, claimed)) is not None:
         await taps.release(ctx, user, claimed)
-        await _answer(query, not_yet, show_alert=True)
+        await _answer(query, render_plain(tr, not_yet), show_alert=True)
         return
-    if not await _answer(query, "Working on it…"):
+    if not await _answer(query, tr.gettext("Working on it…")):
         await taps.release(ctx, user, claimed)
-        await say(context, user.chat_id, taps.ANSWER_FAILED)
+        await say(context, user.chat_id, render_say(tr, taps.ANSWER_FAILED))
         return
     result = await taps.perform(ctx, user, claimed)
+    tr = translator_for(user)  # a /lang tap changed it
     if not result.used:
         await taps.release(ctx, user, claimed)
-        await say(context, user.chat_id, f"⚠️ {messages.esc(result.text or result.toast)}")
+        await warn(context, user, result.note or result.toast)
         return
+    answer = taps_render.answer(tr, result)
     message = query.message
     if message is None or not hasattr(message, "text_html"):
-        await say(context, user.chat_id, result.text or result.toast, result.keyboard)
+        await show(context, user, answer or Rendered(render_say(tr, result.toast)))
         return
-    if claimed.kind.startswith("rule_") or claimed.kind == "alert_mode":
-        text = result.text or message.text_html
-    elif result.text:
+    kind = taps.KINDS.get(claimed.kind)
+    policy = kind.edit if kind is not None else taps.Edit.ADD
+    if answer is None or not answer.text:
+        text = message.text_html
+    elif policy is taps.Edit.REPLACE:
+        text = answer.text
+    else:
         # The result is kept (up to half a message); the message it is added to gives way.
-        addition = truncate_html(result.text, MAX_MESSAGE_LENGTH // 2)
+        addition = truncate_html(answer.text, MAX_MESSAGE_LENGTH // 2)
         room = MAX_MESSAGE_LENGTH - len(addition) - 2
         text = f"{truncate_html(message.text_html, room)}\n\n{addition}"
-    else:
-        text = message.text_html
-    keyboard = result.keyboard
-    if claimed.kind in {"bid", "confirm_bid", "dismiss", "protect", "mute_rule"}:
-        # A match alert has a Bid button per machine: bidding on one keeps the others;
-        # the Protect hint keeps Raise and Cancel.
+    keyboard = await make_buttons(context, user, answer) if answer is not None else None
+    if policy is taps.Edit.ADD_KEEP_OTHERS:
         keyboard = (keyboard or []) + _other_buttons(message, query.data)
     await edit(context, user.chat_id, message.message_id, text, keyboard)
 
@@ -493,9 +497,10 @@ def _other_buttons(message: object, tapped: str | None) -> Keyboard:
 
 
 async def unknown(update: Update, context: Context) -> None:
-    chat = update.effective_chat
+    chat, tg_user = update.effective_chat, update.effective_user
     if chat is not None and chat.type == "private":
-        await say(context, chat.id, "I did not understand that. /help lists what I can do.")
+        tr = translator(pick_language(tg_user.language_code if tg_user else None))
+        await say(context, chat.id, account_render.not_understood(tr))
 
 
 async def on_error(update: object, context: Context) -> None:

@@ -23,6 +23,7 @@ class ActiveRule:
     clore_user_id: int | None  # whose bids are not competitors; None: all bids are
     chat_id: int
     alerts_paused: bool  # /pause: see `paused_until`
+    language: str | None = None  # the owner's (bot.i18n), for the alert's text
     paused_until: datetime | None = None
     alert_modes: str | None = None  # `User.alert_modes`
     number: int = 0  # the rule's number for its user (`Rule.number`)
@@ -89,7 +90,7 @@ async def active_rules(session: AsyncSession) -> list[ActiveRule]:
     rows = await session.execute(
         select(
             Rule.id, Rule.user_id, Rule.text, User.clore_user_id, User.chat_id,
-            User.alerts_paused, User.paused_until, User.alert_modes, Rule.number,
+            User.alerts_paused, User.language, User.paused_until, User.alert_modes, Rule.number,
         )
         .join(User, User.id == Rule.user_id)
         .where(Rule.paused.is_(False), User.active.is_(True))

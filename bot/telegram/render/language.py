@@ -16,8 +16,3 @@ def picker(tr: Translator) -> Rendered:
         for lang in LANGUAGES
     ]  # fmt: skip
     return Rendered(tr.gettext("Choose the language I speak with you:"), [buttons])
-
-
-def chosen(tr: Translator) -> str:
-    """Said in the newly chosen language."""
-    return tr.gettext("From now on I speak English with you.")

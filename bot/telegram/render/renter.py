@@ -8,19 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.i18n import N_, Translator
-from bot.services.alert_prefs import ALERT_KINDS, AlertPrefs, clock_text
+from bot.i18n import Translator
+from bot.services.alert_prefs import ALERT_KINDS, KIND_NAMES, MODE_NAMES, AlertPrefs, clock_text
+from bot.services.buttons import ButtonToMake
+from bot.services.results import SettingsView
 from bot.telegram.html import esc
+from bot.telegram.render import Rendered
+from bot.telegram.render.account import settings_text
 
-KIND_NAMES = {
-    "match": N_("Match alerts"),
-    "outbid": N_("Outbid alerts"),
-    "autoraise": N_("Automatic raises"),
-    "orders": N_("Order news"),
-    "market": N_("Market status"),
-    "balance": N_("Low balance"),
-}
-MODE_NAMES = {"on": N_("on"), "silent": N_("silent"), "off": N_("off")}
 MODE_ICONS = {"on": "🔔", "silent": "🔕", "off": "⛔"}
 
 
@@ -39,6 +34,17 @@ def when_text(tr: Translator, at: datetime, prefs: AlertPrefs) -> str:
 
 def zone_label(tr: Translator, prefs: AlertPrefs) -> str:
     return prefs.time_zone or "UTC"
+
+
+def settings(tr: Translator, view: SettingsView) -> Rendered:
+    """/settings: account and bidding settings, then alerts with a button per kind."""
+    text = settings_text(tr, view.profile) + "\n\n" + alert_settings(tr, view.prefs, view.now)
+    keyboard = [
+        [ButtonToMake(mode_button(tr, kind, view.prefs.mode(kind)), "alert_mode",
+                      {"alert": kind})]
+        for kind in ALERT_KINDS
+    ]  # fmt: skip
+    return Rendered(text, keyboard)
 
 
 def alert_settings(tr: Translator, prefs: AlertPrefs, now: datetime) -> str:
@@ -141,3 +147,7 @@ def mute_rule_button(tr: Translator, number: int) -> str:
 def rule_muted(tr: Translator, number: int) -> str:
     return tr.gettext("🔕 Rule {number} paused: no more alerts from it. /rules resumes it.",
                       number=number)
+
+
+def stop_protecting_button(tr: Translator) -> str:
+    return tr.gettext("🛡 Stop protecting")

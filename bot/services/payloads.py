@@ -1,0 +1,80 @@
+"""What each button kind carries (stored in `callback_actions.payload` as JSON)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class OrderPrice(msgspec.Struct, frozen=True):
+    """Raise (or confirm a raise above the cap) of one order to `price`."""
+
+    order_id: int
+    server_id: str
+    price: float
+
+
+class Order(msgspec.Struct, frozen=True):
+    """Cancel one order."""
+
+    order_id: int
+    server_id: str
+
+
+class OrderCap(msgspec.Struct, frozen=True):
+    """The Protect hint: the /protect command with `cap` filled in."""
+
+    order_id: int
+    server_id: str
+    cap: float
+
+
+class ServerPrice(msgspec.Struct, frozen=True):
+    """A new order on a server from a match alert (or its confirmation above the cap)."""
+
+    server_id: str
+    price: float
+
+
+class RuleOnPage(msgspec.Struct, frozen=True):
+    """A /rules button: the rule, and the first rule id of the page it is on."""
+
+    rule_id: int
+    page: int = 0
+
+
+class Language(msgspec.Struct, frozen=True):
+    lang: str
+
+
+class OrderOnly(msgspec.Struct, frozen=True):
+    """Stop protecting one order."""
+
+    order_id: int
+
+
+class AlertMode(msgspec.Struct, frozen=True):
+    """A /settings button: switch one kind of alert (on -> silent -> off)."""
+
+    alert: str
+
+
+class RuleMute(msgspec.Struct, frozen=True):
+    """A match alert's mute button: pause the rule that fired it."""
+
+    rule_id: int
+    number: int = 0
+
+
+class Nothing(msgspec.Struct, frozen=True):
+    """A No that only says nothing was sent."""
+
+
+Payload = (
+    OrderPrice | Order | OrderCap | ServerPrice | RuleOnPage | Language | OrderOnly | AlertMode
+    | RuleMute | Nothing
+)
+
+
+def as_dict(payload: Payload) -> dict[str, object]:
+    """What `callback_actions.payload` stores."""
+    return msgspec.structs.asdict(payload)
