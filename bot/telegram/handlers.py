@@ -341,7 +341,14 @@ async def settings(update: Update, context: Context, user: User) -> None:
         else:
             await accounts.set_price_cap(ctx, user, value)
     view = await taps.settings_view(ctx, user)
-    await show(context, user, render.settings(translator_for(user), view))
+    page = render.settings(translator_for(user), view)
+    try:
+        keyboard = await make_buttons(context, user, page)
+    except DATABASE_UNAVAILABLE:
+        # Showing settings only reads: while another process writes, they come without
+        # their buttons rather than not at all.
+        keyboard = None
+    await say(context, user.chat_id, page.text, keyboard)
 
 
 @guarded
