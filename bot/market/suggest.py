@@ -47,6 +47,13 @@ class GpuModel:
     cheapest: float | None  # the lowest price to win among those (None: no price known)
 
 
+def condition_text(key: str, value: str) -> str:
+    """`gpu="RTX 4090"`: a condition as the rule language writes it."""
+    if any(c.isspace() or c in "\"'\\," for c in value):
+        value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{key}={value}"
+
+
 def market_values(servers: Iterable[Server]) -> dict[str, set[str]]:
     """Every GPU model, CPU model and country code in the market (spaces folded)."""
     found: dict[str, set[str]] = {"gpu": set(), "cpu": set(), "cc": set()}

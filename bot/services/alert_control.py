@@ -125,5 +125,5 @@ async def mute_rule(ctx: ServiceContext, user: User, rule_id: int) -> int:
         rule = await rules_repo.get(s, rule_id, user.id)
     if rule is None:
         raise UserError("This rule was deleted.")
-    await watch.set_paused(ctx, user, rule_id, True)
+    await watch.set_paused(ctx, user, rule.number, True)
     return rule.number

@@ -66,6 +66,7 @@ COMMANDS = [
     ("market", N_("cheapest machines matching a rule now")),
     ("rules", N_("my watch rules")),
     ("unwatch", N_("delete a rule")),
+    ("edit", N_("change a rule: /edit 1 gpu=4090 price<30")),
     ("bids", N_("my bids: leading or outbid")),
     ("link", N_("link my clore.ai API key")),
     ("unlink", N_("forget my API key")),
@@ -233,7 +234,26 @@ async def watch_rule(update: Update, context: Context, user: User) -> None:
     ctx = services(context)
     saved = await watch.save(ctx, user, text)
     preview = _preview_text(ctx, tr, saved.preview)
-    await say(context, user.chat_id, rules_render.rule_saved(tr, saved.rule_id, preview))
+    answer = rules_render.rule_saved(tr, saved.rule_id, preview)
+    if saved.unmatched:
+        answer += "\n\n" + render.unmatched(tr, saved.unmatched)
+    await say(context, user.chat_id, answer)
+
+
+@guarded
+async def edit_rule(update: Update, context: Context, user: User) -> None:
+    tr = translator_for(user)
+    words = argument_text(update).split(maxsplit=1)
+    number = whole_number(words[0]) if words else None
+    if number is None or len(words) < 2:
+        raise UserError("Send /edit followed by the rule's number and the new rule, e.g. "
+                        "/edit 1 gpu=4090 price<30")  # fmt: skip
+    ctx = services(context)
+    saved = await watch.edit(ctx, user, number, words[1])
+    answer = render.edited(tr, saved.rule_id, _preview_text(ctx, tr, saved.preview))
+    if saved.unmatched:
+        answer += "\n\n" + render.unmatched(tr, saved.unmatched)
+    await say(context, user.chat_id, answer)
 
 
 @guarded
@@ -531,6 +551,7 @@ def register(application: Application) -> None:
         "pause": pause,
         "resume": resume,
         "settings": settings,
+        "edit": edit_rule,
         "quiet": quiet,
         "tz": time_zone,
         "protect": protect,

@@ -60,6 +60,29 @@ async def get(session: AsyncSession, rule_id: int, user_id: int) -> Rule | None:
     return await session.scalar(select(Rule).where(Rule.id == rule_id, Rule.user_id == user_id))
 
 
+async def get_by_number(session: AsyncSession, user_id: int, number: int) -> Rule | None:
+    return await session.scalar(
+        select(Rule).where(Rule.user_id == user_id, Rule.number == number)
+    )
+
+
+async def find_text(session: AsyncSession, user_id: int, text: str) -> Rule | None:
+    """The user's rule with this canonical text, if any (a duplicate would add nothing)."""
+    return await session.scalar(
+        select(Rule).where(Rule.user_id == user_id, Rule.text == text).limit(1)
+    )
+
+
+async def set_text(session: AsyncSession, rule_id: int, user_id: int, text: str) -> bool:
+    result = await session.execute(
+        update(Rule)
+        .where(Rule.id == rule_id, Rule.user_id == user_id)
+        .values(text=text)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 async def set_paused(session: AsyncSession, rule_id: int, user_id: int, paused: bool) -> bool:
     """False when the rule does not exist or is not this user's."""
     result = await session.execute(

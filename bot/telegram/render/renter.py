@@ -6,9 +6,11 @@ Russian texts are in `bot/locale/ru/LC_MESSAGES/renter.po`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.i18n import Translator
+from bot.market.suggest import Unmatched, condition_text
 from bot.services.alert_prefs import ALERT_KINDS, KIND_NAMES, MODE_NAMES, AlertPrefs, clock_text
 from bot.services.buttons import ButtonToMake
 from bot.services.results import SettingsView
@@ -147,6 +149,28 @@ def mute_rule_button(tr: Translator, number: int) -> str:
 def rule_muted(tr: Translator, number: int) -> str:
     return tr.gettext("🔕 Rule {number} paused: no more alerts from it. /rules resumes it.",
                       number=number)
+
+
+def unmatched(tr: Translator, items: Sequence[Unmatched]) -> str:
+    """Values of a saved rule that no machine in the market has, with what does exist."""
+    lines = []
+    for item in items:
+        typed = f"<code>{esc(condition_text(item.key, item.value))}</code>"
+        if item.suggestions:
+            options = ", ".join(
+                f"<code>{esc(condition_text(item.key, v))}</code>" for v in item.suggestions
+            )
+            lines.append(tr.gettext(
+                "⚠️ No machine in the market has {typed}. Did you mean {options}?",
+                typed=typed, options=options,
+            ))  # fmt: skip
+        else:
+            lines.append(tr.gettext("⚠️ No machine in the market has {typed}.", typed=typed))
+    return "\n".join(lines)
+
+
+def edited(tr: Translator, number: int, preview: str) -> str:
+    return tr.gettext("✏️ Rule {number} changed.", number=number) + "\n" + preview
 
 
 def stop_protecting_button(tr: Translator) -> str:
