@@ -116,3 +116,4 @@ class ProtectionOff:
 class BudgetState:
     budget: float | None  # CLORE/day automatic raises may add per 24 h; None: no limit
     spent: float  # added in the last 24 h
+    below_step: float | None = None  # the raise step, when the budget cannot pay one raise
