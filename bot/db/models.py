@@ -229,11 +229,6 @@ class CallbackAction(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
     payload: Mapped[str] = mapped_column(Text)  # JSON object; see `payload_data`
-    outbox_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("outbox.id", ondelete="SET NULL"), index=True
-    )
-    chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

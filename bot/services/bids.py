@@ -16,10 +16,9 @@ from datetime import timedelta
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clore import errors as clore_errors
-from bot.clore.models import OrderEdit
+from bot.clore.models import CancelResult, EditResult, OrderEdit
 from bot.db.models import AuditEntry, User
-from bot.db.repositories import actions, audit
+from bot.db.repositories import actions
 from bot.i18n import Say
 from bot.market.ranking import BidStanding, bid_standing, standings_for_owner
 from bot.market.snapshot import Bid, Server
@@ -271,43 +270,56 @@ async def _edit(
     from_price: float,
     price: float,
 ) -> TapResult:
-    """Caller holds the lock: the intent, ONE edit call, its outcome."""
-    intent = await money.begin(
-        ctx, user_id=user.id, action="raise", order_id=order_id, server_id=server_id, price=price
+    """Caller holds the lock and decided: the one edit call through the money pipeline."""
+
+    def refusal(result: EditResult) -> Say | None:
+        if order_id in result.success_ids:
+            return None
+        if order_id in result.too_low_ids:
+            return Say("too low for clore")
+        return Say("refused by clore")
+
+    edit = OrderEdit(order_id=order_id, price=price)
+    spent = await money.spend(
+        ctx,
+        user.id,
+        money.Spend(
+            "raise",
+            server_id,
+            lambda: ctx.clore.edit_gigaspot_orders(key, [edit]),
+            refusal,
+            order_id=order_id,
+            price=price,
+        ),
     )
-    try:
-        result = await ctx.clore.edit_gigaspot_orders(
-            key, [OrderEdit(order_id=order_id, price=price)]
-        )
-    except clore_errors.CloreError as exc:
-        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
-        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
-        return TapResult(_failed_toast(exc), plain_error(exc))
-    if order_id in result.success_ids:
-        await money.settle_now(ctx, intent, "ok")
-        return TapResult(
-            Say("Raised"),
-            Say(
-                "✅ Order {order_id} raised to {price} CLORE/day (from {from_price}).",
-                order_id=order_id,
-                price=price,
-                from_price=from_price,
-            ),
-        )
-    if order_id in result.too_low_ids:
-        reason, note = "too low for clore", Say(
-            "❌ Order {order_id} was not raised: too low for clore.", order_id=order_id
-        )
-    else:
-        reason, note = "refused by clore", Say(
-            "❌ Order {order_id} was not raised: refused by clore.", order_id=order_id
-        )
-    await money.settle_now(ctx, intent, "rejected", reason)
-    return TapResult(Say("Not raised"), note)
+    match spent.outcome:
+        case "done":
+            return TapResult(
+                Say("Raised"),
+                Say(
+                    "✅ Order {order_id} raised to {price} CLORE/day (from {from_price}).",
+                    order_id=order_id,
+                    price=price,
+                    from_price=from_price,
+                ),
+            )
+        case "refused":
+            return TapResult(
+                Say("Not raised"),
+                Say(
+                    "❌ Order {order_id} was not raised: {reason}.",
+                    order_id=order_id,
+                    reason=spent.refusal,
+                ),
+            )
+    return _not_done(spent)
 
 
-def _failed_toast(exc: clore_errors.CloreError) -> Say:
-    return Say("Not confirmed") if exc.ambiguous else Say("Failed")
+def _not_done(spent: money.Spent) -> TapResult:
+    """A call that failed or whose outcome is unknown, in plain words."""
+    assert spent.error is not None
+    toast = Say("Not confirmed") if spent.outcome == "ambiguous" else Say("Failed")
+    return TapResult(toast, plain_error(spent.error))
 
 
 async def tap_cancel(ctx: ServiceContext, user: User, payload: Order) -> TapResult:
@@ -342,23 +354,35 @@ async def tap_cancel(ctx: ServiceContext, user: User, payload: Order) -> TapResu
 async def _cancel(
     ctx: ServiceContext, user: User, key: str, order_id: int, server_id: str
 ) -> TapResult:
-    intent = await money.begin(
-        ctx, user_id=user.id, action="cancel", order_id=order_id, server_id=server_id
+    """Caller holds the lock and decided: the one cancel call through the money pipeline."""
+
+    def refusal(result: CancelResult) -> Say | None:
+        return Say("clore.ai could not cancel the order") if order_id in result.failed_ids else None
+
+    spent = await money.spend(
+        ctx,
+        user.id,
+        money.Spend(
+            "cancel",
+            server_id,
+            lambda: ctx.clore.cancel_orders(key, [order_id]),
+            refusal,
+            order_id=order_id,
+        ),
     )
-    try:
-        result = await ctx.clore.cancel_orders(key, [order_id])
-    except clore_errors.CloreError as exc:
-        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
-        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
-        return TapResult(_failed_toast(exc), plain_error(exc))
-    if order_id in result.failed_ids:
-        await money.settle_now(ctx, intent, "rejected", "failed_to_cancel")
-        return TapResult(
-            Say("Not cancelled"),
-            Say("❌ clore.ai could not cancel order {order_id}.", order_id=order_id),
-        )
-    await money.settle_now(ctx, intent, "ok")
-    return TapResult(
-        Say("Cancelled"),
-        Say("🗑 Order {order_id} on #{server} cancelled.", order_id=order_id, server=server_id),
-    )
+    match spent.outcome:
+        case "done":
+            return TapResult(
+                Say("Cancelled"),
+                Say(
+                    "🗑 Order {order_id} on #{server} cancelled.",
+                    order_id=order_id,
+                    server=server_id,
+                ),
+            )
+        case "refused":
+            return TapResult(
+                Say("Not cancelled"),
+                Say("❌ clore.ai could not cancel order {order_id}.", order_id=order_id),
+            )
+    return _not_done(spent)

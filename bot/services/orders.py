@@ -17,10 +17,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clore import errors as clore_errors
 from bot.clore.models import CreateResult
 from bot.db.models import PendingOrder, User
-from bot.db.repositories import audit, outbox, pending_orders, users
+from bot.db.repositories import outbox, pending_orders, users
 from bot.i18n import Say, translator
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server
@@ -170,28 +169,26 @@ async def _bid(
             Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=str(exc))
         )
     known = sorted(_own_order_ids(server, user.clore_user_id))
-    intent = await money.begin(
+    spent = await money.spend(
         ctx,
-        user_id=user.id,
-        action="create",
-        server_id=server_id,
-        price=price,
-        pending_order={"known_order_ids": known, "action_id": action_id},
+        user.id,
+        money.Spend(
+            "create",
+            server_id,
+            lambda: ctx.clore.create_gigaspot_orders(key, [order]),
+            lambda result: refusal(result, int(server_id)),
+            price=price,
+            pending_order={"known_order_ids": known, "action_id": action_id},
+        ),
     )
-    try:
-        result = await ctx.clore.create_gigaspot_orders(key, [order])
-    except clore_errors.CloreError as exc:
-        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
-        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
-        return TapResult(Say("Not confirmed") if exc.ambiguous else Say("Failed"), plain_error(exc))
-    reason = refusal(result, int(server_id))
-    if reason is not None:
-        await money.settle_now(ctx, intent, "rejected", reason.english())
+    if spent.outcome == "refused":
         return TapResult(
             Say("Not placed"),
-            Say("❌ No bid on #{server}: {reason}.", server=server_id, reason=reason),
+            Say("❌ No bid on #{server}: {reason}.", server=server_id, reason=spent.refusal),
         )
-    await money.settle_now(ctx, intent, "ok")
+    if spent.error is not None:
+        toast = Say("Not confirmed") if spent.outcome == "ambiguous" else Say("Failed")
+        return TapResult(toast, plain_error(spent.error))
     if price < offered - EPS:
         note = Say(
             "✅ Bid on #{server} at {price} CLORE/day sent. Leading needed less than the "

@@ -16,12 +16,11 @@ from datetime import datetime
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clore import errors as clore_errors
-from bot.clore.models import OrderEdit
+from bot.clore.models import EditResult, OrderEdit
 from bot.db.models import User
 from bot.db.repositories import protections
 from bot.db.repositories.audit import Outcome
-from bot.i18n import N_, Say
+from bot.i18n import Say
 from bot.market.ranking import BidStanding, bid_standing, standings_for_owner
 from bot.orders.protection import (
     BUDGET_WINDOW,
@@ -219,30 +218,33 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         return None  # skipped: the other users' raises of this cycle go on
     except UserError as exc:
         return Attempt(c, decision, "error", exc.say)
-    intent = await money.begin(
+    order_id = standing.order_id
+
+    def refusal(result: EditResult) -> Say | None:
+        if order_id in result.success_ids:
+            return None
+        if order_id in result.too_low_ids:
+            return Say("clore.ai did not raise it: too low for clore.")
+        return Say("clore.ai did not raise it: refused.")
+
+    edit = OrderEdit(order_id=order_id, price=decision.price)
+    spent = await money.spend(
         ctx,
-        user_id=user.id,
-        action=protections.RAISE_ACTION,
-        order_id=standing.order_id,
-        server_id=standing.server_id,
-        price=decision.price,
-        automatic=True,
-        detail=protections.raise_detail(standing.price),
+        user.id,
+        money.Spend(
+            protections.RAISE_ACTION,
+            standing.server_id,
+            lambda: ctx.clore.edit_gigaspot_orders(key, [edit]),
+            refusal,
+            order_id=order_id,
+            price=decision.price,
+            automatic=True,
+            detail=protections.raise_detail(standing.price),
+        ),
+        settle_now_=False,  # `record` settles it with the message about it
     )
-    edit = OrderEdit(order_id=standing.order_id, price=decision.price)
-    try:
-        result = await ctx.clore.edit_gigaspot_orders(key, [edit])
-    except clore_errors.CloreError as exc:
-        outcome: Outcome = "ambiguous" if exc.ambiguous else "error"
-        return Attempt(c, decision, outcome, plain_error(exc), intent)
-    if standing.order_id in result.success_ids:
-        return Attempt(c, decision, "ok", intent=intent)
-    reason = (
-        N_("clore.ai did not raise it: too low for clore.")
-        if standing.order_id in result.too_low_ids
-        else N_("clore.ai did not raise it: refused.")
-    )
-    return Attempt(c, decision, "rejected", Say(reason), intent)
+    error = plain_error(spent.error) if spent.error is not None else spent.refusal
+    return Attempt(c, decision, spent.recorded, error, spent.intent)
 
 
 async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:
@@ -278,6 +280,6 @@ def why_not(a: Attempt) -> ProtectionHeld | None:
         case AtCap() | OverBudget() | RateLimited():
             return d
         case Raise() if a.outcome != "ok":
-            why = a.error or Say("clore.ai did not say why.")
-            return ProtectionFailed(d.price, a.outcome or "error", why)
+            error = a.error or Say("clore.ai did not say why.")
+            return ProtectionFailed(d.price, a.outcome or "error", error)
     return None

@@ -235,6 +235,9 @@ async def perform(ctx: ServiceContext, user: User, claimed: Claimed[Any]) -> Tap
             Say("I am still loading the market. Try again in a moment."),
             used=False,
         )
+    except accounts.KeyUnreadable as exc:
+        await accounts.key_unreadable(ctx, user.id)  # flagged (and told) once, like a command
+        return TapResult(Say("Not done"), exc.say)
     except UserError as exc:
         return TapResult(Say("Not done"), exc.say)
 

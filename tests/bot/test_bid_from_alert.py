@@ -1,4 +1,4 @@
-"""Issue 5: /template, /history, the Bid button on match alerts and its confirmation."""
+"""/template, /history, the Bid button on match alerts and its confirmation."""
 
 from __future__ import annotations
 
@@ -206,7 +206,10 @@ async def test_an_order_that_never_shows_up_is_given_up_after_ten_minutes(
 
 async def test_a_template_that_does_not_fit_the_server_sends_nothing(bot: BotHarness) -> None:
     alert = await match_alert(bot)
-    await bot.ask(ALICE, "/template pl=500", expect="Template saved")  # the GPU allows 100-450
+    # Another machine takes 500 W, so the template is accepted; server 200 allows 100-450.
+    put_server(bot, "900", gpu_model="A100", pl=(100, 600))
+    await bot.publish_and_cycle()
+    await bot.ask(ALICE, "/template pl=500", expect="Template saved")
 
     await bot.tap(ALICE, alert, "Bid")
     edited = await bot.edited(ALICE, alert.message_id, 1)

@@ -1,4 +1,4 @@
-"""Issue 5: outbid protection and the daily budget in the running bot."""
+"""Outbid protection and the daily budget in the running bot."""
 
 from __future__ import annotations
 

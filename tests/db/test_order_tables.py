@@ -207,7 +207,7 @@ async def test_pending_orders_resolve_once_and_give_up(sessions: Sessions) -> No
         assert [p.id for p in await pending_orders.unresolved(s)] == [second.id]
 
 
-async def test_deleting_a_user_removes_their_issue5_rows(sessions: Sessions) -> None:
+async def test_deleting_a_user_removes_their_order_rows(sessions: Sessions) -> None:
     alice = await _user(sessions, 1)
     async with sessions() as s, s.begin():
         await templates.set_text(s, alice, "image=ubuntu")

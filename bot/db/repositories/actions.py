@@ -38,9 +38,6 @@ async def create(
     payload: Mapping[str, Any],
     expires_at: datetime,
     action_id: str | None = None,
-    outbox_id: int | None = None,
-    chat_id: int | None = None,
-    message_id: int | None = None,
     now: datetime | None = None,
 ) -> CallbackAction:
     """`action_id` may be generated beforehand (`new_action_id`) to build the keyboard
@@ -50,9 +47,6 @@ async def create(
         user_id=user_id,
         kind=kind,
         payload=json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
-        outbox_id=outbox_id,
-        chat_id=chat_id,
-        message_id=message_id,
         created_at=now or utcnow(),
         expires_at=expires_at,
     )
@@ -177,19 +171,6 @@ def why_unclaimable(
     if action.expires_at <= (now or utcnow()):
         return "expired"
     return "used"  # claimed by a concurrent tap between the UPDATE and this read
-
-
-async def attach_message(
-    session: AsyncSession, action_ids: list[str], *, chat_id: int, message_id: int
-) -> int:
-    """Remember which message carries these buttons (for editing it with the result)."""
-    result = await session.execute(
-        update(CallbackAction)
-        .where(CallbackAction.id.in_(action_ids))
-        .values(chat_id=chat_id, message_id=message_id)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def prune(session: AsyncSession, *, older_than: datetime) -> int:
