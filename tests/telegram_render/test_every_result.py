@@ -16,8 +16,8 @@ from bot.market.snapshot import Server, decode_snapshot
 from bot.orders.protection import AtCap, OverBudget, ProtectionSettings, RateLimited
 from bot.orders.template import parse_template
 from bot.services import events as ev
-from bot.services.alert_prefs import AlertPrefs
 from bot.services import results as res
+from bot.services.alert_prefs import AlertPrefs
 from bot.services.taps import KINDS
 from bot.telegram.render import account, alerts, bids, orders, protection, rules, taps
 from tests.fakes.clore_server import make_bid, make_server
