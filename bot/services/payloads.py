@@ -69,9 +69,26 @@ class Nothing(msgspec.Struct, frozen=True):
     """A No that only says nothing was sent."""
 
 
+class Builder(msgspec.Struct, frozen=True):
+    """The /watch builder's state: the step to ask, and what was chosen so far."""
+
+    step: str = "gpu"
+    gpu: str = ""
+    gpus: int = 0
+    price: float = 0.0
+    rel: float = 0.0
+    cc: str = ""  # a whole condition: "cc=DE" or "cc!=RU"
+
+
+class RuleText(msgspec.Struct, frozen=True):
+    """Save this rule (the builder's last step)."""
+
+    text: str
+
+
 Payload = (
     OrderPrice | Order | OrderCap | ServerPrice | RuleOnPage | Language | OrderOnly | AlertMode
-    | RuleMute | Nothing
+    | RuleMute | Nothing | Builder | RuleText
 )
 
 

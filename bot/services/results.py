@@ -14,6 +14,7 @@ from bot.market.snapshot import Server
 from bot.orders.protection import ProtectionSettings
 from bot.orders.template import Template
 from bot.services.alert_prefs import AlertPrefs  # pure: imports nothing of the bot
+from bot.services.payloads import Builder  # data only
 
 RuleRow = tuple[int, str, bool]  # rule id, canonical text, paused
 
@@ -65,13 +66,32 @@ class SettingsView:
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """A button of the rule builder: its label and the builder's state after it."""
+
+    label: Say
+    state: Builder
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderView:
+    """One step of the /watch builder: what is asked, the rule so far, the choices."""
+
+    step: str
+    rule: str  # canonical text of the rule so far ("" before a model is chosen)
+    matching: int  # machines the rule so far matches now
+    choices: list[Choice]
+    ready: bool = True  # False: the market is not loaded yet
+
+
+@dataclass(frozen=True, slots=True)
 class TapResult:
     toast: Say  # the short answer to the callback query
     note: Say | None = None  # added to the message (None: keep it as it is)
     buttons: list[list[TapButton]] | None = None  # new buttons (None: remove them)
-    view: BidView | RulesView | ProtectHint | LanguageView | SettingsView | None = (
-        None  # shown with or instead of the note
-    )
+    view: (
+        BidView | RulesView | ProtectHint | LanguageView | SettingsView | BuilderView | None
+    ) = None  # shown with or instead of the note
     used: bool = True  # False: nothing was done, the tapped button stays usable
 
 

@@ -23,11 +23,21 @@ import msgspec
 from bot.db.models import User
 from bot.db.repositories import actions, users
 from bot.i18n import Say
-from bot.services import accounts, alert_control, bids, money, orders, protection, watch
+from bot.services import (
+    accounts,
+    alert_control,
+    bids,
+    builder,
+    money,
+    orders,
+    protection,
+    watch,
+)
 from bot.services.alert_prefs import KIND_NAMES, MODE_NAMES
 from bot.services.context import ServiceContext, UserError
 from bot.services.payloads import (
     AlertMode,
+    Builder,
     Language,
     Nothing,
     Order,
@@ -36,6 +46,7 @@ from bot.services.payloads import (
     OrderPrice,
     RuleMute,
     RuleOnPage,
+    RuleText,
     ServerPrice,
 )
 from bot.services.results import LanguageView, ProtectHint, RulesView, SettingsView, TapResult
@@ -144,6 +155,18 @@ async def _mute_rule(ctx: ServiceContext, user: User, c: Claimed[RuleMute]) -> T
     return TapResult(Say("Rule {number} paused", number=number), note)
 
 
+async def _builder(ctx: ServiceContext, user: User, c: Claimed[Builder]) -> TapResult:
+    return TapResult(Say("Working on it…"), view=await builder.view(ctx, user, c.payload))
+
+
+async def _builder_save(ctx: ServiceContext, user: User, c: Claimed[RuleText]) -> TapResult:
+    saved = await watch.save(ctx, user, c.payload.text)
+    note = Say("✅ Rule {number} saved: {rule}\nI will alert you when machines start matching. "
+               "Next time you can send it yourself: /watch {rule}",
+               number=saved.rule_id, rule=saved.preview.canonical)  # fmt: skip
+    return TapResult(Say("Rule {number} saved", number=saved.rule_id), note)
+
+
 async def settings_view(ctx: ServiceContext, user: User) -> SettingsView:
     fresh = await alert_control.fresh_user(ctx, user)
     return SettingsView(accounts.profile(ctx, fresh), users.prefs_of(fresh), ctx.clock())
@@ -175,11 +198,14 @@ KINDS: dict[str, TapKind[Any]] = {
     "alert_mode": TapKind(AlertMode, _alert_mode, spends_money=False, edit=Edit.REPLACE),
     # Muting one rule keeps the alert's Bid buttons and the other rules' mute buttons.
     "mute_rule": TapKind(RuleMute, _mute_rule, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
+    "builder": TapKind(Builder, _builder, spends_money=False, edit=Edit.REPLACE),
+    "builder_save": TapKind(RuleText, _builder_save, spends_money=False, edit=Edit.REPLACE),
 }
 Kind = Literal[
     "raise", "confirm_raise", "cancel", "bid", "confirm_bid", "protect",
     "rule_pause", "rule_resume", "rule_delete", "language",
-    "cancel_ask", "keep", "dismiss", "unprotect", "alert_mode", "mute_rule",
+    "cancel_ask", "keep", "dismiss", "unprotect", "alert_mode", "mute_rule", "builder",
+    "builder_save",
 ]  # fmt: skip
 
 

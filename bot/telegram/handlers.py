@@ -29,10 +29,20 @@ from telegram.ext import (
 
 from bot.db.models import User
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, Say, Translator, pick_language, translator
-from bot.services import accounts, alert_control, bids, protection, taps, templates, watch
+from bot.services import (
+    accounts,
+    alert_control,
+    bids,
+    builder,
+    protection,
+    taps,
+    templates,
+    watch,
+)
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.services.events import MatchItem
+from bot.services.payloads import Builder
 from bot.telegram.delivery import Delivery
 from bot.telegram.html import MAX_MESSAGE_LENGTH, esc, split_message, truncate_html
 from bot.telegram.render import Rendered, translator_for
@@ -67,6 +77,7 @@ COMMANDS = [
     ("rules", N_("my watch rules")),
     ("unwatch", N_("delete a rule")),
     ("edit", N_("change a rule: /edit 1 gpu=4090 price<30")),
+    ("gpus", N_("GPU models in the market, how many, how cheap")),
     ("bids", N_("my bids: leading or outbid")),
     ("link", N_("link my clore.ai API key")),
     ("unlink", N_("forget my API key")),
@@ -228,16 +239,23 @@ async def unlink(update: Update, context: Context, user: User) -> None:
 async def watch_rule(update: Update, context: Context, user: User) -> None:
     tr = translator_for(user)
     text = argument_text(update)
+    ctx = services(context)
     if not text:
         await say(context, user.chat_id, rules_render.rule_language(tr))
+        await show(context, user, render.builder(tr, await builder.view(ctx, user, Builder())))
         return
-    ctx = services(context)
     saved = await watch.save(ctx, user, text)
     preview = _preview_text(ctx, tr, saved.preview)
     answer = rules_render.rule_saved(tr, saved.rule_id, preview)
     if saved.unmatched:
         answer += "\n\n" + render.unmatched(tr, saved.unmatched)
     await say(context, user.chat_id, answer)
+
+
+@guarded
+async def gpus(update: Update, context: Context, user: User) -> None:
+    found = await builder.models(services(context), user)
+    await say(context, user.chat_id, render.gpus(translator_for(user), found))
 
 
 @guarded
@@ -552,6 +570,7 @@ def register(application: Application) -> None:
         "resume": resume,
         "settings": settings,
         "edit": edit_rule,
+        "gpus": gpus,
         "quiet": quiet,
         "tz": time_zone,
         "protect": protect,

@@ -18,6 +18,7 @@ from bot.orders.template import parse_template
 from bot.services import events as ev
 from bot.services import results as res
 from bot.services.alert_prefs import AlertPrefs
+from bot.services.payloads import Builder
 from bot.services.taps import KINDS
 from bot.telegram.render import account, alerts, bids, orders, protection, rules, taps
 from tests.fakes.clore_server import make_bid, make_server
@@ -72,6 +73,10 @@ VIEWS: list[Any] = [
                    23 * 60, 7 * 60, "Europe/Berlin"),
         datetime(2029, 12, 31, 22, 30, tzinfo=UTC),
     ),
+    *(res.BuilderView(step, 'gpu="RTX 4090"' if step != "gpu" else "", 3,
+                      [res.Choice(Say("{n}+ GPUs", n=2), Builder(step="price", gpus=2))])
+      for step in ("gpu", "count", "price", "rel", "cc", "done")),
+    res.BuilderView("gpu", "", 0, [], ready=False),
 ]
 
 

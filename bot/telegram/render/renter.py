@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.i18n import Translator
-from bot.market.suggest import Unmatched, condition_text
+import msgspec
+
+from bot.i18n import N_, Translator
+from bot.market.suggest import GpuModel, Unmatched, condition_text
 from bot.services.alert_prefs import ALERT_KINDS, KIND_NAMES, MODE_NAMES, AlertPrefs, clock_text
-from bot.services.buttons import ButtonToMake
-from bot.services.results import SettingsView
+from bot.services.buttons import ButtonToMake, KeyboardToMake
+from bot.services.results import BuilderView, SettingsView
 from bot.telegram.html import esc
 from bot.telegram.render import Rendered
 from bot.telegram.render.account import settings_text
+from bot.telegram.render.common import clore, plain
 
 MODE_ICONS = {"on": "🔔", "silent": "🔕", "off": "⛔"}
 
@@ -171,6 +174,71 @@ def unmatched(tr: Translator, items: Sequence[Unmatched]) -> str:
 
 def edited(tr: Translator, number: int, preview: str) -> str:
     return tr.gettext("✏️ Rule {number} changed.", number=number) + "\n" + preview
+
+
+STEP_QUESTIONS = {
+    "gpu": N_("🧭 <b>Build a rule</b> — step 1 of 5: which GPU? (machines rentable now)"),
+    "count": N_("Step 2 of 5: how many GPUs?"),
+    "price": N_("Step 3 of 5: the most you want to pay (price to win, whole machine)?"),
+    "rel": N_("Step 4 of 5: how reliable?"),
+    "cc": N_("Step 5 of 5: which countries?"),
+}
+
+
+def builder(tr: Translator, view: BuilderView) -> Rendered:
+    """A step of the /watch builder; the last one shows the rule and a Save button."""
+    if not view.ready:
+        return Rendered(tr.gettext("The market is still loading. Try /watch again in a minute."))
+    lines = []
+    if view.step == "done":
+        lines.append(tr.gettext("✅ Your rule: <code>{rule}</code>", rule=esc(view.rule)))
+        lines.append(tr.ngettext("{n} machine matches now.", "{n} machines match now.",
+                                 view.matching))  # fmt: skip
+        lines.append(tr.gettext(
+            "Save it with the button, or next time send it yourself: "
+            "<code>/watch {rule}</code>", rule=esc(view.rule),
+        ))  # fmt: skip
+        keyboard: KeyboardToMake = [
+            [ButtonToMake(tr.gettext("💾 Save this rule"), "builder_save", {"text": view.rule})],
+            [ButtonToMake(tr.gettext("↩️ Start over"), "builder", {"step": "gpu"})],
+        ]
+        return Rendered("\n".join(lines), keyboard)
+    lines.append(tr.gettext(STEP_QUESTIONS[view.step]))
+    if view.rule:
+        lines.append(tr.ngettext(
+            "So far: <code>{rule}</code> ({n} machine)",
+            "So far: <code>{rule}</code> ({n} machines)",
+            view.matching, rule=esc(view.rule),
+        ))  # fmt: skip
+    if not view.choices:
+        lines.append(tr.gettext("No machine is rentable right now."))
+    buttons = [
+        ButtonToMake(plain(tr, c.label), "builder", msgspec.structs.asdict(c.state))
+        for c in view.choices
+    ]
+    keyboard = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    return Rendered("\n".join(lines), keyboard)
+
+
+def gpus(tr: Translator, models: Sequence[GpuModel] | None, limit: int = 30) -> str:
+    """/gpus: models in the market, rentable machines, cheapest price to win."""
+    if models is None:
+        return tr.gettext("The market is still loading. Try again in a minute.")
+    lines = [tr.gettext("<b>GPU models in the market</b> (rentable now · cheapest price to win)")]
+    for model in models[:limit]:
+        if model.cheapest is None:
+            lines.append(tr.gettext("<code>{model}</code> · {count} rentable",
+                                    model=esc(model.model), count=model.rentable))
+        else:
+            lines.append(tr.gettext(
+                "<code>{model}</code> · {count} rentable · from {price} CLORE/day",
+                model=esc(model.model), count=model.rentable, price=clore(model.cheapest),
+            ))  # fmt: skip
+    if len(models) > limit:
+        lines.append(tr.gettext("…and {more} more models.", more=len(models) - limit))
+    lines.append(tr.gettext('Watch one: <code>/watch gpu="RTX 4090" price&lt;30</code>, or '
+                            "/watch alone to build a rule with buttons."))  # fmt: skip
+    return "\n".join(lines)
 
 
 def stop_protecting_button(tr: Translator) -> str:

@@ -7,6 +7,7 @@ from bot.i18n import Translator
 from bot.services.buttons import ButtonToMake, KeyboardToMake
 from bot.services.results import (
     BidView,
+    BuilderView,
     LanguageView,
     ProtectHint,
     RulesView,
@@ -50,6 +51,10 @@ def answer(tr: Translator, result: TapResult) -> Rendered | None:
             chooser = picker(tr)
             parts.append(chooser.text)
             keyboard = chooser.keyboard
+        case BuilderView():
+            page = renter.builder(tr, result.view)
+            parts.append(page.text)
+            keyboard = page.keyboard
         case SettingsView():
             page = renter.settings(tr, result.view)
             parts.append(page.text)
