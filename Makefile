@@ -20,10 +20,12 @@ run: $(STAMP) catalogs
 
 test: $(STAMP) catalogs
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/gigaspot-bot bench

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from telegram.error import TelegramError
 from telegram.ext import Application
@@ -91,7 +92,7 @@ class Running:
     ctx: ServiceContext
     poller: Poller
     sender: Sender
-    application: Application
+    application: Application[Any, Any, Any, Any, Any, Any]
 
 
 async def serve(

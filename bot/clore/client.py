@@ -284,12 +284,12 @@ class CloreClient:
             return None
         backoff = min(self.retry_max_delay, self.retry_base_delay * 2 ** (attempt - 1))
         backoff *= random.uniform(0.75, 1.0)  # spread callers that failed together
-        retry_after = getattr(exc, "retry_after", None)
+        retry_after: float | None = getattr(exc, "retry_after", None)
         if retry_after is not None:
             if retry_after > self.max_retry_after:
                 return None
-            return max(backoff, retry_after)
-        return backoff
+            return float(max(backoff, retry_after))
+        return float(backoff)
 
     async def _keyed(
         self, method: str, endpoint: str, api_key: str, *, params: dict[str, str] | None,

@@ -112,7 +112,8 @@ class BidTracker:
             for key, standing in now.items():
                 previous = before.get(key)
                 if previous is None or is_news(previous, standing):
-                    news.append(BidChange(standing, previous and previous.state))
+                    state = previous.state if previous is not None else None
+                    news.append(BidChange(standing, state))
                 self._standings[key] = standing
                 self._by_server.setdefault(server_id, set()).add(key)
         return news, gone

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -320,13 +321,13 @@ class Matcher:
         """Every (rule, row) match among `rows`, in no particular order."""
         if not rows.size:
             return _empty_pairs()
-        shared: dict[object, np.ndarray] = {}
+        shared: dict[object, Any] = {}
         return _concat(
             [self._evaluate_group(group, rows, shared) for group in self._current_groups()]
         )
 
     def _evaluate_group(
-        self, group: RuleGroup, rows: np.ndarray, shared: dict[object, np.ndarray] | None = None
+        self, group: RuleGroup, rows: np.ndarray, shared: dict[object, Any] | None = None
     ) -> _Pairs:
         """Matches of one group among `rows`; `shared` caches what groups have in common."""
         shared = {} if shared is None else shared
@@ -458,7 +459,7 @@ class Matcher:
                 for owner in self._row_owners.get(row, ()):
                     if owner in rule_owners:
                         server = table.servers[row]
-                        ptw = ranking.price_to_win(server, self._clore, owner)  # type: ignore[arg-type]
+                        ptw = ranking.price_to_win(server, self._clore, owner)
                         if ptw != common[row]:
                             found.append((owner, row, ptw))
         if not found:
@@ -468,7 +469,7 @@ class Matcher:
         return np.array(owners_), np.array(rows_), np.array(ptws, dtype=np.float64)
 
     def _corrections(
-        self, group: RuleGroup, rows: np.ndarray, servers: np.ndarray, shared: dict
+        self, group: RuleGroup, rows: np.ndarray, servers: np.ndarray, shared: dict[object, Any]
     ) -> _Pairs:
         """(rule position, server column, price to win) where the rule's owner bids."""
         if not group.owned_owner.size:

@@ -180,14 +180,14 @@ async def tap_raise(
                     return result
                 # The raised bid leads: Cancel and Protect still apply, Raise does not.
                 leading = msgspec.structs.replace(standing, state="leading", price=price)
-                note = result.note
+                done_note: Say | None = result.note
                 if below:
-                    note = Say(
+                    done_note = Say(
                         "{done} Leading needed less than the button's {offered}.",
                         done=result.note,
                         offered=offered,
                     )
-                return TapResult(result.toast, note, raise_buttons(leading, price))
+                return TapResult(result.toast, done_note, raise_buttons(leading, price))
     raise AssertionError(decision)
 
 

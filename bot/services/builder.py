@@ -54,7 +54,7 @@ def _round_up(price: float) -> float:
     if price <= 0:
         return 1.0
     scale = 10 ** (math.floor(math.log10(price)) - 1)
-    return round(math.ceil(price / scale) * scale, 4)
+    return float(round(math.ceil(price / scale) * scale, 4))
 
 
 async def models(ctx: ServiceContext, user: User) -> list[GpuModel] | None:

@@ -34,6 +34,7 @@ from bot.i18n import translator
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Snapshot
+from bot.orders.protection import Raise
 from bot.services import (
     alert_control,
     alert_policy,
@@ -101,7 +102,8 @@ class RuleView:
         if top <= 1 << 24 and rule_ids.min() >= 0:  # rule ids are small: a lookup table
             table = np.full(max(top, int(rule_ids.max())) + 1, -1, dtype=np.int64)
             table[self.ids] = self.users
-            return table[rule_ids]
+            owners: np.ndarray = table[rule_ids]
+            return owners
         at = np.searchsorted(self.ids, rule_ids)
         inside = at < self.ids.size
         inside[inside] = self.ids[at[inside]] == rule_ids[inside]
@@ -396,7 +398,7 @@ class Cycle:
 
     async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
         user, st = attempt.candidate.user, attempt.candidate.standing
-        assert isinstance(attempt.decision, protection.Raise)
+        assert isinstance(attempt.decision, Raise)
         event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
         tr = translator(user.language)
         await outbox.enqueue_many(

@@ -228,7 +228,7 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         return Say("clore.ai did not raise it: refused.")
 
     edit = OrderEdit(order_id=order_id, price=decision.price)
-    spent = await money.spend(
+    outcome = await money.spend(
         ctx,
         user.id,
         money.Spend(
@@ -243,8 +243,8 @@ async def _attempt(ctx: ServiceContext, c: Candidate) -> Attempt | None:
         ),
         settle_now_=False,  # `record` settles it with the message about it
     )
-    error = plain_error(spent.error) if spent.error is not None else spent.refusal
-    return Attempt(c, decision, spent.recorded, error, spent.intent)
+    error = plain_error(outcome.error) if outcome.error is not None else outcome.refusal
+    return Attempt(c, decision, outcome.recorded, error, outcome.intent)
 
 
 async def record(s: AsyncSession, a: Attempt, now: datetime) -> None:

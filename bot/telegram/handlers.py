@@ -10,8 +10,9 @@ and RetryAfter handling of alerts, and are split to fit Telegram's 4096 characte
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -96,11 +97,13 @@ COMMANDS = [
 
 
 def services(context: Context) -> ServiceContext:
-    return context.application.bot_data["services"]
+    ctx: ServiceContext = context.application.bot_data["services"]
+    return ctx
 
 
 def delivery(context: Context) -> Delivery:
-    return context.application.bot_data["delivery"]
+    sender: Delivery = context.application.bot_data["delivery"]
+    return sender
 
 
 def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -148,7 +151,7 @@ async def warn(context: Context, user: User, note: Say, extra: str = "") -> None
     await say(context, user.chat_id, f"{text}\n{extra}" if extra else text)
 
 
-def guarded(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
+def guarded(handler: Handler) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
     @wraps(handler)
     async def wrapper(update: Update, context: Context) -> None:
         tg_user, chat, query = update.effective_user, update.effective_chat, update.callback_query
@@ -554,7 +557,7 @@ async def on_error(update: object, context: Context) -> None:
     log.error("error while handling update %s", update_id, exc_info=context.error)
 
 
-def register(application: Application) -> None:
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     private = filters.ChatType.PRIVATE
     for name, handler in {
         "start": start,

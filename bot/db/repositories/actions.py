@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CallbackAction, utcnow
+from bot.db.repositories._rows import rowcount, table
 
 ACTION_ID_LENGTH = 22  # token_urlsafe(16): 128 random bits; Telegram allows 64 bytes of data
 
@@ -76,7 +77,7 @@ async def batch(session: AsyncSession) -> AsyncIterator[None]:
     finally:
         del session.info[_BATCH]
     if rows:
-        await session.execute(insert(CallbackAction.__table__), rows)
+        await session.execute(insert(table(CallbackAction)), rows)
 
 
 async def add(
@@ -134,7 +135,7 @@ async def claim(
         .values(used_at=stamp)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         return None
     return await get(session, action_id)
 
@@ -155,7 +156,7 @@ async def release(
         .values(used_at=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def why_unclaimable(
@@ -180,4 +181,4 @@ async def prune(session: AsyncSession, *, older_than: datetime) -> int:
             or_(CallbackAction.expires_at < older_than, CallbackAction.used_at < older_than)
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AlertMemoryRecord, MarketBaseline
+from bot.db.repositories._rows import rowcount
 
 CHANGE, CHECKPOINT = "change", "checkpoint"
 _BASELINE_ID = 1
@@ -93,7 +94,7 @@ async def save_baseline(
     result = await session.execute(
         update(MarketBaseline).where(MarketBaseline.id == _BASELINE_ID).values(**values)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         await session.execute(insert(MarketBaseline).values(id=_BASELINE_ID, **values))
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import HeldMatch
+from bot.db.repositories._rows import table
 
 
 async def hold(
@@ -20,7 +21,7 @@ async def hold(
         for rule_id, server_id, price in items
     ]  # fmt: skip
     if rows:
-        await session.execute(insert(HeldMatch.__table__), rows)
+        await session.execute(insert(table(HeldMatch)), rows)
 
 
 async def users_with_held(session: AsyncSession) -> list[int]:

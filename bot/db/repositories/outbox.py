@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import Outbox, utcnow
 from bot.db.repositories import users as users_repo
+from bot.db.repositories._rows import rowcount, table
 from bot.services.alert_prefs import AlertKind, AlertPrefs, Route, route
 
 MessageKind = Literal["outbid", "match", "status", "action"]
@@ -84,8 +85,10 @@ async def enqueue_many(
     keys = {m.dedupe_key for m in batch if m.dedupe_key is not None}
     taken: set[str] = set()
     if keys:
-        rows = await session.scalars(select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys)))
-        taken = {key for key in rows if key is not None}
+        found = await session.scalars(
+            select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys))
+        )
+        taken = {key for key in found if key is not None}
     stamp = now or utcnow()
     rows: list[dict[str, object]] = []
     fresh: list[bool] = []
@@ -116,7 +119,7 @@ async def enqueue_many(
             }
         )  # fmt: skip
     if rows:  # one Core executemany: a cycle may queue thousands of messages
-        await session.execute(insert(Outbox.__table__), rows)
+        await session.execute(insert(table(Outbox)), rows)
     return fresh
 
 
@@ -189,7 +192,7 @@ async def give_up(
             .values(failed_at=now or utcnow(), last_error=error[:MAX_ERROR_CHARS])
             .execution_options(synchronize_session=False)
         )
-        done += int(result.rowcount)  # type: ignore[attr-defined]
+        done += rowcount(result)
     return done
 
 
@@ -200,7 +203,7 @@ async def _set(session: AsyncSession, outbox_id: int, **values: object) -> bool:
         .values(**values)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def mark_sent(
@@ -227,13 +230,13 @@ async def mark_sent_many(
     params = [{"row_id": i, "message_id": m, "sent_at": at} for i, m, at in sent]
     if not params:
         return
-    table = Outbox.__table__
+    rows = table(Outbox)
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("row_id"), table.c.sent_at.is_(None),
-               table.c.failed_at.is_(None))
+        update(rows)
+        .where(rows.c.id == bindparam("row_id"), rows.c.sent_at.is_(None),
+               rows.c.failed_at.is_(None))
         .values(sent_at=bindparam("sent_at"), message_id=bindparam("message_id"),
-                attempts=table.c.attempts + 1),
+                attempts=rows.c.attempts + 1),
         params,
     )
 
@@ -274,7 +277,7 @@ async def fail_pending_for_user(
         .values(failed_at=now or utcnow(), last_error=error[:MAX_ERROR_CHARS])
         .execution_options(synchronize_session="fetch")
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def pending_count(session: AsyncSession) -> int:
@@ -292,4 +295,4 @@ async def prune(session: AsyncSession, *, older_than: datetime) -> int:
             or_(Outbox.sent_at.is_not(None), Outbox.failed_at.is_not(None)),
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, BidProtection, User, UserBudget, utcnow
 from bot.db.repositories import audit
+from bot.db.repositories._rows import rowcount
 from bot.db.repositories.audit import Outcome
 
 RAISE_ACTION = "raise"
@@ -98,7 +99,7 @@ async def set_enabled(session: AsyncSession, user_id: int, order_id: int, enable
         .values(enabled=enabled, updated_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def delete(session: AsyncSession, user_id: int, order_id: int) -> bool:
@@ -107,7 +108,7 @@ async def delete(session: AsyncSession, user_id: int, order_id: int) -> bool:
         .where(BidProtection.user_id == user_id, BidProtection.order_id == order_id)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def list_for_user(session: AsyncSession, user_id: int) -> list[BidProtection]:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Rule, User
+from bot.db.repositories._rows import rowcount
 from bot.services.alert_prefs import AlertPrefs, match_muted, parse_modes
 
 
@@ -80,7 +81,7 @@ async def set_text(session: AsyncSession, rule_id: int, user_id: int, text: str)
         .values(text=text)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def set_paused(session: AsyncSession, rule_id: int, user_id: int, paused: bool) -> bool:
@@ -91,7 +92,7 @@ async def set_paused(session: AsyncSession, rule_id: int, user_id: int, paused: 
         .values(paused=paused)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def delete(session: AsyncSession, rule_id: int, user_id: int) -> bool:
@@ -101,7 +102,7 @@ async def delete(session: AsyncSession, rule_id: int, user_id: int) -> bool:
         .where(Rule.id == rule_id, Rule.user_id == user_id)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def active_rules(session: AsyncSession) -> list[ActiveRule]:
@@ -119,4 +120,9 @@ async def active_rules(session: AsyncSession) -> list[ActiveRule]:
         .where(Rule.paused.is_(False), User.active.is_(True))
         .order_by(Rule.id)
     )
-    return [ActiveRule(*row) for row in rows]
+    return [
+        ActiveRule(rule_id, user_id, text, clore_id, chat_id, paused, language, until, modes,
+                   number)
+        for rule_id, user_id, text, clore_id, chat_id, paused, language, until, modes, number
+        in rows
+    ]  # fmt: skip

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import User, utcnow
+from bot.db.repositories._rows import rowcount
 from bot.services.alert_prefs import AlertPrefs, parse_modes
 
 
@@ -58,7 +59,7 @@ async def _update(session: AsyncSession, user_id: int, **values: object) -> bool
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def set_api_key(
@@ -93,7 +94,7 @@ async def set_key_unreadable(session: AsyncSession, user_id: int, now: datetime)
         .values(api_key_unreadable_at=now, updated_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def clear_key_unreadable(session: AsyncSession, user_id: int) -> bool:
