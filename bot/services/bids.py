@@ -236,7 +236,7 @@ def raise_buttons(standing: BidStanding, raise_to: float) -> list[list[TapButton
         return [[cancel, protect]]
     raise_to_button = TapButton(Say("Raise to {price}", price=raise_to), "raise",
                                 as_dict(OrderPrice(order.order_id, order.server_id, raise_to)))
-    return [[raise_to_button, cancel], [protect]]  # fmt: skip
+    return [[raise_to_button, cancel, protect]]  # one row per bid (see taps.Edit.ADD)
 
 
 def ask_cancel(payload: Order) -> TapResult:

@@ -11,6 +11,7 @@ from typing import Any
 from bot.i18n import Say
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server
+from bot.market.suggest import GpuModel
 from bot.orders.protection import ProtectionSettings
 from bot.orders.template import Template
 from bot.services.alert_prefs import AlertPrefs  # pure: imports nothing of the bot
@@ -85,12 +86,20 @@ class BuilderView:
 
 
 @dataclass(frozen=True, slots=True)
+class GpusView:
+    """/gpus: the market's GPU models (None: the market is not loaded yet)."""
+
+    models: list[GpuModel] | None
+
+
+@dataclass(frozen=True, slots=True)
 class TapResult:
     toast: Say  # the short answer to the callback query
     note: Say | None = None  # added to the message (None: keep it as it is)
     buttons: list[list[TapButton]] | None = None  # new buttons (None: remove them)
     view: (
-        BidView | RulesView | ProtectHint | LanguageView | SettingsView | BuilderView | None
+        BidView | RulesView | ProtectHint | LanguageView | SettingsView | BuilderView
+        | GpusView | None
     ) = None  # shown with or instead of the note
     used: bool = True  # False: nothing was done, the tapped button stays usable
 

@@ -49,7 +49,14 @@ from bot.services.payloads import (
     RuleText,
     ServerPrice,
 )
-from bot.services.results import LanguageView, ProtectHint, RulesView, SettingsView, TapResult
+from bot.services.results import (
+    GpusView,
+    LanguageView,
+    ProtectHint,
+    RulesView,
+    SettingsView,
+    TapResult,
+)
 
 _REFUSED = {
     "missing": Say("This button is not valid."),
@@ -67,8 +74,10 @@ ANSWER_FAILED = Say(
 class Edit(Enum):
     """What a tap does to the message its button is on."""
 
-    ADD = "add"  # the result is added under the message; its buttons replace the message's
-    ADD_KEEP_OTHERS = "add_keep_others"  # ... and the message's other buttons stay
+    # The result is added under the message; its buttons take the place of the tapped
+    # button's row (one bid's buttons, a Yes with its No), other rows stay.
+    ADD = "add"
+    ADD_KEEP_OTHERS = "add_keep_others"  # ... of the tapped button alone
     REPLACE = "replace"  # the result replaces the message (a /rules page, the /lang picker)
 
 
@@ -167,6 +176,17 @@ async def _builder_save(ctx: ServiceContext, user: User, c: Claimed[RuleText]) -
     return TapResult(Say("Rule {number} saved", number=saved.rule_id), note)
 
 
+async def _link_help(ctx: ServiceContext, user: User, c: Claimed[Nothing]) -> TapResult:
+    return TapResult(Say("Link your key"), Say(
+        "🔑 Send /link followed by your clore.ai API key (clore.ai → Account → API). I delete "
+        "the message, keep the key encrypted, and from then on I know your bids: /bids."
+    ))  # fmt: skip
+
+
+async def _gpus(ctx: ServiceContext, user: User, c: Claimed[Nothing]) -> TapResult:
+    return TapResult(Say("The market"), view=GpusView(await builder.models(ctx, user)))
+
+
 async def settings_view(ctx: ServiceContext, user: User) -> SettingsView:
     fresh = await alert_control.fresh_user(ctx, user)
     return SettingsView(accounts.profile(ctx, fresh), users.prefs_of(fresh), ctx.clock())
@@ -181,10 +201,11 @@ KINDS: dict[str, TapKind[Any]] = {
     "raise": TapKind(OrderPrice, _raise, spends_money=True, edit=Edit.ADD),
     "confirm_raise": TapKind(OrderPrice, _raise, spends_money=True, edit=Edit.ADD),
     "cancel": TapKind(Order, _cancel, spends_money=True, edit=Edit.ADD),
-    # A match alert has a Bid button per machine: bidding on one keeps the others.
-    "bid": TapKind(ServerPrice, _bid, spends_money=True, edit=Edit.ADD_KEEP_OTHERS),
-    "confirm_bid": TapKind(ServerPrice, _bid, spends_money=True, edit=Edit.ADD_KEEP_OTHERS),
-    # The Protect hint keeps Raise and Cancel.
+    # A match alert has a Bid button per machine (a row each): bidding on one keeps the
+    # others; a confirmation's Yes takes its No with it.
+    "bid": TapKind(ServerPrice, _bid, spends_money=True, edit=Edit.ADD),
+    "confirm_bid": TapKind(ServerPrice, _bid, spends_money=True, edit=Edit.ADD),
+    # The Protect hint keeps Raise and Cancel (the rest of its row).
     "protect": TapKind(OrderCap, _protect, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
     "rule_pause": TapKind(RuleOnPage, _rule, spends_money=False, edit=Edit.REPLACE),
     "rule_resume": TapKind(RuleOnPage, _rule, spends_money=False, edit=Edit.REPLACE),
@@ -193,19 +214,22 @@ KINDS: dict[str, TapKind[Any]] = {
     # Cancel asks first; every confirmation has a No.
     "cancel_ask": TapKind(Order, _cancel_ask, spends_money=False, edit=Edit.ADD),
     "keep": TapKind(Order, _keep, spends_money=False, edit=Edit.ADD),
-    "dismiss": TapKind(Nothing, _dismiss, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
+    "dismiss": TapKind(Nothing, _dismiss, spends_money=False, edit=Edit.ADD),
     "unprotect": TapKind(OrderOnly, _unprotect, spends_money=False, edit=Edit.ADD),
     "alert_mode": TapKind(AlertMode, _alert_mode, spends_money=False, edit=Edit.REPLACE),
     # Muting one rule keeps the alert's Bid buttons and the other rules' mute buttons.
     "mute_rule": TapKind(RuleMute, _mute_rule, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
     "builder": TapKind(Builder, _builder, spends_money=False, edit=Edit.REPLACE),
+    # /start's steps: the answer comes under the welcome, whose other buttons stay.
+    "link_help": TapKind(Nothing, _link_help, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
+    "gpus": TapKind(Nothing, _gpus, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
     "builder_save": TapKind(RuleText, _builder_save, spends_money=False, edit=Edit.REPLACE),
 }
 Kind = Literal[
     "raise", "confirm_raise", "cancel", "bid", "confirm_bid", "protect",
     "rule_pause", "rule_resume", "rule_delete", "language",
     "cancel_ask", "keep", "dismiss", "unprotect", "alert_mode", "mute_rule", "builder",
-    "builder_save",
+    "builder_save", "link_help", "gpus",
 ]  # fmt: skip
 
 

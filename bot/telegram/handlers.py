@@ -48,7 +48,6 @@ from bot.telegram.delivery import Delivery
 from bot.telegram.html import MAX_MESSAGE_LENGTH, esc, split_message, truncate_html
 from bot.telegram.render import Rendered, translator_for
 from bot.telegram.render import account as account_render
-from bot.telegram.render import bids as bids_render
 from bot.telegram.render import language as language_render
 from bot.telegram.render import orders as orders_render
 from bot.telegram.render import protection as protection_render
@@ -208,7 +207,23 @@ def argument_text(update: Update) -> str:
 
 @guarded
 async def start(update: Update, context: Context, user: User) -> None:
-    await say(context, user.chat_id, account_render.help_text(translator_for(user)))
+    """A first run that teaches: three steps, each with a button."""
+    await show_reading(context, user, render.start(translator_for(user)))
+
+
+@guarded
+async def help_command(update: Update, context: Context, user: User) -> None:
+    await say(context, user.chat_id, render.help_text(translator_for(user)))
+
+
+async def show_reading(context: Context, user: User, page: Rendered) -> None:
+    """Send an answer that only reads; while another process holds the database's write
+    lock it comes without its buttons (they need action rows) rather than not at all."""
+    try:
+        keyboard = await make_buttons(context, user, page)
+    except DATABASE_UNAVAILABLE:
+        keyboard = None
+    await say(context, user.chat_id, page.text, keyboard)
 
 
 @guarded
@@ -323,11 +338,7 @@ async def list_bids(update: Update, context: Context, user: User) -> None:
         text = tr.gettext("You have no active bids in the current snapshot.")
         await say(context, user.chat_id, text)
         return
-    for bid in found[:MAX_BID_MESSAGES]:
-        await show(context, user, bids_render.own_bid(tr, bid))
-    if len(found) > MAX_BID_MESSAGES:
-        more = len(found) - MAX_BID_MESSAGES
-        await say(context, user.chat_id, tr.gettext("…and {more} more bids.", more=more))
+    await show(context, user, render.bids_list(tr, found, MAX_BID_MESSAGES))
 
 
 @guarded
@@ -382,14 +393,7 @@ async def settings(update: Update, context: Context, user: User) -> None:
         else:
             await accounts.set_price_cap(ctx, user, value)
     view = await taps.settings_view(ctx, user)
-    page = render.settings(translator_for(user), view)
-    try:
-        keyboard = await make_buttons(context, user, page)
-    except DATABASE_UNAVAILABLE:
-        # Showing settings only reads: while another process writes, they come without
-        # their buttons rather than not at all.
-        keyboard = None
-    await say(context, user.chat_id, page.text, keyboard)
+    await show_reading(context, user, render.settings(translator_for(user), view))
 
 
 @guarded
@@ -512,8 +516,10 @@ async def tap(update: Update, context: Context, user: User) -> None:
         room = MAX_MESSAGE_LENGTH - len(addition) - 2
         text = f"{truncate_html(message.text_html, room)}\n\n{addition}"
     keyboard = await make_buttons(context, user, answer) if answer is not None else None
-    if policy is taps.Edit.ADD_KEEP_OTHERS:
-        keyboard = (keyboard or []) + _other_buttons(message, query.data)
+    if policy is not taps.Edit.REPLACE:
+        keyboard = _kept_buttons(
+            message, query.data, keyboard or [], whole_row=policy is taps.Edit.ADD
+        )
     await edit(context, user.chat_id, message.message_id, text, keyboard)
 
 
@@ -527,13 +533,29 @@ async def _answer(query: CallbackQuery, text: str, *, show_alert: bool = False) 
     return True
 
 
-def _other_buttons(message: object, tapped: str | None) -> Keyboard:
+def _kept_buttons(
+    message: object, tapped: str | None, result: Keyboard, *, whole_row: bool
+) -> Keyboard:
+    """The message's buttons after a tap: the result's buttons take the place of the tapped
+    button's row (`whole_row`: a bid's row in /bids, a Yes with its No) or of the tapped
+    button alone; every other row stays."""
     reply_markup = getattr(message, "reply_markup", None)
     rows = reply_markup.inline_keyboard if isinstance(reply_markup, InlineKeyboardMarkup) else ()
     kept: Keyboard = []
+    placed = False
     for row in rows:
         if any(button.callback_data == tapped for button in row):
-            continue  # the tapped button's row goes: a Yes takes its No with it
+            rest = [] if whole_row else [
+                (button.text, action)
+                for button in row
+                if button.callback_data != tapped
+                and (action := action_id_of(str(button.callback_data))) is not None
+            ]  # fmt: skip
+            if rest:
+                kept.append(rest)
+            kept.extend(result)
+            placed = True
+            continue
         buttons = [
             (button.text, action)
             for button in row
@@ -541,8 +563,7 @@ def _other_buttons(message: object, tapped: str | None) -> Keyboard:
         ]
         if buttons:
             kept.append(buttons)
-    return kept
-
+    return kept if placed else result + kept
 
 async def unknown(update: Update, context: Context) -> None:
     chat, tg_user = update.effective_chat, update.effective_user
@@ -561,7 +582,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     private = filters.ChatType.PRIVATE
     for name, handler in {
         "start": start,
-        "help": start,
+        "help": help_command,
         "link": link,
         "unlink": unlink,
         "watch": watch_rule,

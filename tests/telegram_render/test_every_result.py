@@ -13,6 +13,7 @@ import pytest
 from bot.i18n import LANGUAGES, Say, translator
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server, decode_snapshot
+from bot.market.suggest import GpuModel
 from bot.orders.protection import AtCap, OverBudget, ProtectionSettings, RateLimited
 from bot.orders.template import parse_template
 from bot.services import events as ev
@@ -77,6 +78,8 @@ VIEWS: list[Any] = [
                       [res.Choice(Say("{n}+ GPUs", n=2), Builder(step="price", gpus=2))])
       for step in ("gpu", "count", "price", "rel", "cc", "done")),
     res.BuilderView("gpu", "", 0, [], ready=False),
+    res.GpusView(None),
+    res.GpusView([GpuModel("RTX 4090", 3, 12.5), GpuModel("A100", 0, None)]),
 ]
 
 

@@ -42,7 +42,8 @@ def bid_buttons(tr: Translator, standing: BidStanding, raise_to: float) -> Keybo
     if standing.state != "outbid":
         return [[cancel, protect]]
     label = tr.gettext("Raise to {price}", price=clore(raise_to))
-    return [[ButtonToMake(label, "raise", {"price": raise_to, **order}), cancel], [protect]]
+    # One row per bid: a tap's result takes the place of its bid's row (see Edit.ADD).
+    return [[ButtonToMake(label, "raise", {"price": raise_to, **order}), cancel, protect]]
 
 
 def bid_label(tr: Translator, server_id: str, price: float) -> str:

@@ -15,10 +15,11 @@ from bot.i18n import N_, Translator
 from bot.market.suggest import GpuModel, Unmatched, condition_text
 from bot.services.alert_prefs import ALERT_KINDS, KIND_NAMES, MODE_NAMES, AlertPrefs, clock_text
 from bot.services.buttons import ButtonToMake, KeyboardToMake
-from bot.services.results import BuilderView, SettingsView
+from bot.services.results import BuilderView, OwnBid, SettingsView
 from bot.telegram.html import esc
 from bot.telegram.render import Rendered
 from bot.telegram.render.account import settings_text
+from bot.telegram.render.bids import bid_buttons, bid_line
 from bot.telegram.render.common import clore, plain
 
 MODE_ICONS = {"on": "🔔", "silent": "🔕", "off": "⛔"}
@@ -239,6 +240,82 @@ def gpus(tr: Translator, models: Sequence[GpuModel] | None, limit: int = 30) -> 
     lines.append(tr.gettext('Watch one: <code>/watch gpu="RTX 4090" price&lt;30</code>, or '
                             "/watch alone to build a rule with buttons."))  # fmt: skip
     return "\n".join(lines)
+
+
+def start(tr: Translator) -> Rendered:
+    """/start: what the bot does, in three steps with a button each."""
+    text = tr.gettext(
+        "👋 <b>GigaSPOT Watch</b> watches clore.ai's GigaSPOT market for you: it tells you "
+        "when machines you want become rentable, and when one of your bids is outbid.\n"
+        "\n"
+        "<b>1.</b> Add a rule: which GPUs, how many, up to what price.\n"
+        "<b>2.</b> Link your clore.ai API key, to see your bids and bid with one tap.\n"
+        "<b>3.</b> See what the market has now.\n"
+        "\n"
+        "/help lists every command."
+    )
+    keyboard: KeyboardToMake = [
+        [ButtonToMake(tr.gettext("🧭 1. Add a rule"), "builder", {"step": "gpu"})],
+        [ButtonToMake(tr.gettext("🔑 2. Link my key"), "link_help", {})],
+        [ButtonToMake(tr.gettext("🔎 3. See the market"), "gpus", {})],
+    ]
+    return Rendered(text, keyboard)
+
+
+def help_text(tr: Translator) -> str:
+    """/help: the commands in groups."""
+    return tr.gettext(
+        "<b>GigaSPOT Watch</b> — commands\n"
+        "\n"
+        "<b>Rules</b>\n"
+        "/watch &lt;rule&gt; – alert me when machines start matching (/watch alone builds "
+        "one with buttons)\n"
+        "/market &lt;rule&gt; – cheapest machines matching now, nothing saved\n"
+        "/gpus – GPU models in the market, how many, how cheap\n"
+        "/rules – your rules; /edit &lt;n&gt; &lt;rule&gt; changes one, /unwatch &lt;n&gt; "
+        "deletes one\n"
+        "\n"
+        "<b>Alerts</b>\n"
+        "/settings – each kind of alert on, silent or off; raise step and price cap\n"
+        "/pause [2h] – pause match alerts (outbid alerts still come); /resume\n"
+        "/quiet 23:00-07:00 – quiet hours, match alerts as one digest after; /tz – your "
+        "time zone\n"
+        "\n"
+        "<b>Bids</b> (needs your clore API key)\n"
+        "/link &lt;API key&gt; – link your account; /unlink forgets the key\n"
+        "/bids – your bids in one list, with buttons\n"
+        "/template – the order template for Bid buttons\n"
+        "/protect &lt;order&gt; &lt;cap&gt; – raise automatically when outbid; /unprotect\n"
+        "/budget &lt;amount|off&gt; – daily ceiling for automatic raises\n"
+        "/history – your last order actions\n"
+        "\n"
+        "/lang – English or Russian"
+    )
+
+
+def bids_list(tr: Translator, found: Sequence[OwnBid], limit: int = 20) -> Rendered:
+    """/bids in one message: a numbered line per bid, a row of buttons per bid (labels
+    numbered like the lines when there are several), and what the bids in front cost."""
+    shown = list(found)[:limit]
+    lines = [tr.ngettext("<b>Your bids</b> ({n})", "<b>Your bids</b> ({n})", len(found))]
+    keyboard: KeyboardToMake = []
+    for number, bid in enumerate(shown, 1):
+        lines.append(f"{number}. {bid_line(tr, bid.standing, bid.server)}")
+        for row in bid_buttons(tr, bid.standing, bid.raise_to):
+            if len(shown) > 1:
+                row = [ButtonToMake(f"{number}: {b.text}", b.kind, b.payload) for b in row]
+            keyboard.append(row)
+    if len(found) > limit:
+        lines.append(tr.gettext("…and {more} more bids.", more=len(found) - limit))
+    front = [b for b in found if b.standing.state != "outbid"]
+    total = sum(b.standing.price for b in front)
+    lines.append("")
+    lines.append(tr.ngettext(
+        "{n} bid in front costs {total} CLORE/day in all.",
+        "{n} bids in front cost {total} CLORE/day in all.",
+        len(front), total=clore(total),
+    ))  # fmt: skip
+    return Rendered("\n".join(lines), keyboard)
 
 
 def stop_protecting_button(tr: Translator) -> str:

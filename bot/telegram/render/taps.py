@@ -8,6 +8,7 @@ from bot.services.buttons import ButtonToMake, KeyboardToMake
 from bot.services.results import (
     BidView,
     BuilderView,
+    GpusView,
     LanguageView,
     ProtectHint,
     RulesView,
@@ -51,6 +52,8 @@ def answer(tr: Translator, result: TapResult) -> Rendered | None:
             chooser = picker(tr)
             parts.append(chooser.text)
             keyboard = chooser.keyboard
+        case GpusView(models=models):
+            parts.append(renter.gpus(tr, models))
         case BuilderView():
             page = renter.builder(tr, result.view)
             parts.append(page.text)
