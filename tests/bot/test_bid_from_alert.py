@@ -65,7 +65,7 @@ async def match_alert(bot: BotHarness, *, link: bool = True, template: bool = Tr
 
 def listed_price(alert: ChatMessage, server_id: str = SERVER) -> float:
     line = next(line for line in alert.text.splitlines() if f"#{server_id} " in line)
-    return float(re.search(r"· ([\d.,]+) CLORE/day", line).group(1).replace(",", ""))  # type: ignore[union-attr]
+    return float(re.search(r"· (?:to win )?([\d.,]+) CLORE/day", line).group(1).replace(",", ""))  # type: ignore[union-attr]
 
 
 async def test_match_alert_of_a_user_with_a_template_has_a_bid_button(bot: BotHarness) -> None:
