@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from bot.i18n import Say
 from bot.market.snapshot import Server
 
 EPS = 1e-9
@@ -52,8 +53,9 @@ _INTEGER = re.compile(r"\d+")
 class RuleError(ValueError):
     """A rule that cannot be saved; `condition` is the offending condition's text."""
 
-    def __init__(self, message: str, condition: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: Say, condition: str) -> None:
+        super().__init__(message.english())
+        self.say = message  # for the user, in their language
         self.condition = condition
 
 
@@ -109,7 +111,10 @@ def _split(text: str) -> list[str]:
                 while i < n and text[i] != quote:
                     i += 2 if quote == '"' and text[i] == "\\" else 1
                 if i >= n:
-                    raise RuleError(f"{text[start:].strip()}: unclosed quote", text[start:])
+                    raise RuleError(
+                        Say("{condition}: unclosed quote", condition=text[start:].strip()),
+                        text[start:],
+                    )
             i += 1
         pieces.append(text[start:i])
     return pieces
@@ -138,14 +143,14 @@ def unquote(value: str) -> str:
 
 def _number(raw: str, value: str) -> float:
     if not _NUMBER.fullmatch(value.strip()) or not math.isfinite(number := float(value)):
-        raise RuleError(f"{raw}: {value!r} is not a number", raw)
+        raise RuleError(Say("{raw}: {value} is not a number", raw=raw, value=repr(value)), raw)
     return number
 
 
 def _items(raw: str, value: str) -> list[str]:
     items = value.split(",")
     if any(not item.strip() for item in items):
-        raise RuleError(f"{raw}: empty list or list item", raw)
+        raise RuleError(Say("{raw}: empty list or list item", raw=raw), raw)
     return items
 
 
@@ -155,23 +160,42 @@ def _condition(raw: str) -> Condition | tuple[str, str]:
     immutable, and a bad condition raises, which is not cached)."""
     match = _CONDITION.fullmatch(raw)
     if match is None:
-        raise RuleError(f"{raw}: not a condition (like gpu=4090 or price<=50)", raw)
+        raise RuleError(Say("{raw}: not a condition (like gpu=4090 or price<=50)", raw=raw), raw)
     key, op, value = match.group(1).lower(), match.group(2), unquote(match.group(3))
     if key not in OPS_BY_KEY:
-        raise RuleError(f"{raw}: unknown key {key!r} (keys: {', '.join(KEY_ORDER)})", raw)
+        raise RuleError(
+            Say(
+                "{raw}: unknown key {key} (keys: {keys})",
+                raw=raw,
+                key=repr(key),
+                keys=", ".join(KEY_ORDER),
+            ),
+            raw,
+        )
     if op not in OPS_BY_KEY[key]:
         allowed = " ".join(OPS_BY_KEY[key])
-        raise RuleError(f"{raw}: {key} does not take {op!r} (only {allowed})", raw)
+        raise RuleError(
+            Say(
+                "{raw}: {key} does not take {op} (only {allowed})",
+                raw=raw,
+                key=key,
+                op=repr(op),
+                allowed=allowed,
+            ),
+            raw,
+        )
     if key in FLAG_KEYS:
         if value.strip().lower() not in FLAG_VALUES:
-            raise RuleError(f"{raw}: {key} is yes, no or any", raw)
+            raise RuleError(Say("{raw}: {key} is yes, no or any", raw=raw, key=key), raw)
         return key, value.strip().lower()
     if key in NUMERIC_KEYS:
         return Condition(key, op, (_number(raw, value),))
     if key in VERSION_KEYS:
         version = parse_version(value)
         if version is None:
-            raise RuleError(f"{raw}: {value!r} is not a version number", raw)
+            raise RuleError(
+                Say("{raw}: {value} is not a version number", raw=raw, value=repr(value)), raw
+            )
         return Condition(key, op, (version,))
     items = _items(raw, value)
     if key in TEXT_KEYS:
@@ -181,7 +205,15 @@ def _condition(raw: str) -> Condition | tuple[str, str]:
     else:
         for item in items:
             if not _INTEGER.fullmatch(item.strip()):
-                raise RuleError(f"{raw}: {item!r} is not a number ({key} ids are)", raw)
+                raise RuleError(
+                    Say(
+                        "{raw}: {item} is not a number ({key} ids are)",
+                        raw=raw,
+                        item=repr(item),
+                        key=key,
+                    ),
+                    raw,
+                )
         values = tuple(sorted({int(item) for item in items}))
     return Condition(key, op, values)
 
@@ -194,7 +226,7 @@ def parse_rule(text: str) -> Rule:
     """Parse one rule; raise RuleError naming the first offending condition."""
     pieces = _split(text)
     if not pieces:
-        raise RuleError("a rule needs at least one condition", text)
+        raise RuleError(Say("a rule needs at least one condition"), text)
     conditions: set[Condition] = set()
     flags = dict(FLAG_DEFAULTS)
     seen_flags: dict[str, str] = {}
@@ -205,7 +237,10 @@ def parse_rule(text: str) -> Rule:
             continue
         key, value = parsed
         if seen_flags.get(key, value) != value:
-            raise RuleError(f"{raw}: contradicts {key}={seen_flags[key]}", raw)
+            raise RuleError(
+                Say("{raw}: contradicts {key}={value}", raw=raw, key=key, value=seen_flags[key]),
+                raw,
+            )
         seen_flags[key] = flags[key] = value
     return Rule(tuple(sorted(conditions, key=_sort_key)), **flags)
 

@@ -24,6 +24,7 @@ from typing import Literal
 import msgspec
 
 from bot.clore.models import DEFAULT_CURRENCY, NewOrder, Overclock
+from bot.i18n import Say
 from bot.market.ranking import best_competitor, energy
 from bot.market.rules import unquote
 from bot.market.snapshot import Gpu, Range, Server
@@ -75,8 +76,9 @@ class TemplateError(ValueError):
     """A template (or a template on one server) that cannot be used; the message says why
     in plain words and `part` is the offending setting's text (or the server id)."""
 
-    def __init__(self, message: str, part: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: Say, part: str) -> None:
+        super().__init__(message.english())
+        self.say = message  # for the user, in their language
         self.part = part
 
 
@@ -113,7 +115,7 @@ def _split(text: str, is_separator: Callable[[str], bool], part: str | None = No
                 end += 2 if char == '"' and text[end] == "\\" else 1
             if end >= n:
                 blamed = part or _blame(text[start:].strip())
-                raise TemplateError(f"{blamed}: a quote is not closed", blamed)
+                raise TemplateError(Say("{part}: a quote is not closed", part=blamed), blamed)
             current.append(text[i : end + 1])
             i = end + 1
             continue
@@ -128,16 +130,31 @@ def _split(text: str, is_separator: Callable[[str], bool], part: str | None = No
     return pieces
 
 
-def _integer(piece: str, value: str, what: str, low: int, high: int) -> int:
+def _integer(piece: str, value: str, what: str | Say, low: int, high: int) -> int:
     digits = value.strip()
     if not (digits.isascii() and _INTEGER.fullmatch(digits)):
         raise TemplateError(
-            f"{_shown(piece)}: {what} must be a whole number, not {_shown(value)!r}", piece
+            Say(
+                "{part}: {what} must be a whole number, not {value}",
+                part=_shown(piece),
+                what=what,
+                value=repr(_shown(value)),
+            ),
+            piece,
         )
     # A huge number is out of range anyway; int() of thousands of digits raises ValueError.
     number = int(digits) if len(digits.lstrip("+-").lstrip("0")) <= 9 else None
     if number is None or not low <= number <= high:
-        raise TemplateError(f"{_shown(piece)}: {what} must be between {low} and {high}", piece)
+        raise TemplateError(
+            Say(
+                "{part}: {what} must be between {low} and {high}",
+                part=_shown(piece),
+                what=what,
+                low=low,
+                high=high,
+            ),
+            piece,
+        )
     return number
 
 
@@ -146,8 +163,11 @@ def _image(piece: str, value: str) -> str:
     image = IMAGE_ALIASES.get(value, value)
     if not _IMAGE_ID.fullmatch(image):
         raise TemplateError(
-            f"{_shown(piece)}: the image must be ubuntu, hiveos or a 24-character image id "
-            "from your clore registry",
+            Say(
+                "{part}: the image must be ubuntu, hiveos or a 24-character image id "
+                "from your clore registry",
+                part=_shown(piece),
+            ),
             piece,
         )
     return image
@@ -156,13 +176,21 @@ def _image(piece: str, value: str) -> str:
 def _power(piece: str, value: str) -> Power:
     if value.strip().lower() == "min":
         return "min"
-    return _integer(piece, value, "the power limit (watts per GPU, or min)", 1, MAX_WATTS)
+    what = Say("the power limit (watts per GPU, or min)")
+    return _integer(piece, value, what, 1, MAX_WATTS)
 
 
 def _currency(piece: str, value: str) -> str:
     value = value.strip()
     if not _CURRENCY.fullmatch(value):
-        raise TemplateError(f"{_shown(piece)}: {_shown(value)!r} is not a currency name", piece)
+        raise TemplateError(
+            Say(
+                "{part}: {value} is not a currency name",
+                part=_shown(piece),
+                value=repr(_shown(value)),
+            ),
+            piece,
+        )
     return value
 
 
@@ -171,22 +199,42 @@ def check_env(env: Mapping[str, str], part: str = "env") -> None:
     for key, value in env.items():
         if not _ENV_KEY.fullmatch(key):
             raise TemplateError(
-                f"{part}: {_shown(key)!r} is not a variable name (letters, digits and _, "
-                "not starting with a digit)",
+                Say(
+                    "{part}: {name} is not a variable name (letters, digits and _, "
+                    "not starting with a digit)",
+                    part=part,
+                    name=repr(_shown(key)),
+                ),
                 part,
             )
         if len(key) > ENV_MAX_KEY:
             raise TemplateError(
-                f"{part}: the name {key[:20]}… is over {ENV_MAX_KEY} characters", part
+                Say(
+                    "{part}: the name {name}… is over {limit} characters",
+                    part=part,
+                    name=key[:20],
+                    limit=ENV_MAX_KEY,
+                ),
+                part,
             )
         if len(value) > ENV_MAX_VALUE:
             raise TemplateError(
-                f"{part}: the value of {key} is over {ENV_MAX_VALUE} characters", part
+                Say(
+                    "{part}: the value of {name} is over {limit} characters",
+                    part=part,
+                    name=key,
+                    limit=ENV_MAX_VALUE,
+                ),
+                part,
             )
     if len(serialise_env(env)) >= ENV_MAX_SERIALISED:
         raise TemplateError(
-            f"{part}: the environment is too large (clore takes under "
-            f"{ENV_MAX_SERIALISED} characters in total)",
+            Say(
+                "{part}: the environment is too large (clore takes under {limit} characters "
+                "in total)",
+                part=part,
+                limit=ENV_MAX_SERIALISED,
+            ),
             part,
         )
 
@@ -203,15 +251,20 @@ def _env(value: str) -> dict[str, str]:
         name, colon, raw_value = item.partition(":")
         name = name.strip()
         if not item.strip():
-            raise TemplateError(f"env: item {number} is empty (two commas in a row?)", "env")
+            raise TemplateError(
+                Say("env: item {number} is empty (two commas in a row?)", number=number), "env"
+            )
         if not colon or not name:
             raise TemplateError(
-                f"env: item {number} is not KEY:VALUE (separate variables with commas, "
-                'and quote a value that has one: KEY:"a,b")',
+                Say(
+                    "env: item {number} is not KEY:VALUE (separate variables with commas, "
+                    'and quote a value that has one: KEY:"a,b")',
+                    number=number,
+                ),
                 "env",
             )
         if name in env:
-            raise TemplateError(f"env: {_shown(name)} is given twice", "env")
+            raise TemplateError(Say("env: {name} is given twice", name=_shown(name)), "env")
         env[name] = unquote(raw_value)
     check_env(env, "env")
     return env
@@ -228,18 +281,27 @@ def parse_template(text: str, base: Template | None = None) -> Template:
         match = _PIECE.fullmatch(piece)
         if match is None and _is_env(previous):
             # Most likely the rest of an env value with a space in it: never repeat it.
-            raise TemplateError('env: put a value with spaces in quotes: env=KEY:"a b"', "env")
+            raise TemplateError(Say('env: put a value with spaces in quotes: env=KEY:"a b"'), "env")
         if match is None:
-            raise TemplateError(f"{_shown(piece)}: expected a setting like pl=min", piece)
+            raise TemplateError(
+                Say("{part}: expected a setting like pl=min", part=_shown(piece)), piece
+            )
         previous = piece
         key, raw = match.group(1).lower(), match.group(2)
         if key not in KEY_ORDER:
             raise TemplateError(
-                f"unknown setting {_shown(key)} (known: {', '.join(KEY_ORDER)})", _shown(key)
+                Say(
+                    "unknown setting {name} (known: {known})",
+                    name=_shown(key),
+                    known=", ".join(KEY_ORDER),
+                ),
+                _shown(key),
             )
         name = "power" if key == "pl" else key
         if name in values:
-            raise TemplateError(f"{key}: {key} is given twice", "env" if key == "env" else piece)
+            raise TemplateError(
+                Say("{key}: {key} is given twice", key=key), "env" if key == "env" else piece
+            )
         if key in CLEARABLE and raw.strip().lower() == "none":
             values[name] = {} if key == "env" else None
         elif key == "env":
@@ -256,7 +318,10 @@ def parse_template(text: str, base: Template | None = None) -> Template:
         return replace(base, **values)  # type: ignore[arg-type]
     if "image" not in values:
         raise TemplateError(
-            "image: say which image to run: image=ubuntu, image=hiveos or image=<24-character id>",
+            Say(
+                "image: say which image to run: image=ubuntu, image=hiveos or "
+                "image=<24-character id>"
+            ),
             "image",
         )
     return Template(**values)  # type: ignore[arg-type]
@@ -339,16 +404,21 @@ def build_order(template: Template, server_id: str, server: Server, price: float
     """The create_gigaspot_orders entry for `server_id` at `price` CLORE/day; raises
     `TemplateError` (part = server id or "price") when the template does not fit."""
     if not (server_id.isascii() and server_id.isdigit()):
-        raise TemplateError(f"{server_id!r} is not a server id", server_id)
+        raise TemplateError(Say("{server} is not a server id", server=repr(server_id)), server_id)
     if not (math.isfinite(price) and MIN_PRICE <= price <= MAX_PRICE):
         raise TemplateError(
-            f"A price of {price:g} CLORE/day is outside what clore accepts "
-            f"({MIN_PRICE:g} to {MAX_PRICE:g}).",
+            Say(
+                "A price of {price} CLORE/day is outside what clore accepts ({low} to {high}).",
+                price=f"{price:g}",
+                low=f"{MIN_PRICE:g}",
+                high=f"{MAX_PRICE:g}",
+            ),
             "price",
         )
     if not server.gpus:
         raise TemplateError(
-            f"Server {server_id} lists no GPUs to set a power limit for.", server_id
+            Say("Server {server} lists no GPUs to set a power limit for.", server=server_id),
+            server_id,
         )
     problems: dict[str, list[int]] = {}  # one line per distinct problem, with its GPUs
     overclocks = []
@@ -384,7 +454,11 @@ def build_order(template: Template, server_id: str, server: Server, price: float
             for text, numbers in problems.items()
         ]
         raise TemplateError(
-            f"Your template does not fit server {server_id}: " + "; ".join(lines) + ".",
+            Say(
+                "Your template does not fit server {server}: {problems}.",
+                server=server_id,
+                problems="; ".join(lines),  # GPU limits, in English for now
+            ),
             server_id,
         )
     return NewOrder(

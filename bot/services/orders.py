@@ -166,7 +166,7 @@ async def _bid(
         order = build_order(template, server_id, server, price)
     except TemplateError as exc:
         return TapResult(
-            Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=str(exc))
+            Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=exc.say)
         )
     known = sorted(_own_order_ids(server, user.clore_user_id))
     spent = await money.spend(

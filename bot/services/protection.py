@@ -27,6 +27,7 @@ from bot.orders.protection import (
     RATE_WINDOW,
     AtCap,
     Decision,
+    InputError,
     NothingToDo,
     OverBudget,
     ProtectionSettings,
@@ -78,8 +79,8 @@ async def enable(ctx: ServiceContext, user: User, text: str) -> ProtectionOn:
         rest = [f"cap={rest[0]}", f"per_hour={rest[1]}"]
     try:
         settings = parse_protection(" ".join(rest))
-    except ValueError as exc:
-        raise UserError("{problem}. {usage}", problem=str(exc), usage=PROTECT_USAGE) from None
+    except InputError as exc:
+        raise UserError("{problem}. {usage}", problem=exc.say, usage=PROTECT_USAGE) from None
     accounts.api_key(ctx, user)  # asks to link first
     snapshot = ctx.market.snapshot
     if snapshot is None:
@@ -129,9 +130,9 @@ async def budget(ctx: ServiceContext, user: User, text: str) -> BudgetState:
         if text.strip():
             try:
                 amount = parse_budget(text)
-            except ValueError as exc:
+            except InputError as exc:
                 raise UserError(
-                    "{problem}. Send /budget 20 or /budget off.", problem=str(exc)
+                    "{problem}. Send /budget 20 or /budget off.", problem=exc.say
                 ) from None
             await protections.set_budget(s, user.id, amount, now=now)
         current = await protections.get_budget(s, user.id)

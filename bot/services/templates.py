@@ -112,7 +112,7 @@ async def save(ctx: ServiceContext, user: User, text: str) -> TemplateSaved:
     try:
         template = parse_template(text, base=base)
     except TemplateError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(exc.say) from None
     if (misfit := await asyncio.to_thread(_misfit, ctx, template)) is not None:
         raise misfit
     template_text, env = _sealed(ctx, template)
@@ -127,7 +127,7 @@ def _misfit(ctx: ServiceContext, template: Template) -> UserError | None:
     snapshot = ctx.market.snapshot
     if snapshot is None:
         return None
-    first: tuple[str, str] | None = None
+    first: tuple[str, Say] | None = None
     low, high = float("inf"), 0.0
     for server_id, server in snapshot.servers.items():
         if not (server.gpus and server.online and server.working_properly
@@ -137,7 +137,7 @@ def _misfit(ctx: ServiceContext, template: Template) -> UserError | None:
         try:
             build_order(template, server_id, server, price)
         except TemplateError as exc:
-            first = first or (server_id, str(exc))
+            first = first or (server_id, exc.say)
             low = min([low, *(g.pl[0] for g in server.gpus)])
             high = max([high, *(g.pl[1] for g in server.gpus)])
             continue

@@ -66,14 +66,12 @@ def parse(text: str) -> Rule:
     except RuleError as exc:
         if (typo := mistyped_key(exc.condition)) is not None:
             raise UserError(
-                "{error}\nDid you mean {key}?", error=str(exc).split(" (keys:")[0],
-                key=typo[1],
+                "{condition}: unknown key {key}. Did you mean {nearest}?",
+                condition=exc.condition, key=typo[0], nearest=typo[1],
             ) from None
         if (guess := _valid_guess(text)) is not None:
-            raise UserError(
-                "{error}\nDid you mean: {rule}", error=str(exc), rule=guess
-            ) from None
-        raise UserError(str(exc)) from None
+            raise UserError("{error}\nDid you mean: {rule}", error=exc.say, rule=guess) from None
+        raise UserError(exc.say) from None
 
 
 def _valid_guess(text: str) -> str | None:
