@@ -80,6 +80,13 @@ class Builder(msgspec.Struct, frozen=True):
     cc: str = ""  # a whole condition: "cc=DE" or "cc!=RU"
 
 
+class MarketPage(msgspec.Struct, frozen=True):
+    """/market's Next / Previous: the rule (canonical) and the first machine to show."""
+
+    rule: str
+    start: int = 0
+
+
 class RuleText(msgspec.Struct, frozen=True):
     """Save this rule (the builder's last step)."""
 
@@ -88,7 +95,7 @@ class RuleText(msgspec.Struct, frozen=True):
 
 Payload = (
     OrderPrice | Order | OrderCap | ServerPrice | RuleOnPage | Language | OrderOnly | AlertMode
-    | RuleMute | Nothing | Builder | RuleText
+    | RuleMute | Nothing | Builder | RuleText | MarketPage
 )
 
 

@@ -15,7 +15,8 @@ from bot.market.suggest import GpuModel
 from bot.orders.protection import ProtectionSettings
 from bot.orders.template import Template
 from bot.services.alert_prefs import AlertPrefs  # pure: imports nothing of the bot
-from bot.services.payloads import Builder  # data only
+from bot.services.events import MatchItem  # data only
+from bot.services.payloads import Builder, ServerPrice  # data only
 
 RuleRow = tuple[int, str, bool]  # rule id, canonical text, paused
 
@@ -86,6 +87,20 @@ class BuilderView:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketView:
+    """A page of the machines a rule matches now, cheapest first, with Bid offers for a
+    user who has a linked key and a template."""
+
+    canonical: str
+    items: list[MatchItem]  # this page's machines
+    total: int
+    start: int
+    size: int
+    offers: list[ServerPrice]
+    ready: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class GpusView:
     """/gpus: the market's GPU models (None: the market is not loaded yet)."""
 
@@ -99,7 +114,7 @@ class TapResult:
     buttons: list[list[TapButton]] | None = None  # new buttons (None: remove them)
     view: (
         BidView | RulesView | ProtectHint | LanguageView | SettingsView | BuilderView
-        | GpusView | None
+        | GpusView | MarketView | None
     ) = None  # shown with or instead of the note
     used: bool = True  # False: nothing was done, the tapped button stays usable
 

@@ -39,6 +39,7 @@ from bot.services.payloads import (
     AlertMode,
     Builder,
     Language,
+    MarketPage,
     Nothing,
     Order,
     OrderCap,
@@ -187,6 +188,11 @@ async def _gpus(ctx: ServiceContext, user: User, c: Claimed[Nothing]) -> TapResu
     return TapResult(Say("The market"), view=GpusView(await builder.models(ctx, user)))
 
 
+async def _market_page(ctx: ServiceContext, user: User, c: Claimed[MarketPage]) -> TapResult:
+    view = await watch.market_view(ctx, user, c.payload.rule, c.payload.start)
+    return TapResult(Say("Working on it…"), view=view)
+
+
 async def settings_view(ctx: ServiceContext, user: User) -> SettingsView:
     fresh = await alert_control.fresh_user(ctx, user)
     return SettingsView(accounts.profile(ctx, fresh), users.prefs_of(fresh), ctx.clock())
@@ -223,13 +229,15 @@ KINDS: dict[str, TapKind[Any]] = {
     # /start's steps: the answer comes under the welcome, whose other buttons stay.
     "link_help": TapKind(Nothing, _link_help, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
     "gpus": TapKind(Nothing, _gpus, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
+    # /market's Next / Previous redraw the page from the market as it is now.
+    "market_page": TapKind(MarketPage, _market_page, spends_money=False, edit=Edit.REPLACE),
     "builder_save": TapKind(RuleText, _builder_save, spends_money=False, edit=Edit.REPLACE),
 }
 Kind = Literal[
     "raise", "confirm_raise", "cancel", "bid", "confirm_bid", "protect",
     "rule_pause", "rule_resume", "rule_delete", "language",
     "cancel_ask", "keep", "dismiss", "unprotect", "alert_mode", "mute_rule", "builder",
-    "builder_save", "link_help", "gpus",
+    "builder_save", "link_help", "gpus", "market_page",
 ]  # fmt: skip
 
 

@@ -20,9 +20,11 @@ from bot.market.suggest import (
     mistyped_key,
     unmatched_values,
 )
-from bot.services import alert_state
+from bot.services import alert_state, orders
 from bot.services.context import ServiceContext, UserError
-from bot.services.results import RuleRow
+from bot.services.events import MatchItem
+from bot.services.payloads import ServerPrice
+from bot.services.results import MarketView, RuleRow
 
 MAX_RULES_PER_USER = 50
 MAX_RULE_LENGTH = 500
@@ -103,6 +105,34 @@ async def preview(ctx: ServiceContext, user: User, text: str) -> Preview:
     rule = parse(text)
     pairs = await ctx.market.evaluate(rule, user.clore_user_id)
     return _preview(format_rule(rule), pairs, ctx.market.snapshot is not None)
+
+
+MARKET_PAGE = 5
+
+
+async def market_view(
+    ctx: ServiceContext, user: User, text: str, start: int = 0, pairs: Pairs | None = None
+) -> MarketView:
+    """A page of what `text` matches now (`pairs`: already evaluated), with Bid offers."""
+    rule = parse(text)
+    canonical = format_rule(rule)
+    if ctx.market.snapshot is None:
+        return MarketView(canonical, [], 0, 0, MARKET_PAGE, [], ready=False)
+    if pairs is None:
+        pairs = await ctx.market.evaluate(rule, user.clore_user_id)
+    total = len(pairs)
+    start = max(0, min(start, max(0, total - 1)))
+    page = pairs.take(np.arange(start, min(total, start + MARKET_PAGE))).matches()
+    items = [
+        MatchItem(-1, canonical, m.server_id, server, m.price_to_win)
+        for m in page
+        if (server := ctx.market.server(m.server_id)) is not None
+    ]
+    offers: list[ServerPrice] = []
+    if items and user.api_key_encrypted:
+        async with ctx.reads() as s:
+            offers = await orders.bid_offers(ctx, s, user, items) or []
+    return MarketView(canonical, items, total, start, MARKET_PAGE, offers)
 
 
 async def save(ctx: ServiceContext, user: User, text: str) -> Saved:

@@ -263,11 +263,12 @@ async def watch_rule(update: Update, context: Context, user: User) -> None:
         await show(context, user, render.builder(tr, await builder.view(ctx, user, Builder())))
         return
     saved = await watch.save(ctx, user, text)
-    preview = _preview_text(ctx, tr, saved.preview)
-    answer = rules_render.rule_saved(tr, saved.rule_id, preview)
+    # The preview is /market's first page: Bid buttons for users who can bid, and Next.
+    page = render.market_page(tr, await watch.market_view(ctx, user, saved.preview.canonical))
+    answer = rules_render.rule_saved(tr, saved.rule_id, page.text)
     if saved.unmatched:
         answer += "\n\n" + render.unmatched(tr, saved.unmatched)
-    await say(context, user.chat_id, answer)
+    await show(context, user, Rendered(answer, page.keyboard))
 
 
 @guarded
@@ -297,9 +298,8 @@ async def market(update: Update, context: Context, user: User) -> None:
     text = argument_text(update)
     if not text:
         raise UserError("Send /market followed by a rule, e.g. /market gpu=4090 price<30")
-    ctx = services(context)
-    preview = await watch.preview(ctx, user, text)
-    await say(context, user.chat_id, _preview_text(ctx, translator_for(user), preview))
+    view = await watch.market_view(services(context), user, text)
+    await show(context, user, render.market_page(translator_for(user), view))
 
 
 def _preview_text(ctx: ServiceContext, tr: Translator, preview: watch.Preview) -> str:

@@ -19,7 +19,7 @@ from bot.orders.template import parse_template
 from bot.services import events as ev
 from bot.services import results as res
 from bot.services.alert_prefs import AlertPrefs
-from bot.services.payloads import Builder
+from bot.services.payloads import Builder, ServerPrice
 from bot.services.taps import KINDS
 from bot.telegram.render import account, alerts, bids, orders, protection, rules, taps
 from tests.fakes.clore_server import make_bid, make_server
@@ -79,6 +79,8 @@ VIEWS: list[Any] = [
       for step in ("gpu", "count", "price", "rel", "cc", "done")),
     res.BuilderView("gpu", "", 0, [], ready=False),
     res.GpusView(None),
+    res.MarketView("gpu=4090", [], 0, 0, 5, [], ready=False),
+    res.MarketView("gpu=4090", [], 12, 5, 5, [ServerPrice("7", 12.5)]),
     res.GpusView([GpuModel("RTX 4090", 3, 12.5), GpuModel("A100", 0, None)]),
 ]
 

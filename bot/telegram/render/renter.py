@@ -15,12 +15,13 @@ from bot.i18n import N_, Translator
 from bot.market.suggest import GpuModel, Unmatched, condition_text
 from bot.services.alert_prefs import ALERT_KINDS, KIND_NAMES, MODE_NAMES, AlertPrefs, clock_text
 from bot.services.buttons import ButtonToMake, KeyboardToMake
-from bot.services.results import BuilderView, OwnBid, SettingsView
+from bot.services.results import BuilderView, MarketView, OwnBid, SettingsView
 from bot.telegram.html import esc
 from bot.telegram.render import Rendered
 from bot.telegram.render.account import settings_text
-from bot.telegram.render.bids import bid_buttons, bid_line
-from bot.telegram.render.common import clore, plain
+from bot.telegram.render.bids import bid_buttons, bid_label, bid_line
+from bot.telegram.render.common import clore, plain, server_line
+from bot.telegram.render.rules import market_loading, matches_preview
 
 MODE_ICONS = {"on": "🔔", "silent": "🔕", "off": "⛔"}
 
@@ -316,6 +317,39 @@ def bids_list(tr: Translator, found: Sequence[OwnBid], limit: int = 20) -> Rende
         len(front), total=clore(total),
     ))  # fmt: skip
     return Rendered("\n".join(lines), keyboard)
+
+
+def market_page(tr: Translator, view: MarketView) -> Rendered:
+    """A page of /market (or of a /watch preview): machines cheapest first, a Bid button per
+    machine for users who can bid, Previous / Next when there are more."""
+    if not view.ready:
+        return Rendered(market_loading(tr, view.canonical))
+    if view.start == 0:
+        text = matches_preview(tr, view.canonical, view.items, view.total, view.size)
+    else:
+        end = view.start + len(view.items)
+        lines = [f"<code>{esc(view.canonical)}</code>", tr.gettext(
+            "Machines {first}–{last} of {total}, cheapest first:",
+            first=view.start + 1, last=end, total=view.total,
+        )]  # fmt: skip
+        lines.extend(server_line(tr, i.server_id, i.server, i.price_to_win) for i in view.items)
+        text = "\n".join(lines)
+    keyboard: KeyboardToMake = [
+        [ButtonToMake(bid_label(tr, o.server_id, o.price), "bid", {"server_id": o.server_id,
+                                                                   "price": o.price})]
+        for o in view.offers
+    ]  # fmt: skip
+    nav = []
+    if view.start > 0:
+        nav.append(ButtonToMake(tr.gettext("◀ Previous"), "market_page",
+                                {"rule": view.canonical,
+                                 "start": max(0, view.start - view.size)}))  # fmt: skip
+    if view.start + view.size < view.total:
+        nav.append(ButtonToMake(tr.gettext("Next ▶"), "market_page",
+                                {"rule": view.canonical, "start": view.start + view.size}))
+    if nav:
+        keyboard.append(nav)
+    return Rendered(text, keyboard)
 
 
 def stop_protecting_button(tr: Translator) -> str:

@@ -10,6 +10,7 @@ from bot.services.results import (
     BuilderView,
     GpusView,
     LanguageView,
+    MarketView,
     ProtectHint,
     RulesView,
     SettingsView,
@@ -52,6 +53,10 @@ def answer(tr: Translator, result: TapResult) -> Rendered | None:
             chooser = picker(tr)
             parts.append(chooser.text)
             keyboard = chooser.keyboard
+        case MarketView():
+            page = renter.market_page(tr, result.view)
+            parts.append(page.text)
+            keyboard = page.keyboard
         case GpusView(models=models):
             parts.append(renter.gpus(tr, models))
         case BuilderView():
