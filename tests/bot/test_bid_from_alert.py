@@ -102,7 +102,7 @@ async def test_a_double_tap_on_bid_creates_exactly_one_order(bot: BotHarness) ->
     audit = [e for e in await bot.audit() if e.action == "create"]
     assert [(e.outcome, e.server_id, e.price) for e in audit] == [("ok", SERVER, price)]
     history = await bot.ask(ALICE, "/history")
-    assert f"create on #{SERVER} at {price:g}: done" in history.text
+    assert f"create on #{SERVER} at {price:g} CLORE/day: done" in history.text
 
 
 async def test_bid_rechecks_the_market_and_offers_a_fresh_price(bot: BotHarness) -> None:
