@@ -12,6 +12,7 @@ from bot.db.models import User
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories import users
 from bot.i18n import Translator
+from bot.market.ranking import price_to_win
 from bot.services import watch
 from bot.services.alert_prefs import (
     ALERT_KINDS,
@@ -108,15 +109,33 @@ def local_time(prefs: AlertPrefs, now: datetime) -> str:
 
 
 def mute_buttons(tr: Translator, items: Sequence[MatchItem]) -> KeyboardToMake:
-    """A "mute rule N" button per rule a match alert lists (made when it is sent)."""
+    """A match alert's buttons besides Bid (made when it is sent): Details (each machine in
+    full: CUDA, RAM, CPU, energy, longest rental) and a "mute rule N" per rule it lists."""
     seen: dict[int, int] = {}
     for item in items:
         seen.setdefault(item.rule_id, item.number or item.rule_id)
-    return [
+    servers = list(dict.fromkeys(item.server_id for item in items))[:MAX_DETAILS]
+    details = [[ButtonToMake(render.details_button(tr), "details", {"servers": servers})]]
+    return details + [
         [ButtonToMake(render.mute_rule_button(tr, number), "mute_rule",
                       {"rule_id": rule_id, "number": number})]
         for rule_id, number in seen.items()
     ]  # fmt: skip
+
+
+MAX_DETAILS = 10
+
+
+def details(ctx: ServiceContext, user: User, servers: list[str]) -> list[MatchItem]:
+    """The machines of a match alert as the market has them now (price to win for this
+    user); machines gone from the market are left out."""
+    found = []
+    for server_id in servers[:MAX_DETAILS]:
+        server = ctx.market.server(server_id)
+        if server is not None:
+            price = price_to_win(server, ctx.market.clore_price, user.clore_user_id)
+            found.append(MatchItem(-1, "", server_id, server, price))
+    return found
 
 
 async def mute_rule(ctx: ServiceContext, user: User, rule_id: int) -> int:

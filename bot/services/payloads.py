@@ -87,6 +87,12 @@ class MarketPage(msgspec.Struct, frozen=True):
     start: int = 0
 
 
+class Servers(msgspec.Struct, frozen=True):
+    """A match alert's Details button: the machines it lists."""
+
+    servers: list[str]
+
+
 class RuleText(msgspec.Struct, frozen=True):
     """Save this rule (the builder's last step)."""
 
@@ -95,7 +101,7 @@ class RuleText(msgspec.Struct, frozen=True):
 
 Payload = (
     OrderPrice | Order | OrderCap | ServerPrice | RuleOnPage | Language | OrderOnly | AlertMode
-    | RuleMute | Nothing | Builder | RuleText | MarketPage
+    | RuleMute | Nothing | Builder | RuleText | MarketPage | Servers
 )
 
 

@@ -101,6 +101,13 @@ class MarketView:
 
 
 @dataclass(frozen=True, slots=True)
+class DetailsView:
+    """A match alert's machines in full, as the market has them now."""
+
+    items: list[MatchItem]
+
+
+@dataclass(frozen=True, slots=True)
 class GpusView:
     """/gpus: the market's GPU models (None: the market is not loaded yet)."""
 
@@ -114,7 +121,7 @@ class TapResult:
     buttons: list[list[TapButton]] | None = None  # new buttons (None: remove them)
     view: (
         BidView | RulesView | ProtectHint | LanguageView | SettingsView | BuilderView
-        | GpusView | MarketView | None
+        | GpusView | MarketView | DetailsView | None
     ) = None  # shown with or instead of the note
     used: bool = True  # False: nothing was done, the tapped button stays usable
 

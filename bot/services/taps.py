@@ -49,8 +49,10 @@ from bot.services.payloads import (
     RuleOnPage,
     RuleText,
     ServerPrice,
+    Servers,
 )
 from bot.services.results import (
+    DetailsView,
     GpusView,
     LanguageView,
     ProtectHint,
@@ -193,6 +195,11 @@ async def _market_page(ctx: ServiceContext, user: User, c: Claimed[MarketPage]) 
     return TapResult(Say("Working on it…"), view=view)
 
 
+async def _details(ctx: ServiceContext, user: User, c: Claimed[Servers]) -> TapResult:
+    items = alert_control.details(ctx, user, c.payload.servers)
+    return TapResult(Say("Details"), view=DetailsView(items))
+
+
 async def settings_view(ctx: ServiceContext, user: User) -> SettingsView:
     fresh = await alert_control.fresh_user(ctx, user)
     return SettingsView(accounts.profile(ctx, fresh), users.prefs_of(fresh), ctx.clock())
@@ -231,13 +238,14 @@ KINDS: dict[str, TapKind[Any]] = {
     "gpus": TapKind(Nothing, _gpus, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
     # /market's Next / Previous redraw the page from the market as it is now.
     "market_page": TapKind(MarketPage, _market_page, spends_money=False, edit=Edit.REPLACE),
+    "details": TapKind(Servers, _details, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
     "builder_save": TapKind(RuleText, _builder_save, spends_money=False, edit=Edit.REPLACE),
 }
 Kind = Literal[
     "raise", "confirm_raise", "cancel", "bid", "confirm_bid", "protect",
     "rule_pause", "rule_resume", "rule_delete", "language",
     "cancel_ask", "keep", "dismiss", "unprotect", "alert_mode", "mute_rule", "builder",
-    "builder_save", "link_help", "gpus", "market_page",
+    "builder_save", "link_help", "gpus", "market_page", "details",
 ]  # fmt: skip
 
 

@@ -142,3 +142,15 @@ async def test_time_zone_by_name_and_offset(bot: BotHarness) -> None:
     user = await bot.user(ALICE)
     assert user is not None and user.time_zone == "UTC+03:00"
     assert datetime.now(UTC).tzinfo is UTC
+
+
+async def test_details_show_each_machine_in_full(bot_factory: BotFactory) -> None:
+    bot = await alert_bot(bot_factory)
+    set_server(bot, "50", min_bid=20.0)
+    await bot.publish_and_cycle()
+    alert = next(m for m in bot.telegram.bot_messages(ALICE) if "#50" in m.text)
+    assert "CUDA" not in alert.text  # one line per machine
+    await bot.tap(ALICE, alert, "Details")
+    edited = await bot.edited(ALICE, alert.message_id, 1)
+    assert "CUDA 12.4" in edited.text and "AMD Ryzen 9 7950X" in edited.text
+    assert [label for label, _ in edited.buttons] == ["🔕 Mute rule 1"]

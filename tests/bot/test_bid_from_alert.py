@@ -73,12 +73,12 @@ async def test_match_alert_of_a_user_with_a_template_has_a_bid_button(bot: BotHa
 
     labels = [label for label, _ in alert.buttons]
     price = listed_price(alert) + STEP
-    assert labels == [f"Bid #{SERVER} at {price:g}", "🔕 Mute rule 1"]
+    assert labels == [f"Bid #{SERVER} at {price:g}", "ℹ️ Details", "🔕 Mute rule 1"]
 
 
 async def test_no_bid_button_without_a_template_or_a_linked_key(bot: BotHarness) -> None:
     assert [label for label, _ in (await match_alert(bot, template=False)).buttons] == [
-        "🔕 Mute rule 1"
+        "ℹ️ Details", "🔕 Mute rule 1"
     ]
 
 
@@ -243,15 +243,17 @@ async def test_bidding_on_one_machine_keeps_the_other_bid_buttons(bot: BotHarnes
     await bot.publish_and_cycle()
     alert = next(m for m in bot.telegram.bot_messages(ALICE) if "new machines" in m.text)
     assert [label.split(" at ")[0] for label, _ in alert.buttons] == [
-        "Bid #200", "Bid #201", "🔕 Mute rule 1"
+        "Bid #200", "Bid #201", "ℹ️ Details", "🔕 Mute rule 1"
     ]
 
     await bot.tap(ALICE, alert, "Bid #200")
     edited = await bot.edited(ALICE, alert.message_id, 1)
-    assert [label.split(" at ")[0] for label, _ in edited.buttons] == ["Bid #201", "🔕 Mute rule 1"]
+    assert [label.split(" at ")[0] for label, _ in edited.buttons] == [
+        "Bid #201", "ℹ️ Details", "🔕 Mute rule 1"
+    ]
 
     await bot.tap(ALICE, edited, "Bid #201")
     assert [label for label, _ in (await bot.edited(ALICE, alert.message_id, 2)).buttons] == [
-        "🔕 Mute rule 1"
+        "ℹ️ Details", "🔕 Mute rule 1"
     ]
     assert len(bot.clore.calls_for("create_gigaspot_orders")) == 2

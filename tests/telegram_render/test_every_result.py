@@ -79,6 +79,7 @@ VIEWS: list[Any] = [
       for step in ("gpu", "count", "price", "rel", "cc", "done")),
     res.BuilderView("gpu", "", 0, [], ready=False),
     res.GpusView(None),
+    res.DetailsView([]),
     res.MarketView("gpu=4090", [], 0, 0, 5, [], ready=False),
     res.MarketView("gpu=4090", [], 12, 5, 5, [ServerPrice("7", 12.5)]),
     res.GpusView([GpuModel("RTX 4090", 3, 12.5), GpuModel("A100", 0, None)]),

@@ -15,12 +15,13 @@ from bot.i18n import N_, Translator
 from bot.market.suggest import GpuModel, Unmatched, condition_text
 from bot.services.alert_prefs import ALERT_KINDS, KIND_NAMES, MODE_NAMES, AlertPrefs, clock_text
 from bot.services.buttons import ButtonToMake, KeyboardToMake
+from bot.services.events import MatchItem
 from bot.services.results import BuilderView, MarketView, OwnBid, SettingsView
 from bot.telegram.html import esc
 from bot.telegram.render import Rendered
 from bot.telegram.render.account import settings_text
 from bot.telegram.render.bids import bid_buttons, bid_label, bid_line
-from bot.telegram.render.common import clore, plain, server_line
+from bot.telegram.render.common import clore, plain, server_card, server_line
 from bot.telegram.render.rules import market_loading, matches_preview
 
 MODE_ICONS = {"on": "🔔", "silent": "🔕", "off": "⛔"}
@@ -350,6 +351,17 @@ def market_page(tr: Translator, view: MarketView) -> Rendered:
     if nav:
         keyboard.append(nav)
     return Rendered(text, keyboard)
+
+
+def details_button(tr: Translator) -> str:
+    return tr.gettext("ℹ️ Details")
+
+
+def details(tr: Translator, items: Sequence[MatchItem]) -> str:
+    """The machines of an alert in full (price to win as of now)."""
+    if not items:
+        return tr.gettext("These machines are no longer in the market.")
+    return "\n".join(server_card(tr, i.server_id, i.server, i.price_to_win) for i in items)
 
 
 def stop_protecting_button(tr: Translator) -> str:

@@ -8,6 +8,7 @@ from bot.services.buttons import ButtonToMake, KeyboardToMake
 from bot.services.results import (
     BidView,
     BuilderView,
+    DetailsView,
     GpusView,
     LanguageView,
     MarketView,
@@ -53,6 +54,8 @@ def answer(tr: Translator, result: TapResult) -> Rendered | None:
             chooser = picker(tr)
             parts.append(chooser.text)
             keyboard = chooser.keyboard
+        case DetailsView(items=items):
+            parts.append(renter.details(tr, items))
         case MarketView():
             page = renter.market_page(tr, result.view)
             parts.append(page.text)
