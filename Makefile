@@ -39,7 +39,7 @@ bench-cycle: $(STAMP)
 LOCALE := bot/locale
 
 i18n-extract: $(STAMP)
-	$(BIN)/pybabel extract --no-location --omit-header -k gettext -k ngettext:1,2 -k N_ -k Say -k UserError -o $(LOCALE)/messages.pot bot
+	$(BIN)/pybabel extract --no-location --omit-header -k gettext -k ngettext:1,2 -k N_ -k Say -k UserError -k say_n:1,2 -o $(LOCALE)/messages.pot bot
 
 i18n-update: i18n-extract
 	$(BIN)/pybabel update --no-fuzzy-matching --omit-header -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages

@@ -24,7 +24,7 @@ from typing import Literal
 import msgspec
 
 from bot.clore.models import DEFAULT_CURRENCY, NewOrder, Overclock
-from bot.i18n import Say
+from bot.i18n import Say, say_n
 from bot.market.ranking import best_competitor, energy
 from bot.market.rules import unquote
 from bot.market.snapshot import Gpu, Range, Server
@@ -384,20 +384,49 @@ def _outside(value: float, limits: Range) -> bool:
     return not limits[0] - EPS <= value <= limits[1] + EPS
 
 
-def _span(limits: Range) -> str:
-    return f"{limits[0]:g} to {limits[1]:g}"
-
-
 def _gpu_numbers(numbers: list[int]) -> str:
-    """`GPU 3`, `GPUs 1-8`, `GPUs 1, 4-5`: consecutive numbers as ranges."""
+    """`3`, `1-8`, `1, 4-5`: consecutive GPU numbers as ranges."""
     runs: list[list[int]] = []
     for number in numbers:
         if runs and runs[-1][1] + 1 == number:
             runs[-1][1] = number
         else:
             runs.append([number, number])
-    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
-    return f"GPU {text}" if len(numbers) == 1 else f"GPUs {text}"
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _misfit(kind: str, model: str, limits: Range, asked: int, numbers: list[int]) -> Say:
+    """One line of "does not fit": what these GPUs allow and what the template asks."""
+    values = {
+        "gpus": _gpu_numbers(numbers),
+        "model": model,
+        "low": f"{limits[0]:g}",
+        "high": f"{limits[1]:g}",
+    }
+    n = len(numbers)
+    if kind == "pl":
+        return say_n(
+            "GPU {gpus} ({model}) allows {low} to {high} W, not {asked} W",
+            "GPUs {gpus} ({model}) allow {low} to {high} W, not {asked} W",
+            n,
+            asked=asked,
+            **values,
+        )
+    if kind == "min":
+        return say_n(
+            "GPU {gpus} ({model}) has no whole-watt limit in {low} to {high} W",
+            "GPUs {gpus} ({model}) have no whole-watt limit in {low} to {high} W",
+            n,
+            **values,
+        )
+    return say_n(
+        "GPU {gpus} ({model}) allows a {setting} of {low} to {high} MHz, not {asked}",
+        "GPUs {gpus} ({model}) allow a {setting} of {low} to {high} MHz, not {asked}",
+        n,
+        setting=kind.replace("_", " "),
+        asked=asked,
+        **values,
+    )
 
 
 def build_order(template: Template, server_id: str, server: Server, price: float) -> NewOrder:
@@ -420,18 +449,14 @@ def build_order(template: Template, server_id: str, server: Server, price: float
             Say("Server {server} lists no GPUs to set a power limit for.", server=server_id),
             server_id,
         )
-    problems: dict[str, list[int]] = {}  # one line per distinct problem, with its GPUs
+    # one line per distinct problem (kind, model, limits, asked), with its GPUs
+    problems: dict[tuple[str, str, Range, int], list[int]] = {}
     overclocks = []
     for number, gpu in enumerate(server.gpus, 1):
-        model = gpu.model.replace("{", "{{").replace("}", "}}")  # the text is .format()ted
         watts = _gpu_power(template, gpu)
         if _outside(watts, gpu.pl):
-            problem = (
-                f"({model}) {{allow}} {_span(gpu.pl)} W, not {watts} W"
-                if template.power != "min"
-                else f"({model}) {{have}} no whole-watt limit in {_span(gpu.pl)} W"
-            )
-            problems.setdefault(problem, []).append(number)
+            kind = "pl" if template.power != "min" else "min"
+            problems.setdefault((kind, gpu.model, gpu.pl, watts), []).append(number)
         settings: dict[str, int] = {}
         for name in OVERCLOCK_FIELDS:
             value: int | None = getattr(template, name)
@@ -439,25 +464,16 @@ def build_order(template: Template, server_id: str, server: Server, price: float
                 continue
             limits: Range | None = getattr(gpu, name)
             if limits is not None and _outside(value, limits):
-                what = name.replace("_", " ")
-                problem = f"({model}) {{allow}} a {what} of {_span(limits)} MHz, not {value}"
-                problems.setdefault(problem, []).append(number)
+                problems.setdefault((name, gpu.model, limits, value), []).append(number)
             settings[name] = value
         overclocks.append(Overclock(pl=watts, **settings))
     if problems:
-        lines = [
-            f"{_gpu_numbers(numbers)} "
-            + text.format(
-                allow="allows" if len(numbers) == 1 else "allow",
-                have="has" if len(numbers) == 1 else "have",
-            )
-            for text, numbers in problems.items()
-        ]
+        lines = [_misfit(*problem, numbers) for problem, numbers in problems.items()]
         raise TemplateError(
             Say(
                 "Your template does not fit server {server}: {problems}.",
                 server=server_id,
-                problems="; ".join(lines),  # GPU limits, in English for now
+                problems=lines,
             ),
             server_id,
         )

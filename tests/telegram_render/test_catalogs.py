@@ -22,6 +22,7 @@ KEYWORDS = {
     "N_": None,
     "Say": None,
     "UserError": None,
+    "say_n": (1, 2),
 }
 PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
 TAG = re.compile(r"</?(?:b|i|u|s|code|pre|a|tg-spoiler|blockquote)\b[^>]*>")

@@ -155,3 +155,15 @@ def test_every_tap_result_renders(lang: str) -> None:
         assert answer is not None
         _html(answer.text)
         assert taps.toast(tr, result)
+
+
+def test_a_template_that_does_not_fit_is_explained_in_russian() -> None:
+    from bot.orders.template import TemplateError, build_order
+    from bot.telegram.render.common import say
+
+    template = parse_template("image=ubuntu pl=900")
+    with pytest.raises(TemplateError) as raised:
+        build_order(template, "7", SERVER, 20.0)
+    text = html_to_text(say(translator("ru"), raised.value.say))
+    assert text.startswith("Ваш шаблон не подходит к серверу 7: GPU 1 (")
+    assert "а не 900 Вт" in text

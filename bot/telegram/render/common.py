@@ -23,6 +23,8 @@ def value(tr: Translator, item: object) -> str:
     """One value of a `Say` as plain text (a nested `Say` is said first)."""
     if isinstance(item, Say):
         return plain(tr, item)
+    if isinstance(item, list):
+        return "; ".join(value(tr, part) for part in item)
     if isinstance(item, float):
         return clore(item)
     if isinstance(item, datetime):
@@ -32,9 +34,10 @@ def value(tr: Translator, item: object) -> str:
 
 def plain(tr: Translator, note: Say) -> str:
     """A service's note in the user's language, as plain text (notes hold no HTML)."""
-    if not note.params:
-        return tr.gettext(note.msgid)
-    return tr.gettext(note.msgid, **{name: value(tr, item) for name, item in note.params.items()})
+    params = {name: value(tr, item) for name, item in note.params.items()}
+    if note.plural is not None:
+        return tr.ngettext(note.msgid, note.plural, note.n, **params)
+    return tr.gettext(note.msgid, **params) if params else tr.gettext(note.msgid)
 
 
 def say(tr: Translator, note: Say) -> str:
