@@ -154,3 +154,12 @@ async def test_details_show_each_machine_in_full(bot_factory: BotFactory) -> Non
     edited = await bot.edited(ALICE, alert.message_id, 1)
     assert "CUDA 12.4" in edited.text and "AMD Ryzen 9 7950X" in edited.text
     assert [label for label, _ in edited.buttons] == ["🔕 Mute rule 1"]
+
+
+async def test_pause_and_settings_in_russian(bot: BotHarness) -> None:
+    asked = bot.telegram.user_message(ALICE, "/pause 2h", language_code="ru")
+    answer = await bot.telegram.await_bot_message(ALICE, after=asked)
+    assert "приостановлены до" in answer.text and "перебитые ставки" in answer.text
+    asked = bot.telegram.user_message(ALICE, "/settings", language_code="ru")
+    settings = await bot.telegram.await_bot_message(ALICE, after=asked)
+    assert "🔔 Совпадения: вкл" in [label for label, _ in settings.buttons]
