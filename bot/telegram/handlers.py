@@ -298,8 +298,12 @@ async def market(update: Update, context: Context, user: User) -> None:
     text = argument_text(update)
     if not text:
         raise UserError("Send /market followed by a rule, e.g. /market gpu=4090 price<30")
-    view = await watch.market_view(services(context), user, text)
-    await show(context, user, render.market_page(translator_for(user), view))
+    ctx, tr = services(context), translator_for(user)
+    view = await watch.market_view(ctx, user, text)
+    page = render.market_page(tr, view)
+    if not view.total and (unmatched := watch.unmatched(ctx, watch.parse(text))):
+        page = Rendered(page.text + "\n\n" + render.unmatched(tr, unmatched), page.keyboard)
+    await show(context, user, page)
 
 
 def _preview_text(ctx: ServiceContext, tr: Translator, preview: watch.Preview) -> str:

@@ -72,3 +72,10 @@ async def test_russian_user_gets_suggestions_in_russian(bot_factory: BotFactory)
     asked = bot.telegram.user_message(ALICE, "/watch gpu=RTX4090", language_code="ru")
     answer = await bot.telegram.await_bot_message(ALICE, after=asked)
     assert "Ни одна машина" in answer.text and 'gpu="RTX 4090"' in answer.text
+
+
+async def test_market_with_no_match_says_what_exists(bot_factory: BotFactory) -> None:
+    bot = await market_bot(bot_factory)
+    answer = await bot.ask(ALICE, "/market gpu=RTX4090")
+    assert "No machine matches right now" in answer.text
+    assert 'gpu="RTX 4090"' in answer.text
