@@ -71,3 +71,12 @@ async def test_the_automatic_raise_message_can_stop_protecting(bot: BotHarness) 
     mark = bot.telegram.mark()
     await bot.publish_and_cycle()
     assert any("Outbid" in t for t in bot.sent_texts(ALICE, since=mark))
+
+
+async def test_a_tap_keeps_the_messages_formatting(bot: BotHarness) -> None:
+    alert = await outbid_alert(bot, rival=20.0)
+    assert "<b>" in alert.html
+    await bot.tap(ALICE, alert, "Raise")
+    done = await bot.edited(ALICE, alert.message_id, 1)
+    assert done.html.startswith(alert.html)  # the alert as sent, bold and all
+    assert "raised to 20.5" in done.text
