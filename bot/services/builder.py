@@ -101,7 +101,7 @@ async def view(ctx: ServiceContext, user: User, b: Builder) -> BuilderView:
                                               count=count), _next(b, price=ceiling)))
         case "rel":
             for rel in RELIABILITIES:
-                label = Say("any reliability") if rel == 0 else Say("{rel}% or more",
+                label = Say("any reliability") if rel == 0 else Say("≥ {rel}%",
                                                                     rel=f"{rel:g}")
                 choices.append(Choice(label, _next(b, rel=rel)))
         case "cc":
