@@ -102,8 +102,9 @@ class _Bench:
             )  # fmt: skip
             await s.execute(
                 insert(Rule),
-                [{"user_id": n % n_users + 1, "text": format_rule(parse_rule(text)),
-                  "paused": False} for n, text in enumerate(rules)],
+                [{"user_id": n % n_users + 1, "number": n // n_users + 1,
+                  "text": format_rule(parse_rule(text)), "paused": False}
+                 for n, text in enumerate(rules)],
             )  # fmt: skip
         await self.start()
 

@@ -99,7 +99,17 @@ class User(Base):
     api_key_unreadable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     raise_step: Mapped[float | None] = mapped_column(Float)  # None: the configured default
     price_cap: Mapped[float | None] = mapped_column(Float)  # max bid price without confirming
+    # Match alerts paused (`/pause`): until `/resume` when `paused_until` is None, else
+    # until then. Other kinds of alert are not paused (see `bot.services.alert_prefs`).
     alerts_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # JSON {kind: "on" | "silent" | "off"}; a kind not named is "on"; None: all on.
+    alert_modes: Mapped[str | None] = mapped_column(Text)
+    # Quiet hours as minutes after midnight in `time_zone` (start may be after end: over
+    # midnight); None: no quiet hours. `time_zone`: an IANA name or "UTC+03:00"; None: UTC.
+    quiet_start: Mapped[int | None] = mapped_column(Integer)
+    quiet_end: Mapped[int | None] = mapped_column(Integer)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     # "en" or "ru" (bot.i18n.LANGUAGES): from Telegram's language_code on first contact,
     # changed with /lang. None (users from before languages): English.
     language: Mapped[str | None] = mapped_column(String(8))
@@ -110,9 +120,11 @@ class User(Base):
 
 class Rule(Base):
     __tablename__ = "rules"
+    __table_args__ = (UniqueConstraint("user_id", "number"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the matcher's rule id
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # what the user sees: 1, 2, 3 ... per user
     text: Mapped[str] = mapped_column(Text)  # canonical form, as the rule formatter prints it
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -188,6 +200,24 @@ class Outbox(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The user's kind of alert (`bot.services.alert_prefs.AlertKind`) whose settings decided
+    # this row; None: an answer, not an alert. `silent`: sent with disable_notification.
+    alert_kind: Mapped[str | None] = mapped_column(String(16))
+    silent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class HeldMatch(Base):
+    """A machine a match alert would have listed during the user's quiet hours: delivered
+    in one digest when they end, if the rule still matches it then."""
+
+    __tablename__ = "held_matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
+    server_id: Mapped[str] = mapped_column(String(32))
+    price: Mapped[float] = mapped_column(Float)
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CallbackAction(Base):

@@ -147,7 +147,12 @@ async def tap_raise(
         )
         match decision:
             case AlreadyInFront():
-                return TapResult(Say("Already in front"), _in_front(standing, done.raised))
+                # It is in front: Cancel and Protect still apply, Raise does not.
+                return TapResult(
+                    Say("Already in front"),
+                    _in_front(standing, done.raised),
+                    raise_buttons(standing, standing.price),
+                )
             case PriceMoved(needed=needed):
                 note = Say(
                     "The market moved: {offered} no longer leads on #{server}.",
@@ -170,19 +175,24 @@ async def tap_raise(
                     "confirm_raise",
                     as_dict(OrderPrice(order_id, server_id, price)),
                 )
-                return TapResult(Say("Above your cap"), note, [[confirm]])
+                no = TapButton(Say("No"), "keep", as_dict(Order(order_id, server_id)))
+                return TapResult(Say("Above your cap"), note, [[confirm, no]])
             case RaiseTo(price=price, below_offered=below):
                 if price <= refused + EPS:
                     price, below = offered, False  # the button's price is above the refused
                 result = await _edit(ctx, user, key, order_id, server_id, standing.price, price)
-                if below and result.toast.msgid == "Raised":
-                    note = Say(
+                if result.toast.msgid != "Raised":
+                    return result
+                # The raised bid leads: Cancel and Protect still apply, Raise does not.
+                leading = msgspec.structs.replace(standing, state="leading", price=price)
+                done_note: Say | None = result.note
+                if below:
+                    done_note = Say(
                         "{done} Leading needed less than the button's {offered}.",
                         done=result.note,
                         offered=offered,
                     )
-                    return TapResult(result.toast, note)
-                return result
+                return TapResult(result.toast, done_note, raise_buttons(leading, price))
     raise AssertionError(decision)
 
 
@@ -220,16 +230,40 @@ def _in_front(standing: BidStanding, raised: AuditEntry | None) -> Say:
 
 
 def raise_buttons(standing: BidStanding, raise_to: float) -> list[list[TapButton]]:
-    """Raise, Cancel and Protect for one bid (what outbid alerts and /bids show)."""
+    """A bid's buttons (as outbid alerts and /bids show them): Raise only where it is
+    outbid; Cancel (which asks first) and Protect always."""
     order = Order(standing.order_id, standing.server_id)
-    return [
-        [TapButton(Say("Raise to {price}", price=raise_to), "raise",
-                   as_dict(OrderPrice(order.order_id, order.server_id, raise_to))),
-         TapButton(Say("Cancel"), "cancel", as_dict(order))],
-        # A button cannot take the cap: it answers with the /protect command to send.
-        [TapButton(Say("🛡 Protect"), "protect",
-                   as_dict(OrderCap(order.order_id, order.server_id, raise_to)))],
-    ]  # fmt: skip
+    cancel = TapButton(Say("Cancel"), "cancel_ask", as_dict(order))
+    # A button cannot take the cap: it answers with the /protect command to send.
+    protect = TapButton(Say("🛡 Protect"), "protect",
+                        as_dict(OrderCap(order.order_id, order.server_id, raise_to)))
+    if standing.state != "outbid":
+        return [[cancel, protect]]
+    raise_to_button = TapButton(Say("Raise to {price}", price=raise_to), "raise",
+                                as_dict(OrderPrice(order.order_id, order.server_id, raise_to)))
+    return [[raise_to_button, cancel, protect]]  # one row per bid (see taps.Edit.ADD)
+
+
+def ask_cancel(payload: Order) -> TapResult:
+    """Cancel asks first: Yes cancels, No puts the order's buttons back."""
+    order = as_dict(payload)
+    yes = TapButton(Say("🗑 Yes, cancel order {order_id}", order_id=payload.order_id),
+                    "cancel", order)
+    no = TapButton(Say("↩️ No, keep it"), "keep", order)
+    return TapResult(Say("Cancel order {order_id}?", order_id=payload.order_id), None,
+                     [[yes, no]])  # fmt: skip
+
+
+def tap_keep(ctx: ServiceContext, user: User, payload: Order) -> TapResult:
+    """The No of a confirmation about an order: nothing is sent, and the order's buttons
+    come back as the snapshot in force shows it."""
+    server = ctx.market.server(payload.server_id)
+    bid = find_bid(server, payload.order_id, user.clore_user_id)
+    if server is None or bid is None:
+        return TapResult(Say("Nothing was sent"))
+    standing = bid_standing(payload.server_id, server, bid, ctx.market.clore_price)
+    raise_to = standing.lead_price + accounts.profile(ctx, user).raise_step
+    return TapResult(Say("Nothing was sent"), None, raise_buttons(standing, raise_to))
 
 
 async def _edit(

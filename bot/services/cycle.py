@@ -17,6 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from bot.db import alert_codec
 from bot.db.models import OrderTemplate, User
 from bot.db.repositories import actions, alerts, outbox, state, users
 from bot.db.repositories import alert_memory as memory_records
+from bot.db.repositories import held_matches as held_repo
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.i18n import translator
@@ -34,15 +36,27 @@ from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server, Snapshot
 from bot.orders.protection import Raise
-from bot.services import alert_policy, alert_state, order_news, order_taps, orders, protection
+from bot.services import (
+    alert_control,
+    alert_policy,
+    alert_prefs,
+    alert_state,
+    digest,
+    order_news,
+    order_taps,
+    orders,
+    protection,
+)
 from bot.services import events as ev
-from bot.services.bids import find_bid, make_action
-from bot.services.buttons import markup_json, to_make_json
+from bot.services.alert_prefs import AlertPrefs
+from bot.services.bids import find_bid, make_action, make_keyboard
+from bot.services.buttons import ButtonToMake, markup_json, to_make_json
 from bot.services.context import ServiceContext
 from bot.services.payloads import as_dict
 from bot.telegram.render import orderlife as orderlife_render
 from bot.telegram.render.alerts import CardCache, match_alert, notice
 from bot.telegram.render.bids import bid_label
+from bot.telegram.render.renter import stop_protecting_button
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +73,7 @@ class CycleReport:
     automatic_raises: int = 0  # edits made by outbid protection (any outcome)
     status_messages: int = 0
     order_messages: int = 0  # pending orders found in the market, or given up on
+    digests: int = 0  # match alerts held for quiet hours, sent now that they ended
     errors: list[str] = field(default_factory=list)
 
 
@@ -74,12 +89,13 @@ class UserAlert:
 class RuleView:
     """The active rules as arrays: rule id -> owner (user), muted or not."""
 
-    def __init__(self, rules: list[ActiveRule]) -> None:
+    def __init__(self, rules: list[ActiveRule], now: datetime | None = None) -> None:
         self.rules = {r.rule_id: r for r in rules}
+        when = now or datetime.now(UTC)
         self.ids = np.array(sorted(self.rules), dtype=np.int64)
         self.users = np.array([self.rules[i].user_id for i in self.ids.tolist()], dtype=np.int64)
         self.muted = np.array(
-            [i for i in self.ids.tolist() if self.rules[i].alerts_paused], dtype=np.int64
+            [i for i in self.ids.tolist() if self.rules[i].match_muted(when)], dtype=np.int64
         )
 
     def users_of(self, rule_ids: np.ndarray) -> np.ndarray:
@@ -171,10 +187,12 @@ def user_alerts(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
         shown.prices.tolist(), strict=True,
     ):  # fmt: skip
+        rule = view.rules[rule_id]
         server = snapshot.servers[server_id]
         found[user_id].append(
             ev.MatchItem(
-                rule_id, view.rules[rule_id].text, server_id, server, price, versus(server, price)
+                rule_id, rule.text, server_id, server, price,
+                versus_median=versus(server, price), number=rule.number,
             )
         )
     totals = dict(zip(owners[starts].tolist(), counts.tolist(), strict=True))
@@ -214,14 +232,17 @@ class Cycle:
             report.status_messages = await self._stale_status(s, poll)
             if market.ready:  # orders near their end: checked at every poll
                 warnings = await order_news.expiry_warnings(self.ctx, s, self.ctx.clock())
-                await outbox.enqueue_many(s, warnings)
+                await outbox.enqueue_many(s, warnings, decided_at=self.ctx.clock())
                 report.order_messages += len(warnings)
+        if market.ready:
+            report.digests = await digest.send_due(self.ctx)
         if (
             report.match_alerts
             or report.outbid_alerts
             or report.status_messages
             or report.order_messages
             or report.automatic_raises
+            or report.digests
         ):
             self.ctx.kick_sender()
         return report
@@ -258,7 +279,7 @@ class Cycle:
         assert snapshot is not None
         now = ctx.clock()
         async with ctx.reads() as s:
-            view = RuleView(await rules_repo.active_rules(s))
+            view = RuleView(await rules_repo.active_rules(s), now)
             bidders = await _bidders(s) if len(transitions.started) or len(
                 transitions.repriced
             ) else {}  # fmt: skip
@@ -287,9 +308,20 @@ class Cycle:
         owners = {r.user_id: r for r in view.rules.values()}
         cards: CardCache = {}
         limit = ctx.settings.max_matches_per_message
+        prefs: dict[int, AlertPrefs] = {}
+        if alerts_:
+            async with ctx.reads() as s:
+                prefs = await users.prefs_for(s, [a.user_id for a in alerts_])
         async with ctx.sessions() as s, s.begin(), actions.batch(s):
             rows = []
             for alert in alerts_:
+                if alert_prefs.route(
+                    prefs.get(alert.user_id, AlertPrefs()), "match", now
+                ) == "hold":  # quiet hours: into the digest sent when they end
+                    await held_repo.hold(s, alert.user_id, [
+                        (item.rule_id, item.server_id, item.price_to_win) for item in alert.items
+                    ], now)  # fmt: skip
+                    continue
                 owner = owners[alert.user_id]
                 tr = translator(owner.language)
                 user = bidders.get(alert.user_id)
@@ -299,20 +331,24 @@ class Cycle:
                       await make_action(ctx, s, alert.user_id, "bid", **as_dict(o)))]
                     for o in offers or ()
                 ]  # fmt: skip
+                mute = alert_control.mute_buttons(tr, alert.items)
+                if keyboard:  # Bid buttons are made now: make the mute buttons with them
+                    keyboard += await make_keyboard(ctx, s, alert.user_id, mute)
                 rows.append(
                     outbox.NewMessage(
                         user_id=alert.user_id,
                         chat_id=owner.chat_id,
                         kind="match",
                         text=match_alert(tr, ev.MatchAlert(alert.items, limit, alert.total), cards),
-                        reply_markup=markup_json(keyboard),
+                        reply_markup=markup_json(keyboard) if keyboard else to_make_json(mute),
                         dedupe_key=f"match:{alert.user_id}:{url}",
+                        alert="match",
                     )
                 )
-            await outbox.enqueue_many(s, rows)
+            await outbox.enqueue_many(s, rows, decided_at=now)
             report.outbid_alerts = await self._bids(s, transitions, url)
             news = await order_news.on_cycle(ctx, s, transitions, now)
-            await outbox.enqueue_many(s, news)
+            await outbox.enqueue_many(s, news, decided_at=now)
             report.order_messages = len(news) + await orders.confirm_pending(ctx, s)
             await alert_state.record_change(ctx, s, decision.change, change_body)
             if baseline_body is not None:
@@ -330,6 +366,8 @@ class Cycle:
             s, [c.standing.order_id for c in t.bids if c.standing.owner in by_owner]
         )
         protected = await protection.protected_orders(s)
+        prefs = await users.prefs_for(s, [u.id for group in by_owner.values() for u in group])
+        now = self.ctx.clock()
         changes: list[alerts.BidState] = []
         queued: list[outbox.NewMessage] = []
         for change in t.bids:
@@ -340,15 +378,17 @@ class Cycle:
                     known.get((user.id, standing.order_id)),
                     user.id,
                     standing,
-                    # Muting silences alerts, not the protection the user asked for.
-                    muted=user.alerts_paused and settings is None,
+                    # Turning outbid alerts off silences them, not the protection the
+                    # user asked for. /pause and quiet hours never hold them back.
+                    muted=settings is None
+                    and prefs.get(user.id, AlertPrefs()).mode("outbid") == "off",
                 )
                 changes.append(new)
                 if alert and settings is not None:
                     self._protect.append(protection.Candidate(user, standing, settings))
                 elif alert and (message := await self._outbid_alert(s, user, standing, url)):
                     queued.append(message)
-        await outbox.enqueue_many(s, queued)
+        await outbox.enqueue_many(s, queued, decided_at=now)
         await alerts.upsert_bid_states(s, changes)
         await alerts.delete_bid_states(
             s, [st.order_id for st in t.gone_bids if st.owner in by_owner]
@@ -371,7 +411,7 @@ class Cycle:
                 elif message := await self._outbid_alert(
                     s, candidate.user, candidate.standing, url, protection.why_not(attempt)
                 ):
-                    await outbox.enqueue(s, message)
+                    await outbox.enqueue_many(s, [message], decided_at=self.ctx.clock())
                     report.outbid_alerts += 1
 
     async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
@@ -383,16 +423,21 @@ class Cycle:
             assert isinstance(attempt.decision, Raise)
             event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
             text = notice(tr, event).text
-        await outbox.enqueue(
+        await outbox.enqueue_many(
             s,
-            outbox.NewMessage(
+            [outbox.NewMessage(
                 user_id=user.id,
                 chat_id=user.chat_id,
                 kind="action",
                 text=text,
+                reply_markup=to_make_json([[ButtonToMake(
+                    stop_protecting_button(tr), "unprotect", {"order_id": st.order_id}
+                )]]),
                 dedupe_key=f"autoraise:{user.id}:{st.order_id}:{url}",
-            ),
-        )
+                alert="autoraise",
+            )],
+            decided_at=self.ctx.clock(),
+        )  # fmt: skip
 
     async def _outbid_alert(
         self,
@@ -421,6 +466,7 @@ class Cycle:
             text=alert.text,
             reply_markup=to_make_json(alert.keyboard or []),  # made by the sender, when it sends
             dedupe_key=f"outbid:{user.id}:{standing.order_id}:{url}",
+            alert="outbid",
         )
 
     async def _stale_status(self, s: AsyncSession, poll: PollResult) -> int:
@@ -451,24 +497,21 @@ class Cycle:
                     kind="status",
                     text=texts[language],
                     dedupe_key=f"{key}:{uid}",
+                    alert="market",
                 )
                 for uid, (chat, language) in recipients.items()
             ],
+            decided_at=now,
         )
         return len(recipients)
 
 
 async def _interested_users(s: AsyncSession) -> dict[int, tuple[int, str | None]]:
-    """Users with unpaused alerts who have a rule or a linked account:
-    user id -> (chat, language)."""
-    found = {
-        r.user_id: (r.chat_id, r.language)
-        for r in await rules_repo.active_rules(s)
-        if not r.alerts_paused
-    }
-    found.update(
-        {u.id: (u.chat_id, u.language) for u in await users.list_linked(s) if not u.alerts_paused}
-    )
+    """Users who have a rule or a linked account: user id -> (chat, language). (Their
+    settings for market status alerts apply when the notices are queued; /pause does not
+    hold these.)"""
+    found = {r.user_id: (r.chat_id, r.language) for r in await rules_repo.active_rules(s)}
+    found.update({u.id: (u.chat_id, u.language) for u in await users.list_linked(s)})
     return found
 
 

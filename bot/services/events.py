@@ -24,6 +24,7 @@ class MatchItem:
     server: Server
     price_to_win: float
     versus_median: float | None = None  # % against the 7-day median per GPU (price context)
+    number: int = 0  # the rule's number for its user, as shown; 0: show `rule_id`
 
 
 def machines(items: Sequence[MatchItem]) -> dict[str, MatchItem]:

@@ -19,7 +19,6 @@ What is read and what is inferred (the README says the same):
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -52,19 +51,12 @@ def available(server: Server | None) -> bool:
     )
 
 
-def alert_kind(kind: str) -> dict[str, str]:
-    """`alert=kind` for an outbox whose messages carry the user's per-kind alert settings
-    (`orders`, `balance`); nothing for one that does not (yet)."""
-    names = {f.name for f in dataclasses.fields(outbox.NewMessage)}
-    return {"alert": kind} if "alert" in names else {}
-
-
 def _message(user: User, text: str, key: str, markup: str | None = None) -> outbox.NewMessage:
     # kind "outbid": money news goes before match alerts; the user's settings for `orders`
     # decide whether and how it is sent
     return outbox.NewMessage(
         user_id=user.id, chat_id=user.chat_id, kind="outbid", text=text, reply_markup=markup,
-        dedupe_key=key, **alert_kind("orders"),  # type: ignore[arg-type]
+        dedupe_key=key, alert="orders",
     )
 
 

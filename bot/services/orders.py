@@ -157,7 +157,11 @@ async def _bid(
         )
         label = Say("Yes, bid {price}", price=price)
         return TapResult(
-            Say("Above your cap"), note, _bid_button("confirm_bid", label, server_id, price)
+            Say("Above your cap"),
+            note,
+            # Yes and No in one row: tapping either takes the other with it.
+            [_bid_button("confirm_bid", label, server_id, price)[0]
+             + [TapButton(Say("No"), "dismiss", {})]],
         )
     try:
         order = build_order(template, server_id, server, price)
@@ -296,12 +300,13 @@ async def confirm_pending(ctx: ServiceContext, s: AsyncSession) -> int:
             continue
         gone = ev.OrderNotShown(row.server_id, row.price)
         queued.append(_order_message(user, gone, f"pending-gone:{row.id}"))
-    await outbox.enqueue_many(s, queued)
+    await outbox.enqueue_many(s, queued, decided_at=now)
     return len(queued)
 
 
 def _order_message(user: User, event: ev.Notice, dedupe_key: str) -> outbox.NewMessage:
     text = notice(translator(user.language), event).text
     return outbox.NewMessage(
-        user_id=user.id, chat_id=user.chat_id, kind="action", text=text, dedupe_key=dedupe_key
+        user_id=user.id, chat_id=user.chat_id, kind="action", text=text,
+        dedupe_key=dedupe_key, alert="orders",
     )

@@ -96,6 +96,15 @@ async def enable(ctx: ServiceContext, user: User, text: str) -> ProtectionOn:
         raise UserError(
             "Order {order_id} is not one of your active bids (see /bids).", order_id=order_id
         )
+    if settings.cap < standing.price - EPS_CAP:
+        # Protection raises, never lowers: a cap below the price can never act.
+        raise UserError(
+            "The cap {cap} CLORE/day is below order {order_id}'s price of {price} CLORE/day, "
+            "so protection could never raise it. Give a cap above {price}, e.g. "
+            "/protect {order_id} {example}.",
+            cap=settings.cap, order_id=order_id, price=standing.price,
+            example=_cap_example(standing, accounts.profile(ctx, user).raise_step),
+        )  # fmt: skip
     async with ctx.sessions() as s, s.begin():
         await protections.enable(
             s,
@@ -134,7 +143,19 @@ async def budget(ctx: ServiceContext, user: User, text: str) -> BudgetState:
             await protections.set_budget(s, user.id, amount, now=now)
         current = await protections.get_budget(s, user.id)
         spent = await protections.automatic_spending_since(s, user.id, now - BUDGET_WINDOW)
-    return BudgetState(current, spent)
+    step = accounts.profile(ctx, user).raise_step
+    # A budget below one raise step can never pay for an automatic raise: say so at once.
+    too_small = current is not None and current + EPS_CAP < step
+    return BudgetState(current, spent, step if too_small else None)
+
+
+EPS_CAP = 1e-9
+
+
+def _cap_example(standing: BidStanding, step: float) -> float:
+    """A cap that lets protection act now: what leading needs plus a step, at least the
+    price plus a step."""
+    return round(max(standing.price, standing.lead_price) + 2 * step, 4)
 
 
 # ---------------------------------------------------------------------- automatic raises

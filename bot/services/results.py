@@ -5,13 +5,18 @@ service and services may render what they queue."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.i18n import Say
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server
+from bot.market.suggest import GpuModel
 from bot.orders.protection import ProtectionSettings
 from bot.orders.template import Template
+from bot.services.alert_prefs import AlertPrefs  # pure: imports nothing of the bot
+from bot.services.events import MatchItem  # data only
+from bot.services.payloads import Builder, ServerPrice  # data only
 
 RuleRow = tuple[int, str, bool]  # rule id, canonical text, paused
 
@@ -53,13 +58,71 @@ class LanguageView:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsView:
+    """/settings: the account and bidding settings, and the alert settings with a button
+    per kind of alert."""
+
+    profile: Profile
+    prefs: AlertPrefs
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button of the rule builder: its label and the builder's state after it."""
+
+    label: Say
+    state: Builder
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderView:
+    """One step of the /watch builder: what is asked, the rule so far, the choices."""
+
+    step: str
+    rule: str  # canonical text of the rule so far ("" before a model is chosen)
+    matching: int  # machines the rule so far matches now
+    choices: list[Choice]
+    ready: bool = True  # False: the market is not loaded yet
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """A page of the machines a rule matches now, cheapest first, with Bid offers for a
+    user who has a linked key and a template."""
+
+    canonical: str
+    items: list[MatchItem]  # this page's machines
+    total: int
+    start: int
+    size: int
+    offers: list[ServerPrice]
+    ready: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsView:
+    """A match alert's machines in full, as the market has them now."""
+
+    items: list[MatchItem]
+
+
+@dataclass(frozen=True, slots=True)
+class GpusView:
+    """/gpus: the market's GPU models (None: the market is not loaded yet)."""
+
+    models: list[GpuModel] | None
+
+
+@dataclass(frozen=True, slots=True)
 class TapResult:
     toast: Say  # the short answer to the callback query
     note: Say | None = None  # added to the message (None: keep it as it is)
     buttons: list[list[TapButton]] | None = None  # new buttons (None: remove them)
-    view: BidView | RulesView | ProtectHint | LanguageView | None = (
-        None  # shown with or instead of the note
-    )
+    view: (
+        BidView | RulesView | ProtectHint | LanguageView | SettingsView | BuilderView
+        | GpusView | MarketView | DetailsView | None
+    ) = None  # shown with or instead of the note
     used: bool = True  # False: nothing was done, the tapped button stays usable
 
 
@@ -104,3 +167,4 @@ class ProtectionOff:
 class BudgetState:
     budget: float | None  # CLORE/day automatic raises may add per 24 h; None: no limit
     spent: float  # added in the last 24 h
+    below_step: float | None = None  # the raise step, when the budget cannot pay one raise

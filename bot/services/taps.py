@@ -21,12 +21,46 @@ from typing import Any, Generic, Literal, TypeVar
 import msgspec
 
 from bot.db.models import User
-from bot.db.repositories import actions
+from bot.db.repositories import actions, users
 from bot.i18n import Say
-from bot.services import accounts, bids, money, order_taps, orders, watch
+from bot.services import (
+    accounts,
+    alert_control,
+    bids,
+    builder,
+    money,
+    order_taps,
+    orders,
+    protection,
+    watch,
+)
+from bot.services.alert_prefs import KIND_NAMES, MODE_NAMES
 from bot.services.context import ServiceContext, UserError
-from bot.services.payloads import Language, Order, OrderCap, OrderPrice, RuleOnPage, ServerPrice
-from bot.services.results import LanguageView, ProtectHint, RulesView, TapResult
+from bot.services.payloads import (
+    AlertMode,
+    Builder,
+    Language,
+    MarketPage,
+    Nothing,
+    Order,
+    OrderCap,
+    OrderOnly,
+    OrderPrice,
+    RuleMute,
+    RuleOnPage,
+    RuleText,
+    ServerPrice,
+    Servers,
+)
+from bot.services.results import (
+    DetailsView,
+    GpusView,
+    LanguageView,
+    ProtectHint,
+    RulesView,
+    SettingsView,
+    TapResult,
+)
 
 _REFUSED = {
     "missing": Say("This button is not valid."),
@@ -44,8 +78,10 @@ ANSWER_FAILED = Say(
 class Edit(Enum):
     """What a tap does to the message its button is on."""
 
-    ADD = "add"  # the result is added under the message; its buttons replace the message's
-    ADD_KEEP_OTHERS = "add_keep_others"  # ... and the message's other buttons stay
+    # The result is added under the message; its buttons take the place of the tapped
+    # button's row (one bid's buttons, a Yes with its No), other rows stay.
+    ADD = "add"
+    ADD_KEEP_OTHERS = "add_keep_others"  # ... of the tapped button alone
     REPLACE = "replace"  # the result replaces the message (a /rules page, the /lang picker)
 
 
@@ -131,6 +167,76 @@ async def _rule(ctx: ServiceContext, user: User, c: Claimed[RuleOnPage]) -> TapR
     return TapResult(toast, view=await rules_view(ctx, user, c.payload.page))
 
 
+async def _cancel_ask(ctx: ServiceContext, user: User, c: Claimed[Order]) -> TapResult:
+    return bids.ask_cancel(c.payload)
+
+
+async def _keep(ctx: ServiceContext, user: User, c: Claimed[Order]) -> TapResult:
+    return bids.tap_keep(ctx, user, c.payload)
+
+
+async def _dismiss(ctx: ServiceContext, user: User, c: Claimed[Nothing]) -> TapResult:
+    return TapResult(Say("Nothing was sent"), Say("Nothing was sent."))
+
+
+async def _unprotect(ctx: ServiceContext, user: User, c: Claimed[OrderOnly]) -> TapResult:
+    off = await protection.disable(ctx, user, str(c.payload.order_id))
+    return TapResult(Say("Stopped"), Say("Protection of order {order_id} is off.",
+                                         order_id=off.order_id))  # fmt: skip
+
+
+async def _alert_mode(ctx: ServiceContext, user: User, c: Claimed[AlertMode]) -> TapResult:
+    _prefs, mode = await alert_control.cycle_mode(ctx, user, c.payload.alert)
+    return TapResult(Say("{kind}: {mode}", kind=Say(KIND_NAMES[c.payload.alert]),
+                         mode=Say(MODE_NAMES[mode])),
+                     view=await settings_view(ctx, user))  # fmt: skip
+
+
+async def _mute_rule(ctx: ServiceContext, user: User, c: Claimed[RuleMute]) -> TapResult:
+    number = await alert_control.mute_rule(ctx, user, c.payload.rule_id)
+    note = Say("🔕 Rule {number} paused: no more alerts from it. /rules resumes it.",
+               number=number)
+    return TapResult(Say("Rule {number} paused", number=number), note)
+
+
+async def _builder(ctx: ServiceContext, user: User, c: Claimed[Builder]) -> TapResult:
+    return TapResult(Say("Working on it…"), view=await builder.view(ctx, user, c.payload))
+
+
+async def _builder_save(ctx: ServiceContext, user: User, c: Claimed[RuleText]) -> TapResult:
+    saved = await watch.save(ctx, user, c.payload.text)
+    note = Say("✅ Rule {number} saved: {rule}\nI will alert you when machines start matching. "
+               "Next time you can send it yourself: /watch {rule}",
+               number=saved.rule_id, rule=saved.preview.canonical)  # fmt: skip
+    return TapResult(Say("Rule {number} saved", number=saved.rule_id), note)
+
+
+async def _link_help(ctx: ServiceContext, user: User, c: Claimed[Nothing]) -> TapResult:
+    return TapResult(Say("Link your key"), Say(
+        "🔑 Send /link followed by your clore.ai API key (clore.ai → Account → API). I delete "
+        "the message, keep the key encrypted, and from then on I know your bids: /bids."
+    ))  # fmt: skip
+
+
+async def _gpus(ctx: ServiceContext, user: User, c: Claimed[Nothing]) -> TapResult:
+    return TapResult(Say("The market"), view=GpusView(await builder.models(ctx, user)))
+
+
+async def _market_page(ctx: ServiceContext, user: User, c: Claimed[MarketPage]) -> TapResult:
+    view = await watch.market_view(ctx, user, c.payload.rule, c.payload.start)
+    return TapResult(Say("Working on it…"), view=view)
+
+
+async def _details(ctx: ServiceContext, user: User, c: Claimed[Servers]) -> TapResult:
+    items = alert_control.details(ctx, user, c.payload.servers)
+    return TapResult(Say("Details"), view=DetailsView(items))
+
+
+async def settings_view(ctx: ServiceContext, user: User) -> SettingsView:
+    fresh = await alert_control.fresh_user(ctx, user)
+    return SettingsView(accounts.profile(ctx, fresh), users.prefs_of(fresh), ctx.clock())
+
+
 async def _language(ctx: ServiceContext, user: User, c: Claimed[Language]) -> TapResult:
     await accounts.set_language(ctx, user, c.payload.lang)
     return TapResult(Say("From now on I speak English with you."), view=LanguageView())
@@ -140,10 +246,11 @@ KINDS: dict[str, TapKind[Any]] = {
     "raise": TapKind(OrderPrice, _raise, spends_money=True, edit=Edit.ADD),
     "confirm_raise": TapKind(OrderPrice, _raise, spends_money=True, edit=Edit.ADD),
     "cancel": TapKind(Order, _cancel, spends_money=True, edit=Edit.ADD),
-    # A match alert has a Bid button per machine: bidding on one keeps the others.
-    "bid": TapKind(ServerPrice, _bid, spends_money=True, edit=Edit.ADD_KEEP_OTHERS),
-    "confirm_bid": TapKind(ServerPrice, _bid, spends_money=True, edit=Edit.ADD_KEEP_OTHERS),
-    # The Protect hint keeps Raise and Cancel.
+    # A match alert has a Bid button per machine (a row each): bidding on one keeps the
+    # others; a confirmation's Yes takes its No with it.
+    "bid": TapKind(ServerPrice, _bid, spends_money=True, edit=Edit.ADD),
+    "confirm_bid": TapKind(ServerPrice, _bid, spends_money=True, edit=Edit.ADD),
+    # The Protect hint keeps Raise and Cancel (the rest of its row).
     "protect": TapKind(OrderCap, _protect, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
     "rule_pause": TapKind(RuleOnPage, _rule, spends_money=False, edit=Edit.REPLACE),
     "rule_resume": TapKind(RuleOnPage, _rule, spends_money=False, edit=Edit.REPLACE),
@@ -160,11 +267,29 @@ KINDS: dict[str, TapKind[Any]] = {
     ),
     "power_lead": TapKind(order_taps.PowerLimit, _power, spends_money=True, edit=Edit.ADD),
     "fix_raise": TapKind(order_taps.RaiseAbove, _fix_raise, spends_money=True, edit=Edit.ADD),
+    # Cancel asks first; every confirmation has a No.
+    "cancel_ask": TapKind(Order, _cancel_ask, spends_money=False, edit=Edit.ADD),
+    "keep": TapKind(Order, _keep, spends_money=False, edit=Edit.ADD),
+    "dismiss": TapKind(Nothing, _dismiss, spends_money=False, edit=Edit.ADD),
+    "unprotect": TapKind(OrderOnly, _unprotect, spends_money=False, edit=Edit.ADD),
+    "alert_mode": TapKind(AlertMode, _alert_mode, spends_money=False, edit=Edit.REPLACE),
+    # Muting one rule keeps the alert's Bid buttons and the other rules' mute buttons.
+    "mute_rule": TapKind(RuleMute, _mute_rule, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
+    "builder": TapKind(Builder, _builder, spends_money=False, edit=Edit.REPLACE),
+    # /start's steps: the answer comes under the welcome, whose other buttons stay.
+    "link_help": TapKind(Nothing, _link_help, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
+    "gpus": TapKind(Nothing, _gpus, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
+    # /market's Next / Previous redraw the page from the market as it is now.
+    "market_page": TapKind(MarketPage, _market_page, spends_money=False, edit=Edit.REPLACE),
+    "details": TapKind(Servers, _details, spends_money=False, edit=Edit.ADD_KEEP_OTHERS),
+    "builder_save": TapKind(RuleText, _builder_save, spends_money=False, edit=Edit.REPLACE),
 }
 Kind = Literal[
     "raise", "confirm_raise", "cancel", "bid", "confirm_bid", "protect",
     "rule_pause", "rule_resume", "rule_delete", "language", "bid_again", "confirm_bid_again",
     "fix_bid", "confirm_fix_bid", "watch_server", "power_lead", "fix_raise",
+    "cancel_ask", "keep", "dismiss", "unprotect", "alert_mode", "mute_rule", "builder",
+    "builder_save", "link_help", "gpus", "market_page", "details",
 ]  # fmt: skip
 
 

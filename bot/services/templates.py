@@ -8,6 +8,7 @@ Environment values may be secrets: they are stored encrypted with the API keys' 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
@@ -18,9 +19,13 @@ from bot.db.engine import secure_delete
 from bot.db.models import AuditEntry, User
 from bot.db.repositories import audit
 from bot.db.repositories import templates as templates_repo
+from bot.i18n import Say
 from bot.orders.template import (
+    MAX_PRICE,
+    MIN_PRICE,
     Template,
     TemplateError,
+    build_order,
     format_template,
     parse_template,
     serialise_env,
@@ -108,10 +113,48 @@ async def save(ctx: ServiceContext, user: User, text: str) -> TemplateSaved:
         template = parse_template(text, base=base)
     except TemplateError as exc:
         raise UserError(exc.say) from None
+    if (misfit := await asyncio.to_thread(_misfit, ctx, template)) is not None:
+        raise misfit
     template_text, env = _sealed(ctx, template)
     async with ctx.sessions() as s, s.begin():
         await templates_repo.set_text(s, user.id, template_text, env_encrypted=env, now=ctx.clock())
     return TemplateSaved(template, lost_env and not sets_environment(text))
+
+
+def _misfit(ctx: ServiceContext, template: Template) -> UserError | None:
+    """Why no rentable server in the market could take this template, or None when one
+    can (or the market is not loaded): such a template could never place a bid."""
+    snapshot = ctx.market.snapshot
+    if snapshot is None:
+        return None
+    first: tuple[str, Say] | None = None
+    low, high = float("inf"), 0.0
+    for server_id, server in snapshot.servers.items():
+        if not (server.gpus and server.online and server.working_properly
+                and not server.on_demand_rented and server.max_rental_length > 0):
+            continue  # fmt: skip
+        price = min(max(server.min_bid, MIN_PRICE), MAX_PRICE)
+        try:
+            build_order(template, server_id, server, price)
+        except TemplateError as exc:
+            first = first or (server_id, exc.say)
+            low = min([low, *(g.pl[0] for g in server.gpus)])
+            high = max([high, *(g.pl[1] for g in server.gpus)])
+            continue
+        return None
+    if first is None:
+        return None  # nothing rentable to check against
+    hint = (
+        Say("The market's GPUs take power limits from {low} to {high} W; pl=min always fits.",
+            low=f"{low:g}", high=f"{high:g}")
+        if template.power != "min"
+        else Say("Remove the overclock settings (e.g. core_lock=none) to fit more GPUs.")
+    )  # fmt: skip
+    return UserError(
+        "This template fits no server in the market now, so no bid could use it; nothing "
+        "was changed. On #{server}: {problem}\n{hint}",
+        server=first[0], problem=first[1], hint=hint,
+    )  # fmt: skip
 
 
 async def seal_plain_environments(ctx: ServiceContext) -> int:

@@ -40,7 +40,7 @@ from bot.orders.wallet import (
     daily_cost,
     read_due,
 )
-from bot.services import accounts, order_news
+from bot.services import accounts
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext, UserError
 from bot.telegram.render import orderlife as render
@@ -215,12 +215,13 @@ async def _decide_low(
     text = render.low_balance_alert(translator_for(user), way, limit)
     stamp = (row.read_at or ctx.clock()).isoformat()
     # kind "outbid": money at risk (the alert kind for the user's settings is `balance`)
-    await outbox.enqueue(
+    await outbox.enqueue_many(
         s,
-        outbox.NewMessage(
+        [outbox.NewMessage(
             user_id=user.id, chat_id=user.chat_id, kind="outbid", text=text,
-            dedupe_key=f"lowbalance:{user.id}:{stamp}", **order_news.alert_kind("balance"),  # type: ignore[arg-type]
-        ),
+            dedupe_key=f"lowbalance:{user.id}:{stamp}", alert="balance",
+        )],
+        decided_at=ctx.clock(),
     )  # fmt: skip
     return True
 

@@ -221,6 +221,42 @@ def html_to_text(source: str) -> str:
     return "".join(out)
 
 
+_ENTITY_TYPES = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic",
+                 "u": "underline", "ins": "underline", "s": "strikethrough",
+                 "strike": "strikethrough", "del": "strikethrough", "code": "code",
+                 "pre": "pre", "blockquote": "blockquote", "tg-spoiler": "spoiler"}  # fmt: skip
+
+
+def html_entities(source: str) -> list[dict[str, Any]]:
+    """The message entities Telegram derives from (valid) HTML, offsets in UTF-16 units, as
+    it returns them with a message (so a client can rebuild the formatting)."""
+    found: list[dict[str, Any]] = []
+    open_at: list[tuple[str, int, str]] = []
+    units, pos = 0, 0
+    while pos < len(source):
+        if source[pos] == "<" and (tag := _TAG_RE.match(source, pos)) is not None:
+            name = tag.group(2).lower()
+            if tag.group(1) != "/":
+                open_at.append((name, units, tag.group(3)))
+            else:
+                opened, start, attrs = open_at.pop()
+                kind = _ENTITY_TYPES.get(opened)
+                href = re.search(r'href="([^"]*)"', attrs) if opened == "a" else None
+                if href is not None:
+                    found.append({"type": "text_link", "offset": start,
+                                  "length": units - start, "url": html.unescape(href.group(1))})
+                elif kind is not None and units > start:
+                    found.append({"type": kind, "offset": start, "length": units - start})
+            pos = tag.end()
+            continue
+        if source[pos] == "&" and (entity := _ENTITY_RE.match(source, pos)) is not None:
+            text, pos = html.unescape(entity.group(0)), entity.end()
+        else:
+            text, pos = source[pos], pos + 1
+        units += len(text.encode("utf-16-le")) // 2
+    return sorted(found, key=lambda e: (e["offset"], -e["length"]))
+
+
 def _decode_value(name: str, raw: str) -> Any:
     if name in _STRING_PARAMS:
         return raw
@@ -542,6 +578,9 @@ class BotApiServer:
                 payload["caption"] = message.text
         if message.history:
             payload["edit_date"] = int(time.time())
+        if message.parse_mode == "HTML" and (entities := html_entities(message.html)):
+            # as Telegram returns a formatted message (a caption's would be caption_entities)
+            payload["caption_entities" if message.photo is not None else "entities"] = entities
         if message.reply_markup and "inline_keyboard" in message.reply_markup:
             payload["reply_markup"] = message.reply_markup
         return payload

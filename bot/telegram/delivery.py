@@ -85,12 +85,13 @@ class Delivery:
 
     async def send(self, chat_id: int, text: str,
                    reply_markup: InlineKeyboardMarkup | None = None, *,
-                   reserved: bool = False) -> Outcome:
-        """`reserved`: the caller already took this call's global slot (`reserve_slot`)."""
+                   reserved: bool = False, silent: bool = False) -> Outcome:
+        """`reserved`: the caller already took this call's global slot (`reserve_slot`).
+        `silent`: delivered without a notification sound (`disable_notification`)."""
         async def call() -> int:
             message = await self.bot.send_message(
                 chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
-                reply_markup=reply_markup)
+                reply_markup=reply_markup, disable_notification=silent or None)
             return message.message_id
         return await self._deliver(chat_id, None, call, reserved)
 

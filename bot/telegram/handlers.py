@@ -30,20 +30,31 @@ from telegram.ext import (
 
 from bot.db.models import User
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, Say, Translator, pick_language, translator
-from bot.services import accounts, bids, protection, taps, templates, wallets, watch
+from bot.services import (
+    accounts,
+    alert_control,
+    bids,
+    builder,
+    protection,
+    taps,
+    templates,
+    wallets,
+    watch,
+)
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
 from bot.services.events import MatchItem
+from bot.services.payloads import Builder
 from bot.telegram.delivery import Delivery
 from bot.telegram.html import MAX_MESSAGE_LENGTH, esc, split_message, truncate_html
 from bot.telegram.render import Rendered, translator_for
 from bot.telegram.render import account as account_render
-from bot.telegram.render import bids as bids_render
 from bot.telegram.render import insight as insight_render
 from bot.telegram.render import language as language_render
 from bot.telegram.render import orderlife as orderlife_render
 from bot.telegram.render import orders as orders_render
 from bot.telegram.render import protection as protection_render
+from bot.telegram.render import renter as render
 from bot.telegram.render import rules as rules_render
 from bot.telegram.render import taps as taps_render
 from bot.telegram.render.common import plain as render_plain
@@ -68,6 +79,8 @@ COMMANDS = [
     ("market", N_("cheapest machines matching a rule now")),
     ("rules", N_("my watch rules")),
     ("unwatch", N_("delete a rule")),
+    ("edit", N_("change a rule: /edit 1 gpu=4090 price<30")),
+    ("gpus", N_("GPU models in the market, how many, how cheap")),
     ("bids", N_("my bids: leading or outbid")),
     ("link", N_("link my clore.ai API key")),
     ("unlink", N_("forget my API key")),
@@ -78,8 +91,10 @@ COMMANDS = [
     ("template", N_("the order template new bids use")),
     ("history", N_("my last order actions")),
     ("balance", N_("my clore.ai wallets and how long they last")),
-    ("pause", N_("mute all alerts")),
-    ("resume", N_("unmute alerts")),
+    ("pause", N_("pause match alerts: /pause 2h, or until /resume")),
+    ("resume", N_("match alerts on again")),
+    ("quiet", N_("quiet hours: /quiet 23:00-07:00")),
+    ("tz", N_("my time zone for quiet hours")),
     ("lang", N_("language: English or Russian")),
     ("chart", N_("price history chart of a GPU model")),  # bot.telegram.insight_handlers
     ("stats", N_("price of a GPU model now, 24 h and 7 days ago")),
@@ -198,7 +213,23 @@ def argument_text(update: Update) -> str:
 
 @guarded
 async def start(update: Update, context: Context, user: User) -> None:
-    await say(context, user.chat_id, account_render.help_text(translator_for(user)))
+    """A first run that teaches: three steps, each with a button."""
+    await show_reading(context, user, render.start(translator_for(user)))
+
+
+@guarded
+async def help_command(update: Update, context: Context, user: User) -> None:
+    await say(context, user.chat_id, render.help_text(translator_for(user)))
+
+
+async def show_reading(context: Context, user: User, page: Rendered) -> None:
+    """Send an answer that only reads; while another process holds the database's write
+    lock it comes without its buttons (they need action rows) rather than not at all."""
+    try:
+        keyboard = await make_buttons(context, user, page)
+    except DATABASE_UNAVAILABLE:
+        keyboard = None
+    await say(context, user.chat_id, page.text, keyboard)
 
 
 @guarded
@@ -232,13 +263,40 @@ async def unlink(update: Update, context: Context, user: User) -> None:
 async def watch_rule(update: Update, context: Context, user: User) -> None:
     tr = translator_for(user)
     text = argument_text(update)
+    ctx = services(context)
     if not text:
         await say(context, user.chat_id, rules_render.rule_language(tr))
+        await show(context, user, render.builder(tr, await builder.view(ctx, user, Builder())))
         return
-    ctx = services(context)
     saved = await watch.save(ctx, user, text)
-    preview = _preview_text(ctx, tr, saved.preview)
-    await say(context, user.chat_id, rules_render.rule_saved(tr, saved.rule_id, preview))
+    # The preview is /market's first page: Bid buttons for users who can bid, and Next.
+    page = render.market_page(tr, await watch.market_view(ctx, user, saved.preview.canonical))
+    answer = rules_render.rule_saved(tr, saved.rule_id, page.text)
+    if saved.unmatched:
+        answer += "\n\n" + render.unmatched(tr, saved.unmatched)
+    await show(context, user, Rendered(answer, page.keyboard))
+
+
+@guarded
+async def gpus(update: Update, context: Context, user: User) -> None:
+    found = await builder.models(services(context), user)
+    await say(context, user.chat_id, render.gpus(translator_for(user), found))
+
+
+@guarded
+async def edit_rule(update: Update, context: Context, user: User) -> None:
+    tr = translator_for(user)
+    words = argument_text(update).split(maxsplit=1)
+    number = whole_number(words[0]) if words else None
+    if number is None or len(words) < 2:
+        raise UserError("Send /edit followed by the rule's number and the new rule, e.g. "
+                        "/edit 1 gpu=4090 price<30")  # fmt: skip
+    ctx = services(context)
+    saved = await watch.edit(ctx, user, number, words[1])
+    answer = render.edited(tr, saved.rule_id, _preview_text(ctx, tr, saved.preview))
+    if saved.unmatched:
+        answer += "\n\n" + render.unmatched(tr, saved.unmatched)
+    await say(context, user.chat_id, answer)
 
 
 @guarded
@@ -246,9 +304,12 @@ async def market(update: Update, context: Context, user: User) -> None:
     text = argument_text(update)
     if not text:
         raise UserError("Send /market followed by a rule, e.g. /market gpu=4090 price<30")
-    ctx = services(context)
-    preview = await watch.preview(ctx, user, text)
-    await say(context, user.chat_id, _preview_text(ctx, translator_for(user), preview))
+    ctx, tr = services(context), translator_for(user)
+    view = await watch.market_view(ctx, user, text)
+    page = render.market_page(tr, view)
+    if not view.total and (unmatched := watch.unmatched(ctx, watch.parse(text))):
+        page = Rendered(page.text + "\n\n" + render.unmatched(tr, unmatched), page.keyboard)
+    await show(context, user, page)
 
 
 def _preview_text(ctx: ServiceContext, tr: Translator, preview: watch.Preview) -> str:
@@ -290,23 +351,44 @@ async def list_bids(update: Update, context: Context, user: User) -> None:
         text = tr.gettext("You have no active bids in the current snapshot.")
         await say(context, user.chat_id, text)
         return
-    for bid in found[:MAX_BID_MESSAGES]:
-        await show(context, user, bids_render.own_bid(tr, bid))
-    if len(found) > MAX_BID_MESSAGES:
-        more = len(found) - MAX_BID_MESSAGES
-        await say(context, user.chat_id, tr.gettext("…and {more} more bids.", more=more))
+    await show(context, user, render.bids_list(tr, found, MAX_BID_MESSAGES))
 
 
 @guarded
 async def pause(update: Update, context: Context, user: User) -> None:
-    await accounts.set_paused(services(context), user, True)
-    await say(context, user.chat_id, account_render.paused(translator_for(user)))
+    prefs, until = await alert_control.pause(services(context), user, argument_text(update))
+    await say(context, user.chat_id, render.paused(translator_for(user), prefs, until))
 
 
 @guarded
 async def resume(update: Update, context: Context, user: User) -> None:
-    await accounts.set_paused(services(context), user, False)
-    await say(context, user.chat_id, account_render.resumed(translator_for(user)))
+    await alert_control.resume(services(context), user)
+    await say(context, user.chat_id, render.resumed(translator_for(user)))
+
+
+@guarded
+async def quiet(update: Update, context: Context, user: User) -> None:
+    ctx, text, tr = services(context), argument_text(update), translator_for(user)
+    if not text:
+        prefs = await alert_control.current(ctx, user)
+        await say(context, user.chat_id, render.quiet_usage(tr, prefs))
+        return
+    prefs = await alert_control.set_quiet(ctx, user, text)
+    answer = render.quiet_set(tr, prefs) if prefs.quiet_start is not None else render.quiet_off(tr)
+    await say(context, user.chat_id, answer)
+
+
+@guarded
+async def time_zone(update: Update, context: Context, user: User) -> None:
+    ctx, text, tr = services(context), argument_text(update), translator_for(user)
+    if not text:
+        prefs = await alert_control.current(ctx, user)
+        await say(context, user.chat_id, render.zone_usage(tr, prefs.time_zone))
+        return
+    prefs = await alert_control.set_zone(ctx, user, text)
+    await say(context, user.chat_id, render.zone_set(
+        tr, prefs.time_zone or "UTC", alert_control.local_time(prefs, ctx.clock())
+    ))  # fmt: skip
 
 
 @guarded
@@ -332,11 +414,11 @@ async def settings(update: Update, context: Context, user: User) -> None:
             await accounts.set_raise_step(ctx, user, value)
         else:
             await accounts.set_price_cap(ctx, user, value)
-        user = await accounts.touch(ctx, user.telegram_id, user.chat_id)
+    view = await taps.settings_view(ctx, user)
     tr = translator_for(user)
-    text = account_render.settings_text(tr, accounts.profile(ctx, user))
-    text += "\n" + orderlife_render.settings_lines(tr, *await wallets.settings_lines(ctx, user))
-    await say(context, user.chat_id, text)
+    page = render.settings(tr, view)
+    extra = orderlife_render.settings_lines(tr, *await wallets.settings_lines(ctx, user))
+    await show_reading(context, user, Rendered(page.text + "\n" + extra, page.keyboard))
 
 
 @guarded
@@ -462,7 +544,7 @@ async def tap(update: Update, context: Context, user: User) -> None:
         return
     kind = taps.KINDS.get(claimed.kind)
     policy = kind.edit if kind is not None else taps.Edit.ADD
-    if answer is None:
+    if answer is None or not answer.text:
         text = message.text_html
     elif policy is taps.Edit.REPLACE:
         text = answer.text
@@ -472,8 +554,10 @@ async def tap(update: Update, context: Context, user: User) -> None:
         room = MAX_MESSAGE_LENGTH - len(addition) - 2
         text = f"{truncate_html(message.text_html, room)}\n\n{addition}"
     keyboard = await make_buttons(context, user, answer) if answer is not None else None
-    if policy is taps.Edit.ADD_KEEP_OTHERS:
-        keyboard = (keyboard or []) + _other_buttons(message, query.data)
+    if policy is not taps.Edit.REPLACE:
+        keyboard = _kept_buttons(
+            message, query.data, keyboard or [], whole_row=policy is taps.Edit.ADD
+        )
     await edit(context, user.chat_id, message.message_id, text, keyboard)
 
 
@@ -487,21 +571,37 @@ async def _answer(query: CallbackQuery, text: str, *, show_alert: bool = False) 
     return True
 
 
-def _other_buttons(message: object, tapped: str | None) -> Keyboard:
+def _kept_buttons(
+    message: object, tapped: str | None, result: Keyboard, *, whole_row: bool
+) -> Keyboard:
+    """The message's buttons after a tap: the result's buttons take the place of the tapped
+    button's row (`whole_row`: a bid's row in /bids, a Yes with its No) or of the tapped
+    button alone; every other row stays."""
     reply_markup = getattr(message, "reply_markup", None)
     rows = reply_markup.inline_keyboard if isinstance(reply_markup, InlineKeyboardMarkup) else ()
     kept: Keyboard = []
+    placed = False
     for row in rows:
+        if any(button.callback_data == tapped for button in row):
+            rest = [] if whole_row else [
+                (button.text, action)
+                for button in row
+                if button.callback_data != tapped
+                and (action := action_id_of(str(button.callback_data))) is not None
+            ]  # fmt: skip
+            if rest:
+                kept.append(rest)
+            kept.extend(result)
+            placed = True
+            continue
         buttons = [
             (button.text, action)
             for button in row
-            if button.callback_data != tapped
-            and (action := action_id_of(str(button.callback_data))) is not None
+            if (action := action_id_of(str(button.callback_data))) is not None
         ]
         if buttons:
             kept.append(buttons)
-    return kept
-
+    return kept if placed else result + kept
 
 async def unknown(update: Update, context: Context) -> None:
     chat, tg_user = update.effective_chat, update.effective_user
@@ -520,7 +620,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     private = filters.ChatType.PRIVATE
     for name, handler in {
         "start": start,
-        "help": start,
+        "help": help_command,
         "link": link,
         "unlink": unlink,
         "watch": watch_rule,
@@ -531,6 +631,10 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         "pause": pause,
         "resume": resume,
         "settings": settings,
+        "edit": edit_rule,
+        "gpus": gpus,
+        "quiet": quiet,
+        "tz": time_zone,
         "protect": protect,
         "unprotect": unprotect,
         "budget": budget,

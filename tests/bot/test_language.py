@@ -43,7 +43,7 @@ async def test_a_russian_user_hears_russian_answers_and_alerts(bot: BotHarness) 
     await bot.publish_and_cycle()
     asked = bot.telegram.user_message(ALICE, "/start", language_code="ru")
     help_text = await bot.telegram.await_bot_message(ALICE, after=asked)
-    assert "Наблюдение за рынком" in help_text.text
+    assert "следит за рынком" in help_text.text
     saved = bot.telegram.user_message(ALICE, "/watch gpu=4090", language_code="ru")
     answer = await bot.telegram.await_bot_message(ALICE, after=saved)
     assert "Правило 1 сохранено" in answer.text

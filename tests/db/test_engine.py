@@ -96,7 +96,7 @@ async def test_deleting_a_user_cascades(sessions: async_sessionmaker[AsyncSessio
         user = User(telegram_id=1, chat_id=1)
         session.add(user)
         await session.flush()
-        rule = Rule(user_id=user.id, text="gpu=4090")
+        rule = Rule(user_id=user.id, number=1, text="gpu=4090")
         outbox = Outbox(
             user_id=user.id, chat_id=1, kind="match", priority=20, text="hi", attempts=0
         )

@@ -36,7 +36,7 @@ from bot.market.generate import generate_rules, generate_snapshot_dict, mutate_d
 from bot.market.snapshot import decode_snapshot
 from bot.secrets import KeyBox
 from bot.services import accounts, alert_state, watch
-from bot.services.context import ServiceContext
+from bot.services.context import ServiceContext, UserError
 from bot.services.cycle import Cycle, SnapshotNotApplied
 from bot.services.market_state import MarketState
 from tests.conftest import PostgresServer
@@ -103,11 +103,15 @@ class Bot:
         assert found is not None
         return found
 
-    async def add_rule(self, n: int, text: str) -> int:
-        return (await watch.save(self.ctx, await self.user(n), text)).rule_id
+    async def add_rule(self, n: int, text: str) -> int | None:
+        """The new rule's number for its user; None when the user has this rule already."""
+        try:
+            return (await watch.save(self.ctx, await self.user(n), text)).rule_id
+        except UserError:
+            return None
 
-    async def remove_rule(self, n: int, rule_id: int) -> None:
-        await watch.delete(self.ctx, await self.user(n), rule_id)
+    async def remove_rule(self, n: int, number: int) -> None:
+        await watch.delete(self.ctx, await self.user(n), number)
 
     async def announcements(self) -> list[tuple[str, int, frozenset[str]]]:
         async with self.ctx.reads() as s:
@@ -228,7 +232,7 @@ async def _scenario(
                         if active:
                             rule = active[pick % len(active)]
                             for bot in (steady, tested):
-                                await bot.remove_rule(rule.user_id, rule.rule_id)
+                                await bot.remove_rule(rule.user_id, rule.number)
                     case ("restart",):
                         await tested.restart()
                     case ("checkpoint",):

@@ -13,10 +13,13 @@ import pytest
 from bot.i18n import LANGUAGES, Say, translator
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server, decode_snapshot
+from bot.market.suggest import GpuModel
 from bot.orders.protection import AtCap, OverBudget, ProtectionSettings, RateLimited
 from bot.orders.template import parse_template
 from bot.services import events as ev
 from bot.services import results as res
+from bot.services.alert_prefs import AlertPrefs
+from bot.services.payloads import Builder, ServerPrice
 from bot.services.taps import KINDS
 from bot.telegram.render import account, alerts, bids, orders, protection, rules, taps
 from tests.fakes.clore_server import make_bid, make_server
@@ -65,6 +68,21 @@ VIEWS: list[Any] = [
     res.RulesView([(1, "gpu=4090", False), (2, "cc=DE", True)], 0),
     res.ProtectHint(900, 25.0),
     res.LanguageView(),
+    res.SettingsView(
+        res.Profile(1, 42, 0.5, 40.0, False),
+        AlertPrefs({"match": "silent", "outbid": "off"}, True, datetime(2030, 1, 1, tzinfo=UTC),
+                   23 * 60, 7 * 60, "Europe/Berlin"),
+        datetime(2029, 12, 31, 22, 30, tzinfo=UTC),
+    ),
+    *(res.BuilderView(step, 'gpu="RTX 4090"' if step != "gpu" else "", 3,
+                      [res.Choice(Say("{n}+ GPUs", n=2), Builder(step="price", gpus=2))])
+      for step in ("gpu", "count", "price", "rel", "cc", "done")),
+    res.BuilderView("gpu", "", 0, [], ready=False),
+    res.GpusView(None),
+    res.DetailsView([]),
+    res.MarketView("gpu=4090", [], 0, 0, 5, [], ready=False),
+    res.MarketView("gpu=4090", [], 12, 5, 5, [ServerPrice("7", 12.5)]),
+    res.GpusView([GpuModel("RTX 4090", 3, 12.5), GpuModel("A100", 0, None)]),
 ]
 
 

@@ -68,7 +68,7 @@ def test_dynamic_values_are_escaped() -> None:
     hostile = item("5", 10.0, rule='gpu="<b>&"', gpu_model="RTX <4090> & co", cpu="<script>",
                    cc="<>")
     cases = [
-        (match_alert([hostile], limit=1), ['gpu="<b>&"', "RTX <4090> & co", "<script>"]),
+        (match_alert([hostile], limit=1), ['gpu="<b>&"', "RTX <4090> & co", "<>"]),
         (rules.rules_list(EN, [(1, 'gpu="a<b" & c', False)]), ['gpu="a<b" & c']),
         (rules.matches_preview(EN, 'gpu="<i>"', [hostile], 1, 5), ['gpu="<i>"', "<4090>"]),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import User, utcnow
 from bot.db.repositories._rows import rowcount
+from bot.services.alert_prefs import AlertPrefs, parse_modes
 
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
@@ -147,3 +149,53 @@ async def list_linked(session: AsyncSession) -> list[User]:
         .order_by(User.id)
     )
     return list(result)
+
+
+# -- alert control (see bot.services.alert_prefs) --------------------------------------------
+
+
+def prefs_of(user: User) -> AlertPrefs:
+    return AlertPrefs(
+        modes=parse_modes(user.alert_modes),
+        paused=user.alerts_paused,
+        paused_until=user.paused_until,
+        quiet_start=user.quiet_start,
+        quiet_end=user.quiet_end,
+        time_zone=user.time_zone,
+    )
+
+
+async def prefs_for(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, AlertPrefs]:
+    """Alert settings of these users, looked up by primary key in chunks."""
+    ids = sorted(set(user_ids))
+    found: dict[int, AlertPrefs] = {}
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(
+                User.id, User.alert_modes, User.alerts_paused, User.paused_until,
+                User.quiet_start, User.quiet_end, User.time_zone,
+            ).where(User.id.in_(ids[start : start + 500]))
+        )  # fmt: skip
+        for uid, modes, paused, until, q_start, q_end, zone in rows:
+            found[uid] = AlertPrefs(parse_modes(modes), paused, until, q_start, q_end, zone)
+    return found
+
+
+async def set_pause(
+    session: AsyncSession, user_id: int, paused: bool, until: datetime | None = None
+) -> bool:
+    return await _update(session, user_id, alerts_paused=paused, paused_until=until)
+
+
+async def set_alert_modes(session: AsyncSession, user_id: int, raw: str | None) -> bool:
+    return await _update(session, user_id, alert_modes=raw)
+
+
+async def set_quiet(
+    session: AsyncSession, user_id: int, start: int | None, end: int | None
+) -> bool:
+    return await _update(session, user_id, quiet_start=start, quiet_end=end)
+
+
+async def set_time_zone(session: AsyncSession, user_id: int, zone: str | None) -> bool:
+    return await _update(session, user_id, time_zone=zone)

@@ -72,9 +72,6 @@ def settings_text(tr: Translator, p: Profile) -> str:
                 step=clore(p.raise_step),
             ),
             cap,
-            tr.gettext("Alerts: paused (/resume)")
-            if p.alerts_paused
-            else tr.gettext("Alerts: on (/pause)"),
         ]
     )
 

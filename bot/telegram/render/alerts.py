@@ -13,7 +13,7 @@ from bot.services import events as ev
 from bot.telegram.html import esc
 from bot.telegram.render import Rendered
 from bot.telegram.render.bids import bid_buttons
-from bot.telegram.render.common import at, clore, gpu_summary, say, server_card
+from bot.telegram.render.common import at, clore, gpu_summary, say, server_line
 
 CardCache = dict[tuple[str, str, float], str]  # (language, server id, price) -> card
 
@@ -42,14 +42,16 @@ def match_alert(tr: Translator, alert: ev.MatchAlert, cards: CardCache | None = 
         lines.append(
             "\n"
             + tr.gettext(
-                "Rule {rule_id}: <code>{rule}</code>", rule_id=rule_id, rule=esc(group[0].rule_text)
+                "Rule {rule_id}: <code>{rule}</code>",
+                rule_id=group[0].number or rule_id,
+                rule=esc(group[0].rule_text),
             )
         )
         for i in group:
             key = (tr.lang, i.server_id, i.price_to_win)
             card = cards.get(key)
             if card is None:
-                card = cards[key] = server_card(
+                card = cards[key] = server_line(
                     tr, i.server_id, i.server, i.price_to_win, i.versus_median
                 )
             lines.append(card)
@@ -134,7 +136,8 @@ def notice(tr: Translator, event: ev.Notice, cards: CardCache | None = None) -> 
         case ev.AutoRaised():
             return Rendered(
                 tr.gettext(
-                    "🛡 Raised order {order_id} on #{server} to {price} (rival at {rival})",
+                    "🛡 Raised order {order_id} on #{server} to {price} CLORE/day (rival at "
+                    "{rival} CLORE/day)",
                     order_id=event.order_id,
                     server=esc(event.server_id),
                     price=clore(event.price),

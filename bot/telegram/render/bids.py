@@ -33,14 +33,17 @@ def bid_line(tr: Translator, standing: BidStanding, server: Server | None) -> st
 
 
 def bid_buttons(tr: Translator, standing: BidStanding, raise_to: float) -> KeyboardToMake:
+    """Raise only where the bid is outbid (a leading or tied bid has Cancel and Protect);
+    Cancel asks first."""
     order = {"order_id": standing.order_id, "server_id": standing.server_id}
+    cancel = ButtonToMake(tr.gettext("Cancel"), "cancel_ask", order)
+    # A button cannot take the cap: it answers with the /protect command to send.
+    protect = ButtonToMake(tr.gettext("🛡 Protect"), "protect", {"cap": raise_to, **order})
+    if standing.state != "outbid":
+        return [[cancel, protect]]
     label = tr.gettext("Raise to {price}", price=clore(raise_to))
-    return [
-        [ButtonToMake(label, "raise", {"price": raise_to, **order}),
-         ButtonToMake(tr.gettext("Cancel"), "cancel", order)],
-        # A button cannot take the cap: it answers with the /protect command to send.
-        [ButtonToMake(tr.gettext("🛡 Protect"), "protect", {"cap": raise_to, **order})],
-    ]  # fmt: skip
+    # One row per bid: a tap's result takes the place of its bid's row (see Edit.ADD).
+    return [[ButtonToMake(label, "raise", {"price": raise_to, **order}), cancel, protect]]
 
 
 def bid_label(tr: Translator, server_id: str, price: float) -> str:

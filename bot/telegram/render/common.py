@@ -66,12 +66,17 @@ def server_line(
     tr: Translator, server_id: str, server: Server, price_to_win: float,
     versus: float | None = None,
 ) -> str:  # fmt: skip
-    """`versus`: % against the 7-day median per GPU (price context), None: not known."""
+    """One machine on one line: server, GPUs, price to win (labelled, and per GPU), country,
+    reliability; `versus`: % against the 7-day median per GPU (price context), None: not
+    known. Match alerts, digests and previews list machines this way."""
+    per_gpu = price_to_win / len(server.gpus) if server.gpus else price_to_win
     return tr.gettext(
-        "<b>#{server}</b> {gpus} · <b>{price}</b> CLORE/day · {cc} · {reliability}%",
+        "<b>#{server}</b> {gpus} · to win <b>{price}</b> CLORE/day ({per_gpu}/GPU) · {cc} · "
+        "{reliability}%",
         server=esc(server_id),
         gpus=esc(gpu_summary(tr, server)),
         price=clore(price_to_win),
+        per_gpu=clore(per_gpu),
         cc=esc(server.cc),
         reliability=f"{server.reliability * 100:.1f}",
     ) + versus_median(tr, versus)

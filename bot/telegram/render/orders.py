@@ -100,9 +100,10 @@ def history_line(tr: Translator, entry: AuditEntry) -> str:
     if entry.automatic and entry.action == "raise":
         from_price, reason = parse_raise_detail(entry.detail)
     if entry.price is not None and from_price is not None:
-        what += f" {clore(from_price)} → {clore(entry.price)}"
+        what += " " + tr.gettext("{old} → {new} CLORE/day", old=clore(from_price),
+                                 new=clore(entry.price))  # fmt: skip
     elif entry.price is not None:
-        what += " " + tr.gettext("at {price}", price=clore(entry.price))
+        what += " " + tr.gettext("at {price} CLORE/day", price=clore(entry.price))
     words = OUTCOME_WORDS.get(entry.outcome)
     result = tr.gettext(words) if words else entry.outcome
     return f"{when}  {what}: {result}" + (f" ({reason})" if reason else "")

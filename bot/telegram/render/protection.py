@@ -38,7 +38,14 @@ def budget(tr: Translator, result: BudgetState) -> str:
             budget=clore(result.budget),
             spent=clore(result.spent),
         )
-    return head + "\n" + tr.gettext("(<code>/budget 20</code> or <code>/budget off</code>)")
+    head += "\n" + tr.gettext("(<code>/budget 20</code> or <code>/budget off</code>)")
+    if result.below_step is not None:
+        head += "\n" + tr.gettext(
+            "⚠️ That is less than one raise step ({step} CLORE/day): no automatic raise fits "
+            "in it. A budget of at least {step} lets protection act once.",
+            step=clore(result.below_step),
+        )
+    return head
 
 
 def protect_hint(tr: Translator, order_id: int, cap: float) -> str:

@@ -7,13 +7,18 @@ from bot.i18n import Translator
 from bot.services.buttons import ButtonToMake, KeyboardToMake
 from bot.services.results import (
     BidView,
+    BuilderView,
+    DetailsView,
+    GpusView,
     LanguageView,
+    MarketView,
     ProtectHint,
     RulesView,
+    SettingsView,
     TapButton,
     TapResult,
 )
-from bot.telegram.render import Rendered
+from bot.telegram.render import Rendered, renter
 from bot.telegram.render.bids import bid_line
 from bot.telegram.render.common import plain, say
 from bot.telegram.render.language import picker
@@ -49,6 +54,23 @@ def answer(tr: Translator, result: TapResult) -> Rendered | None:
             chooser = picker(tr)
             parts.append(chooser.text)
             keyboard = chooser.keyboard
+        case DetailsView(items=items):
+            parts.append(renter.details(tr, items))
+        case MarketView():
+            page = renter.market_page(tr, result.view)
+            parts.append(page.text)
+            keyboard = page.keyboard
+        case GpusView(models=models):
+            parts.append(renter.gpus(tr, models))
+        case BuilderView():
+            page = renter.builder(tr, result.view)
+            parts.append(page.text)
+            keyboard = page.keyboard
+        case SettingsView():
+            page = renter.settings(tr, result.view)
+            parts.append(page.text)
+            keyboard = page.keyboard
     if not parts:
-        return None
+        # Only new buttons (a confirmation, or a bid's buttons back): the text stays.
+        return Rendered("", keyboard) if keyboard else None
     return Rendered("\n".join(parts), keyboard)
