@@ -74,12 +74,17 @@ class PriceHistory:
         due = self.next_hour is not None and hour > self.next_hour
         async with ctx.sessions() as s, s.begin():
             new = [key for key in figures.keys if key not in self.series]
+            existing: dict[SeriesKey, repo.Series] = {}
+            if new:  # another replica may have added them since this one loaded
+                existing = {found.key: found for found in await repo.all_series(s)}
+                new = [key for key in new if key not in existing]
             added = {found.key: found for found in await repo.add_series(s, new, now)}
-            ids = [(self.series.get(key) or added[key]).id for key in figures.keys]
+            known = {**existing, **added}
+            ids = [(self.series.get(key) or known[key]).id for key in figures.keys]
             await repo.record(s, ids, figures, now)
             if self.next_hour is None:
                 await state.set_value(s, NEXT_HOUR, str(hour))
-        self.series.update(added)  # only once committed: a rollback takes their ids back
+        self.series.update(known)  # only once committed: a rollback takes their ids back
         self.last_at = now
         if self.next_hour is None:
             self.next_hour = hour
