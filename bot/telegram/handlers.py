@@ -271,6 +271,7 @@ async def watch_rule(update: Update, context: Context, user: User) -> None:
     saved = await watch.save(ctx, user, text)
     # The preview is /market's first page: Bid buttons for users who can bid, and Next.
     page = render.market_page(tr, await watch.market_view(ctx, user, saved.preview.canonical))
+    page = _with_deal_note(ctx, tr, page, saved.preview.canonical)
     answer = rules_render.rule_saved(tr, saved.rule_id, page.text)
     if saved.unmatched:
         answer += "\n\n" + render.unmatched(tr, saved.unmatched)
@@ -306,10 +307,19 @@ async def market(update: Update, context: Context, user: User) -> None:
         raise UserError("Send /market followed by a rule, e.g. /market gpu=4090 price<30")
     ctx, tr = services(context), translator_for(user)
     view = await watch.market_view(ctx, user, text)
-    page = render.market_page(tr, view)
+    page = _with_deal_note(ctx, tr, render.market_page(tr, view), view.canonical)
     if not view.total and (unmatched := watch.unmatched(ctx, watch.parse(text))):
         page = Rendered(page.text + "\n\n" + render.unmatched(tr, unmatched), page.keyboard)
     await show(context, user, page)
+
+
+def _with_deal_note(
+    ctx: ServiceContext, tr: Translator, page: Rendered, canonical: str
+) -> Rendered:
+    """A rule using `deal` before any series has a day of history: say why it matches
+    nothing yet."""
+    note = insight_render.deal_note(tr, canonical, ctx.history.medians)
+    return Rendered(page.text + note, page.keyboard) if note else page
 
 
 def _preview_text(ctx: ServiceContext, tr: Translator, preview: watch.Preview) -> str:
