@@ -71,12 +71,13 @@ def decode_change(data: bytes) -> StoredChange:
     record = msgspec.msgpack.decode(zstandard.ZstdDecompressor().decompress(data), type=_Record)
     if record.format != FORMAT:
         raise ValueError(f"alert memory record format {record.format} is not known")
+    # astype(copy=False): on a little-endian machine the planes already are native arrays
     return StoredChange(
-        _unshuffle(record.rule_ids, "<i8").astype(np.int64),
+        _unshuffle(record.rule_ids, "<i8").astype(np.int64, copy=False),
         record.server_ids,
         _unshuffle(record.servers, "<u4").astype(np.int64),
-        _unshuffle(record.announced, "<f8").astype(np.float64),
-        _unshuffle(record.stopped_at, "<f8").astype(np.float64),
+        _unshuffle(record.announced, "<f8").astype(np.float64, copy=False),
+        _unshuffle(record.stopped_at, "<f8").astype(np.float64, copy=False),
         record.purged_rules,
     )
 

@@ -33,7 +33,10 @@ _ROW_BITS = 32  # key = rule id << 32 | matcher row (rows are far below 2**32)
 
 
 def pair_keys(rule_ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    return (rule_ids.astype(np.int64) << _ROW_BITS) | rows.astype(np.int64)
+    keys = rule_ids.astype(np.int64)  # the one new array (millions of pairs): shifted in place
+    keys <<= _ROW_BITS
+    keys |= rows.astype(np.int64, copy=False)
+    return keys
 
 
 def member(values: np.ndarray, of: np.ndarray) -> np.ndarray:

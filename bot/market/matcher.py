@@ -126,6 +126,8 @@ class Transitions:
 def _concat(parts: list[_Pairs]) -> _Pairs:
     if not parts:
         return _empty_pairs()
+    if len(parts) == 1:
+        return parts[0]
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
@@ -180,7 +182,7 @@ class Matcher:
         self._live_ids = None
         if self._snapshot is None:
             return self._no_pairs  # shared: thousands of rules are set before the first snapshot
-        rule_ids, rows, ptws = self._evaluate_group(build_group(key, [member]), self._alive_rows())
+        rule_ids, rows, ptws = self._evaluate_one(build_group(key, [member]), self._alive_rows())
         self._extra.append((rule_ids, rows, ptws))
         return self._pairs_of(rule_ids, rows, ptws).by_price()
 
@@ -261,7 +263,7 @@ class Matcher:
         if self._snapshot is None:
             return self._pairs_of(*_empty_pairs())
         group = build_group(group_key(rule), [Member(-1, rule, owner)])
-        return self._pairs_of(*self._evaluate_group(group, self._alive_rows())).by_price()
+        return self._pairs_of(*self._evaluate_one(group, self._alive_rows())).by_price()
 
     def track_owners(self, owners: set[int]) -> None:
         """Watch the bids of these clore user ids (replaces the previous set)."""
@@ -321,15 +323,26 @@ class Matcher:
         if not rows.size:
             return _empty_pairs()
         shared: dict[object, np.ndarray] = {}
-        return _concat(
-            [self._evaluate_group(group, rows, shared) for group in self._current_groups()]
-        )
+        parts: list[_Pairs] = []
+        for group in self._current_groups():
+            self._evaluate_group(group, rows, shared, parts)
+        return _concat(parts)
+
+    def _evaluate_one(self, group: RuleGroup, rows: np.ndarray) -> _Pairs:
+        parts: list[_Pairs] = []
+        self._evaluate_group(group, rows, {}, parts)
+        return _concat(parts)
 
     def _evaluate_group(
-        self, group: RuleGroup, rows: np.ndarray, shared: dict[object, np.ndarray] | None = None
-    ) -> _Pairs:
-        """Matches of one group among `rows`; `shared` caches what groups have in common."""
-        shared = {} if shared is None else shared
+        self,
+        group: RuleGroup,
+        rows: np.ndarray,
+        shared: dict[object, np.ndarray],
+        parts: list[_Pairs],
+    ) -> None:
+        """Appends the matches of one group among `rows` to `parts` (one concatenation at
+        the end copies millions of pairs once, not once per level); `shared` caches what
+        groups have in common."""
         table = self._table
         flags = group.key[1:]
         ok = shared.get(flags)
@@ -373,7 +386,7 @@ class Matcher:
             servers = servers[keep]
             columns = {name: column[keep] for name, column in columns.items()}
         if not servers.size:
-            return _empty_pairs()
+            return
         categories = {
             kind: (
                 np.stack([self._interners[kind].table(sig) for sig in signatures]),
@@ -384,14 +397,11 @@ class Matcher:
         }
         corrections = self._corrections(group, rows, servers, shared)
         step = max(1, _BLOCK // servers.size)
-        parts = [
+        for start in range(0, len(group.rules), step):
             self._evaluate_block(
                 group, start, min(start + step, len(group.rules)), servers, columns, categories,
-                corrections,
-            )
-            for start in range(0, len(group.rules), step)
-        ]
-        return _concat(parts)
+                corrections, parts,
+            )  # fmt: skip
 
     def _evaluate_block(
         self,
@@ -402,7 +412,8 @@ class Matcher:
         columns: dict[str, np.ndarray],
         categories: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
         corrections: _Pairs,
-    ) -> _Pairs:
+        parts: list[_Pairs],
+    ) -> None:
         """Rules start..stop of `group` against `servers`, one (rules x servers) matrix.
 
         A condition most rules have is applied to the whole matrix (absent = unbounded);
@@ -435,18 +446,18 @@ class Matcher:
                 found[having - start] &= (values >= lo[having, None]) & (values <= hi[having, None])
         if others_hold is None:
             others_hold = found[local - start, column]
-        table = self._table
-        extra = _empty_pairs()
         if local.size:
             found[local - start, column] = False
             rows = servers[column]
             fits = others_hold & self._prices_fit(group, local, rows, ptw)
-            extra = (group.rule_ids[local[fits]], rows[fits], ptw[fits])
+            if fits.any():
+                parts.append((group.rule_ids[local[fits]], rows[fits], ptw[fits]))
         # 1-D search then divmod: several times faster than np.nonzero on a 2-D matrix
         hit_rules, hit_columns = np.divmod(np.flatnonzero(found), servers.size)
-        rows = servers[hit_columns]
-        pairs = (group.rule_ids[start:stop][hit_rules], rows, table.floats["ptw"][rows])
-        return _concat([pairs, extra]) if extra[0].size else pairs
+        if hit_rules.size:
+            rows = servers[hit_columns]
+            ptws = self._table.floats["ptw"][rows]
+            parts.append((group.rule_ids[start:stop][hit_rules], rows, ptws))
 
     def _owner_prices(self, rows: np.ndarray) -> _Pairs:
         """(owner, row, price to win) among `rows` where an owner with rules bids and its

@@ -29,6 +29,7 @@ from bot.db.repositories import actions, alerts, outbox, state, users
 from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
+from bot.market.listing import listing
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Snapshot
@@ -90,47 +91,6 @@ class RuleView:
         return np.where(inside, self.users[np.minimum(at, self.ids.size - 1)], -1)
 
 
-def _first_index(values: np.ndarray) -> np.ndarray:
-    """For small non-negative ints: value -> position of its first occurrence (-1: absent).
-    Linear, unlike np.unique's sort."""
-    first = np.full(int(values.max()) + 1, -1, dtype=np.int64)
-    first[values[::-1]] = np.arange(values.size - 1, -1, -1)  # the last write wins
-    return first
-
-
-def _listing_order(pairs: Pairs, owners: np.ndarray) -> np.ndarray:
-    """Positions sorting pairs by (owner, price, server id as a number, rule id).
-
-    One int64 argsort instead of a four-key lexsort: prices and server ids become one rank
-    over the few distinct (price, server) values (almost every pair of a server has the
-    server's common price), and owners become dense indexes.
-    """
-    first_of_row = _first_index(pairs.rows)
-    rows = np.flatnonzero(first_of_row >= 0)
-    common_at = first_of_row[rows]
-    common = np.full(first_of_row.size, np.nan)
-    common[rows] = pairs.prices[common_at]  # one price per server, from some pair of it
-    exceptional = pairs.prices != common[pairs.rows]
-    sid = pairs.sid_number
-    values_p = np.concatenate([common[rows], pairs.prices[exceptional]])
-    values_s = np.concatenate([sid[rows], sid[pairs.rows[exceptional]]])
-    order = np.lexsort((values_s, values_p))  # small: servers + exceptions
-    rank_of = np.empty(order.size, dtype=np.int64)
-    rank_of[order] = np.arange(order.size)
-    row_rank = np.zeros(first_of_row.size, dtype=np.int64)
-    row_rank[rows] = rank_of[: rows.size]
-    rank = row_rank[pairs.rows]
-    rank[exceptional] = rank_of[rows.size :]
-    first_of_owner = _first_index(owners)
-    present = first_of_owner >= 0
-    dense = (np.cumsum(present) - 1)[owners]
-    width_rank, width_rule = order.size, int(pairs.rule_ids.max()) + 1
-    if int(present.sum()) * width_rank * width_rule < 2**62:
-        key = (dense.astype(np.int64) * width_rank + rank) * width_rule + pairs.rule_ids
-        return np.argsort(key)
-    return np.lexsort((pairs.rule_ids, rank, dense))
-
-
 def user_alerts(
     announce: Pairs, view: RuleView, snapshot: Snapshot, limit: int
 ) -> list[UserAlert]:
@@ -143,17 +103,8 @@ def user_alerts(
     pairs, owners = announce, users_of
     if not mine.all():
         pairs, owners = announce.take(np.flatnonzero(mine)), users_of[mine]
-    order = _listing_order(pairs, owners)
-    owners, rows = owners[order], pairs.rows[order]
-    # a user's rules share one owner, hence one price per machine: equal pairs are adjacent
-    first = np.ones(owners.size, dtype=bool)
-    first[1:] = (owners[1:] != owners[:-1]) | (rows[1:] != rows[:-1])
-    order, owners = order[first], owners[first]
-    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-    counts = np.diff(np.r_[starts, owners.size])
-    rank = np.arange(owners.size) - np.repeat(starts, counts)
-    listed = rank < limit
-    shown, shown_owners = pairs.take(order[listed]), owners[listed]
+    listed = listing(pairs, owners, limit)
+    shown, shown_owners = pairs.take(listed.listed), listed.listed_users
     found: dict[int, list[messages.MatchItem]] = defaultdict(list)
     for user_id, rule_id, server_id, price in zip(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
@@ -164,7 +115,7 @@ def user_alerts(
                 rule_id, view.rules[rule_id].text, server_id, snapshot.servers[server_id], price
             )
         )
-    totals = dict(zip(owners[starts].tolist(), counts.tolist(), strict=True))
+    totals = dict(zip(listed.users.tolist(), listed.totals.tolist(), strict=True))
     return [UserAlert(user_id, items, totals[user_id]) for user_id, items in found.items()]
 
 
