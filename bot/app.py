@@ -18,6 +18,7 @@ from pathlib import Path
 from telegram.error import TelegramError
 from telegram.ext import Application
 
+from bot import runtime
 from bot.clore.client import CloreClient
 from bot.clore.fetcher import SnapshotFetcher
 from bot.config import ConfigError, Settings, load_settings
@@ -48,6 +49,7 @@ def main(args: argparse.Namespace) -> int:
     # bot's alone whatever umask it was started with.
     restrict_umask()
     secure_redirected_output()
+    runtime.tune()
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_file)
@@ -148,6 +150,7 @@ async def serve(
     await accounts.check_stored_keys(ctx)
     await accounts.refresh_owners(ctx)
     restored = await alert_state.restore(ctx)
+    runtime.settle()
     if restored.snapshot_url is not None and ctx.market.snapshot is not None:
         fetcher.seed(ctx.market.snapshot, restored.snapshot_url, ctx.market.clore_price)
     log.info(

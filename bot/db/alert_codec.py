@@ -51,7 +51,10 @@ def _unshuffle(data: bytes, dtype: str) -> np.ndarray:
     kind = np.dtype(dtype)
     count = len(data) // kind.itemsize
     planes = np.frombuffer(data, dtype=np.uint8).reshape(kind.itemsize, count)
-    return np.ascontiguousarray(planes.T).view(kind).reshape(count)
+    values = np.ascontiguousarray(planes.T).view(kind).reshape(count)
+    # a copy, except for 0 or 1 values, where the transpose is already contiguous and still
+    # a view of the (read-only) bytes: the memory writes into the arrays it adopts
+    return values if values.flags.writeable else values.copy()
 
 
 def encode_change(change: StoredChange) -> bytes:
