@@ -172,7 +172,9 @@ class AlertMemory:
         muted = member(started.rule_ids, muted_rules)
         announce = started.take(np.flatnonzero(~muted)) if muted.any() else started
         keys = pair_keys(announce.rule_ids, announce.rows)
-        order = np.argsort(keys)  # keys are unique
+        # stable (timsort): merges the sorted runs a full evaluation yields (one per rule
+        # group), about 3x faster than the default quicksort here; keys are unique anyway
+        order = np.argsort(keys, kind="stable")
         change = MemoryChange(keys[order], announce.prices[order], np.full(keys.size, np.nan),
                               _ints())  # fmt: skip
         return Decision(announce, change)

@@ -70,11 +70,12 @@ class RuleView:
 
     def __init__(self, rules: list[ActiveRule]) -> None:
         self.rules = {r.rule_id: r for r in rules}
-        self.ids = np.array(sorted(self.rules), dtype=np.int64)
-        self.users = np.array([self.rules[i].user_id for i in self.ids.tolist()], dtype=np.int64)
-        self.muted = np.array(
-            [i for i in self.ids.tolist() if self.rules[i].alerts_paused], dtype=np.int64
-        )
+        ids = np.fromiter(self.rules, dtype=np.int64, count=len(self.rules))
+        users = np.fromiter((r.user_id for r in self.rules.values()), np.int64, len(ids))
+        paused = np.fromiter((r.alerts_paused for r in self.rules.values()), bool, len(ids))
+        order = np.argsort(ids, kind="stable")  # rules come by id: already in order
+        self.ids, self.users = ids[order], users[order]
+        self.muted = self.ids[paused[order]]
 
     def users_of(self, rule_ids: np.ndarray) -> np.ndarray:
         """The owner of each rule id, -1 for rules that are not active."""
