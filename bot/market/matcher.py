@@ -474,13 +474,14 @@ class Matcher:
         table, common, rule_owners = self._table, self._table.floats["ptw"], self._rule_owners
         found: list[tuple[int, int, float]] = []
         if rule_owners:
+            row_owners = self._row_owners
             for row in rows.tolist():
-                for owner in self._row_owners.get(row, ()):
-                    if owner in rule_owners:
-                        server = table.servers[row]
-                        ptw = ranking.price_to_win(server, self._clore, owner)  # type: ignore[arg-type]
-                        if ptw != common[row]:
-                            found.append((owner, row, ptw))
+                if row not in row_owners:
+                    continue  # no active bid here
+                # only the owner of the best bid can have a price of its own (see ranking)
+                lead = ranking.leader_price_to_win(table.servers[row], self._clore)  # type: ignore[arg-type]
+                if lead is not None and lead[0] in rule_owners and lead[1] != common[row]:
+                    found.append((lead[0], row, lead[1]))
         if not found:
             return _empty_pairs()
         found.sort()

@@ -65,6 +65,20 @@ def price_to_win(server: Server, clore_price: float | None, exclude_owner: int |
     return max(server.min_bid, best[1] + energy(base_pl(server), server.energy_price, clore_price))
 
 
+def leader_price_to_win(server: Server, clore_price: float | None) -> tuple[int, float] | None:
+    """(owner of the best active bid, that owner's own price to win); None without bids.
+
+    Every other owner's price to win is the common one (`price_to_win(server, p, None)`),
+    to the bit: excluding an owner that does not hold the best bid leaves the same best
+    bid (the first of the highest score), hence the same expression.
+    """
+    best = best_competitor(server, clore_price, None)
+    if best is None:
+        return None
+    owner = best[0].owner
+    return owner, price_to_win(server, clore_price, owner)
+
+
 class BidStanding(msgspec.Struct, frozen=True, gc=False):  # a Struct: built thousands of times
     server_id: str
     order_id: int
