@@ -101,10 +101,8 @@ class BidTracker:
             server = snapshot.servers.get(server_id)
             now: dict[BidKey, ranking.BidStanding] = {}
             if server is not None:
-                for bid in server.bids:
-                    if bid.active and bid.owner in self.tracked:
-                        standing = ranking.bid_standing(server_id, server, bid, clore_price)
-                        now[(server_id, bid.id)] = standing
+                for standing in ranking.standings_of(server_id, server, self.tracked, clore_price):
+                    now[(server_id, standing.order_id)] = standing
             for key, standing in before.items():
                 if key not in now:
                     self._forget(key)

@@ -95,8 +95,40 @@ class BidStanding(msgspec.Struct, frozen=True, gc=False):  # a Struct: built tho
 def bid_standing(
     server_id: str, server: Server, bid: Bid, clore_price: float | None
 ) -> BidStanding:
+    return _standing(server_id, server, bid, clore_price,
+                     best_competitor(server, clore_price, bid.owner))  # fmt: skip
+
+
+def standings_of(
+    server_id: str, server: Server, owners: set[int], clore_price: float | None
+) -> list[BidStanding]:
+    """`bid_standing` of every active bid of `owners` on the server, in the server's order:
+    the best competitor of a bid is the best bid unless its owner holds that (see
+    `leader_price_to_win`), so a server's bids are scanned twice, not once per bid."""
+    mine = [bid for bid in server.bids if bid.active and bid.owner in owners]
+    if not mine:
+        return []
+    best = best_competitor(server, clore_price, None)
+    assert best is not None
+    leader = best[0].owner
+    found = []
+    looked = False
+    behind_leader: tuple[Bid, float] | None = None  # the best bid of another owner
+    for bid in mine:
+        if bid.owner != leader:
+            found.append(_standing(server_id, server, bid, clore_price, best))
+            continue
+        if not looked:
+            behind_leader, looked = best_competitor(server, clore_price, leader), True
+        found.append(_standing(server_id, server, bid, clore_price, behind_leader))
+    return found
+
+
+def _standing(
+    server_id: str, server: Server, bid: Bid, clore_price: float | None,
+    best: tuple[Bid, float] | None,
+) -> BidStanding:  # fmt: skip
     own_score = score(bid, server, clore_price)
-    best = best_competitor(server, clore_price, bid.owner)
     if best is None:
         state: State = "leading"
         top_price = top_score = None

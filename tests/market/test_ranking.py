@@ -141,3 +141,22 @@ def test_only_the_leader_has_a_price_to_win_of_its_own(seed: int) -> None:
         for owner in range(1, 6):
             own = ranking.price_to_win(server, clore_price, owner)
             assert own == (lead[1] if owner == lead[0] else common)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_standings_of_equal_bid_standing(seed: int) -> None:
+    rng = random.Random(seed)
+    bids = [
+        factory.bid(rng.randrange(1, 5), rng.choice([1.0, 2.0, 2.0, 3.5]),
+                    pl=rng.choice([150, 300]), active=rng.random() > 0.2, id=n + 1)
+        for n in range(rng.randrange(0, 7))
+    ]  # fmt: skip
+    server = factory.server(bids=bids)
+    owners = set(rng.sample(range(1, 5), rng.randrange(0, 5)))
+    for clore_price in (None, 0.02):
+        expected = [
+            ranking.bid_standing("7", server, b, clore_price)
+            for b in server.bids
+            if b.active and b.owner in owners
+        ]
+        assert ranking.standings_of("7", server, owners, clore_price) == expected
