@@ -72,7 +72,13 @@ class BidTracker:
             check.update(sid for sid in changed if sid in self._by_server)
         if self.tracked:
             tracked = self.tracked
-            check.update(sid for sid in changed if any(o in tracked for o in owners_of(sid)))
+            theirs = [owner_rows[o] for o in tracked if o in owner_rows]
+            if sum(map(len, theirs)) < len(changed):  # e.g. a full update: from the owners
+                changed_ids = set(changed)
+                ids = (server_ids[row] for rows in theirs for row in rows)
+                check.update(sid for sid in ids if sid in changed_ids)
+            else:
+                check.update(sid for sid in changed if any(o in tracked for o in owners_of(sid)))
         for owner in self.newly_tracked:  # their bids on unchanged servers are news too
             check.update(server_ids[row] for row in owner_rows.get(owner, ()))
         return check

@@ -65,6 +65,31 @@ def price_to_win(server: Server, clore_price: float | None, exclude_owner: int |
     return max(server.min_bid, best[1] + energy(base_pl(server), server.energy_price, clore_price))
 
 
+def prices_to_win(servers: list[Server], clore_price: float | None) -> list[float]:
+    """`price_to_win(server, clore_price, None)` of every server, to the bit: the same
+    expressions in one loop (a full evaluation prices every server of the market)."""
+    known = clore_price is not None and clore_price > 0
+    found = []
+    for server in servers:
+        energy_price, best = server.energy_price, None
+        for bid in server.bids:
+            if bid.active:
+                bid_score = bid.price - (
+                    bid.pl * 24 / 1000 * energy_price / clore_price if known else 0.0  # type: ignore[operator]
+                )
+                if best is None or bid_score > best:
+                    best = bid_score
+        if best is None:
+            found.append(server.min_bid)
+            continue
+        pl = 0.0
+        for gpu in server.gpus:
+            pl += gpu.pl[0]
+        base = pl * 24 / 1000 * energy_price / clore_price if known else 0.0  # type: ignore[operator]
+        found.append(max(server.min_bid, best + base))
+    return found
+
+
 def leader_price_to_win(server: Server, clore_price: float | None) -> tuple[int, float] | None:
     """(owner of the best active bid, that owner's own price to win); None without bids.
 

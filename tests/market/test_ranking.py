@@ -160,3 +160,21 @@ def test_standings_of_equal_bid_standing(seed: int) -> None:
             if b.active and b.owner in owners
         ]
         assert ranking.standings_of("7", server, owners, clore_price) == expected
+
+
+def test_prices_to_win_equal_price_to_win() -> None:
+    rng = random.Random(5)
+    servers = [
+        factory.server(
+            bids=[factory.bid(rng.randrange(1, 5), rng.choice([0.5, 1.0, 2.0, 3.5]),
+                              pl=rng.choice([150, 300]), active=rng.random() > 0.2, id=n + 1)
+                  for n in range(rng.randrange(0, 6))],
+            gpus=[gpu(pl=(rng.choice([100.0, 150.0]), 450.0)) for _ in range(rng.randrange(0, 4))],
+            min_bid=rng.choice([0.1, 1.0, 2.5]), energy_price=rng.choice([0.0, 0.1, 0.25]),
+        )
+        for _ in range(60)
+    ]  # fmt: skip
+    for clore_price in (None, 0.0, 0.02, float("nan")):
+        assert ranking.prices_to_win(servers, clore_price) == [
+            price_to_win(s, clore_price, None) for s in servers
+        ]
