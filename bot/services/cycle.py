@@ -165,7 +165,17 @@ class Cycle:
         assert poll.snapshot is not None
         market = self.ctx.market
         before = (market.snapshot, market.clore_price, market.snapshot_url)
-        transitions = await market.apply(poll.snapshot, poll.clore_price, poll.snapshot_url)
+        # New bytes: the rules are read while the matcher works (in its thread).
+        reading = (
+            asyncio.create_task(self._read_rules()) if poll.snapshot is not before[0] else None
+        )
+        try:
+            transitions = await market.apply(poll.snapshot, poll.clore_price, poll.snapshot_url)
+        except BaseException:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+            raise
         if poll.snapshot is before[0] and not _has_news(transitions):
             # The same bytes again (a new URL): nothing to announce or to remember.
             async with self.ctx.sessions() as s, s.begin():
@@ -173,7 +183,7 @@ class Cycle:
             market.ready = True
             return
         try:
-            await self._commit(poll, transitions, before[0], report)
+            await self._commit(poll, transitions, before[0], report, reading)
         except Exception:
             self._protect = []
             await market.revert(*before)
@@ -186,16 +196,15 @@ class Cycle:
         transitions: Transitions,
         previous: Snapshot | None,
         report: CycleReport,
+        reading: asyncio.Task[tuple[RuleView, dict[int, User]]] | None = None,
     ) -> None:
         ctx, market = self.ctx, self.ctx.market
         snapshot, url = poll.snapshot, poll.snapshot_url or ""
         assert snapshot is not None
         now = ctx.clock()
-        async with ctx.reads() as s:
-            view = RuleView(await rules_repo.active_rules(s))
-            bidders = await _bidders(s) if len(transitions.started) or len(
-                transitions.repriced
-            ) else {}  # fmt: skip
+        view, bidders = await (reading or self._read_rules())
+        if not (len(transitions.started) or len(transitions.repriced)):
+            bidders = {}
         inactive = np.setdiff1d(
             np.array(sorted(market.matcher.rule_ids), dtype=np.int64), view.ids
         )
@@ -244,6 +253,10 @@ class Cycle:
                 await memory_records.save_baseline(s, url, poll.clore_price, baseline_body, now)
         market.memory.apply(decision.change)
         report.match_alerts = sum(alert.total for alert in alerts_)
+
+    async def _read_rules(self) -> tuple[RuleView, dict[int, User]]:
+        async with self.ctx.reads() as s:
+            return RuleView(await rules_repo.active_rules(s)), await _bidders(s)
 
     async def _bids(self, s: AsyncSession, t: Transitions, url: str) -> int:
         if not t.bids and not t.gone_bids:
