@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -2, -3, -8
 _KEEP_FREED = 256 << 20  # freed heap kept mapped, for reuse by the next arrays
 _MMAP_THRESHOLD = 32 << 20  # glibc's largest: blocks below come from the heap
-_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
+_YOUNG_THRESHOLD = 100_000  # allocations between young collections (Python's default: 700)
 _tuned = False  # settle() acts only in a process tune() set up (not in in-process tests)
 
 
