@@ -67,6 +67,13 @@ def loaded(change: alert_codec.StoredChange, matcher: Matcher) -> MemoryChange:
     return MemoryChange(keys[order], change.announced[order], change.stopped_at[order], purged)
 
 
+def encoding(change: MemoryChange, matcher: Matcher) -> asyncio.Future[bytes]:
+    """`encode`, started now in a worker thread (it overlaps what the caller does next).
+    Caller holds the market lock while this is called (rows are read off the matcher)."""
+    record = stored(change, matcher)
+    return asyncio.get_running_loop().run_in_executor(None, alert_codec.encode_change, record)
+
+
 async def encode(change: MemoryChange, matcher: Matcher) -> bytes:
     """Caller holds the market lock (rows are read off the matcher)."""
     record = stored(change, matcher)

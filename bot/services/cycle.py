@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from bot.db.repositories import actions, alerts, outbox, state, users
 from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
+from bot.market.alert_memory import MemoryChange
 from bot.market.listing import listing
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
@@ -199,7 +201,7 @@ class Cycle:
         reading: asyncio.Task[tuple[RuleView, dict[int, User]]] | None = None,
     ) -> None:
         ctx, market = self.ctx, self.ctx.market
-        snapshot, url = poll.snapshot, poll.snapshot_url or ""
+        snapshot = poll.snapshot
         assert snapshot is not None
         now = ctx.clock()
         view, bidders = await (reading or self._read_rules())
@@ -220,12 +222,42 @@ class Cycle:
         alerts_ = user_alerts(
             decision.announce, view, snapshot, ctx.settings.max_matches_per_message
         )
-        change_body = await alert_state.encode(decision.change, market.matcher)
+        # Encoded in worker threads while the messages are written (after the listing, so
+        # their memory does not add to the listing's peak); awaited before the commit.
+        change_body = alert_state.encoding(decision.change, market.matcher)
         baseline_body = (
-            await asyncio.to_thread(alert_codec.compress_snapshot, snapshot.source)
+            asyncio.get_running_loop().run_in_executor(
+                None, alert_codec.compress_snapshot, snapshot.source
+            )
             if snapshot is not previous
             else None
         )
+        try:
+            await self._write(poll, transitions, report, view, bidders, alerts_, decision.change,
+                              change_body, baseline_body, now)  # fmt: skip
+        finally:  # on a failure too: the threads are done before the cycle is reverted
+            await asyncio.gather(
+                *(f for f in (change_body, baseline_body) if f is not None), return_exceptions=True
+            )
+        market.memory.apply(decision.change)
+        report.match_alerts = sum(alert.total for alert in alerts_)
+
+    async def _write(
+        self,
+        poll: PollResult,
+        transitions: Transitions,
+        report: CycleReport,
+        view: RuleView,
+        bidders: dict[int, User],
+        alerts_: list[UserAlert],
+        change: MemoryChange,
+        change_body: asyncio.Future[bytes],
+        baseline_body: asyncio.Future[bytes] | None,
+        now: datetime,
+    ) -> None:
+        """The cycle's one write transaction: messages, memory change record, baseline."""
+        ctx = self.ctx
+        url = poll.snapshot_url or ""
         chats = {r.user_id: r.chat_id for r in view.rules.values()}
         cards: messages.CardCache = {}
         async with ctx.sessions() as s, s.begin(), actions.batch(s):
@@ -248,11 +280,11 @@ class Cycle:
             await outbox.enqueue_many(s, rows)
             report.outbid_alerts = await self._bids(s, transitions, url)
             report.order_messages = await orders.confirm_pending(ctx, s)
-            await alert_state.record_change(ctx, s, decision.change, change_body)
+            await alert_state.record_change(ctx, s, change, await change_body)
             if baseline_body is not None:
-                await memory_records.save_baseline(s, url, poll.clore_price, baseline_body, now)
-        market.memory.apply(decision.change)
-        report.match_alerts = sum(alert.total for alert in alerts_)
+                await memory_records.save_baseline(
+                    s, url, poll.clore_price, await baseline_body, now
+                )
 
     async def _read_rules(self) -> tuple[RuleView, dict[int, User]]:
         async with self.ctx.reads() as s:
