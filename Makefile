@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-cycle install catalogs i18n-extract i18n-update
+.PHONY: run test lint bench bench-cycle install catalogs i18n-extract i18n-update demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,16 @@ run: $(STAMP) catalogs
 
 test: $(STAMP) catalogs
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# The bot on a simulated market with a chat page in the browser; Ctrl-C stops everything.
+demo: $(STAMP) catalogs
+	$(BIN)/gigaspot-bot demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/gigaspot-bot bench
@@ -37,7 +43,7 @@ bench-cycle: $(STAMP)
 LOCALE := bot/locale
 
 i18n-extract: $(STAMP)
-	$(BIN)/pybabel extract --no-location --omit-header -k gettext -k ngettext:1,2 -k N_ -o $(LOCALE)/messages.pot bot
+	$(BIN)/pybabel extract --no-location --omit-header -k gettext -k ngettext:1,2 -k N_ -k Say -k UserError -k say_n:1,2 -o $(LOCALE)/messages.pot bot
 
 i18n-update: i18n-extract
 	$(BIN)/pybabel update --no-fuzzy-matching --omit-header -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bot import runtime
 from bot.market.generate import generate_rules, mutate_snapshot
@@ -156,10 +157,12 @@ def main(args: argparse.Namespace) -> int:
         return 2
 
     # Alternate between the two documents: every cycle changes about CHURN of the servers.
-    state = {"snapshot": snapshot, "next": changed, "other": data, "transitions": 0}
+    state: dict[str, Any] = {
+        "snapshot": snapshot, "next": changed, "other": data, "transitions": 0
+    }
 
     def incremental() -> None:
-        new = decode_snapshot(state["next"], state["snapshot"])  # type: ignore[arg-type]
+        new = decode_snapshot(state["next"], state["snapshot"])
         found = matcher.update(new, clore)
         state["transitions"] = len(found.started) + len(found.stopped) + len(found.repriced)
         state["snapshot"], state["next"], state["other"] = new, state["other"], state["next"]
@@ -168,10 +171,10 @@ def main(args: argparse.Namespace) -> int:
     transitions = state["transitions"]
 
     # The same document downloaded again: equal bytes, but a new object (no identity shortcut).
-    copies = [bytes(bytearray(state["snapshot"].source)) for _ in range(repeat)]  # type: ignore[union-attr]
+    copies = [bytes(bytearray(state["snapshot"].source)) for _ in range(repeat)]
 
     def idle() -> None:
-        new = decode_snapshot(copies.pop(), state["snapshot"])  # type: ignore[arg-type]
+        new = decode_snapshot(copies.pop(), state["snapshot"])
         matcher.update(new, clore)
 
     idle_time = _best(repeat, idle)

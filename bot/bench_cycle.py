@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +103,16 @@ class _Bench:
             )  # fmt: skip
             await s.execute(
                 insert(Rule),
-                [{"user_id": n % n_users + 1, "text": format_rule(parse_rule(text)),
-                  "paused": False} for n, text in enumerate(rules)],
+                [{"user_id": n % n_users + 1, "number": n // n_users + 1,
+                  "text": format_rule(parse_rule(text)), "paused": False}
+                 for n, text in enumerate(rules)],
             )  # fmt: skip
         await self.start()
 
     async def start(self) -> None:
         """What `gigaspot-bot run` does before its first poll."""
         await accounts.refresh_owners(self.ctx)
+        await self.ctx.history.load(self.ctx)
         await alert_state.restore(self.ctx)
         runtime.settle()
 
@@ -255,6 +258,11 @@ async def _run(args: argparse.Namespace) -> int:
                 await _timed(lambda: bench.cycle(bytes(bytearray(changed)))),
             ]
             watch_time = await _timed(bench.watch_one)
+            # Every cycle above included it; alone, for the record (a second later: within
+            # the last one's second it would be skipped):
+            later = bench.ctx.clock() + timedelta(seconds=2)
+            bench.ctx.clock = lambda: later
+            history_time = await _timed(lambda: bench.ctx.history.record(bench.ctx))
             counts = await bench.counts()
             restart_time, child_peak = bench.restart_in_child(data)
             times += [restart_time, watch_time]
@@ -272,6 +280,7 @@ async def _run(args: argparse.Namespace) -> int:
     for label, seconds in zip(LABELS, [loads, *times], strict=True):
         print(f"{label:<30} {seconds * 1000:9.1f} ms  {seconds / loads:6.3f}x json.loads")
     print(f"{'slowest chat answer':<30} {slowest * 1000:9.1f} ms  (during the first cycle)")
+    print(f"{'price history point':<30} {history_time * 1000:9.1f} ms  (in every cycle above)")
     print(f"{'peak RSS':<30} {peak:9.1f} MB")
     print(f"{'database size':<30} {size:9.1f} MB")
     for name, value in counts.items():

@@ -1,4 +1,4 @@
-"""The `gigaspot-bot` command: run, migrate, scan, bench.
+"""The `gigaspot-bot` command: run, migrate, copy-db, scan, bench, demo, history.
 
 Each subcommand lives in its own module exposing `HELP`, `add_arguments(parser)` and
 `main(args) -> int`. Modules are imported only when their subcommand runs, so `scan` does not
@@ -14,14 +14,17 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.app", "run the bot (polls clore, serves Telegram)"),
     "migrate": ("bot.db.migrate", "apply database migrations and exit"),
+    "copy-db": ("bot.db.copy", "copy a database to another (SQLite -> PostgreSQL), verified"),
     "scan": ("bot.scan", "match rules against a snapshot file"),
     "bench": ("bot.bench", "measure the matcher against json.loads"),
+    "demo": ("bot.simulated.demo", "the bot on a simulated market, in a browser"),
+    "history": ("bot.history_export", "export the market's price history (CSV or JSON)"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: gigaspot-bot COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<8} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<9} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -9,10 +9,11 @@ pydantic traceback and never a secret's value. `load_database_settings()` reads 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -144,9 +145,46 @@ class Settings(DatabaseSettings):
         256 * 1024 * 1024, ge=1024, description="A larger snapshot download is refused."
     )
     log_level: str = Field("INFO", description="Python logging level name.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per log line."
+    )
+    telegram_webhook_url: str | None = Field(
+        None,
+        description="Public HTTPS URL Telegram posts updates to; set: webhook mode on every "
+        "replica instead of long polling.",
+    )
+    webhook_listen: str = Field("0.0.0.0", description="Address the webhook server binds.")
+    webhook_port: int = Field(8443, ge=1, le=65535, description="Port of the webhook server.")
+    webhook_secret: SecretStr | None = Field(
+        None,
+        repr=False,
+        description="Secret token Telegram sends in every webhook request (1-256 of A-Z a-z "
+        "0-9 _ -); required in webhook mode.",
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve /metrics and /healthz on this port."
+    )
+    metrics_listen: str = Field("0.0.0.0", description="Address the metrics server binds.")
     log_file: Path | None = Field(
         None, description="Append the log to this file (created 0600) instead of stderr."
     )
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = None if value is None else value.get_secret_value()
+        if token is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", token):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.telegram_webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "WEBHOOK_SECRET must be set when TELEGRAM_WEBHOOK_URL is (updates without it "
+                "are refused)"
+            )
+        return self
 
     @field_validator("allowed_telegram_ids", mode="before")
     @classmethod
@@ -173,7 +211,7 @@ class Settings(DatabaseSettings):
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:
-    return str(loc[0]).upper() if loc else "?"
+    return str(loc[0]).upper() if loc else "settings"
 
 
 def _config_error(error: ValidationError) -> ConfigError:

@@ -34,6 +34,55 @@ def N_(msgid: str) -> str:
     return msgid
 
 
+class Say:
+    """A text to show, not yet in any language: the English message id and typed values.
+
+    What services hand to the Telegram layer for plain notes and errors; the render package
+    (`bot.telegram.render.common.say`) translates it and formats each value (prices as
+    CLORE amounts, times as HH:MM UTC, text escaped). `make i18n-extract` finds `Say("...")`.
+    """
+
+    __slots__ = ("msgid", "n", "params", "plural")
+
+    def __init__(self, msgid: str, /, **params: object) -> None:
+        self.msgid = msgid
+        self.params = params
+        self.plural: str | None = None
+        self.n = 0
+
+    def english(self) -> str:
+        """The English text with plain values: for logs and audit records, not for users."""
+        values = {k: _english(v) for k, v in self.params.items()}
+        text = self.msgid if self.plural is None or self.n == 1 else self.plural
+        if self.plural is not None:
+            values["n"] = self.n
+        return text.format(**values) if values else text
+
+    def __repr__(self) -> str:
+        return f"Say({self.msgid!r}, **{self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Say) and (self.msgid, self.params) == (other.msgid, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.msgid)
+
+
+def say_n(singular: str, plural: str, n: int, /, **params: object) -> Say:
+    """A `Say` with plural forms chosen by `n` (also available to the text as `{n}`)."""
+    note = Say(singular, **params)
+    note.plural, note.n = plural, n
+    return note
+
+
+def _english(value: object) -> object:
+    if isinstance(value, Say):
+        return value.english()
+    if isinstance(value, list):
+        return "; ".join(str(_english(item)) for item in value)
+    return value
+
+
 def pick_language(language_code: str | None) -> str:
     """The bot's language for a Telegram `language_code` ("ru", "ru-RU", "en-GB", None)."""
     if not language_code:

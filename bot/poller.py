@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot.clore.client import safe_url
@@ -29,16 +30,30 @@ PRUNE_EVERY = timedelta(hours=1)
 
 
 class Poller:
-    def __init__(self, fetcher: SnapshotFetcher, cycle: Cycle, interval: float) -> None:
+    def __init__(
+        self,
+        fetcher: SnapshotFetcher,
+        cycle: Cycle,
+        interval: float,
+        *,
+        before_cycle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.fetcher = fetcher
         self.cycle = cycle
         self.interval = interval
+        # Replicas: learn what the other processes changed (rules, memory) first.
+        self.before_cycle = before_cycle
         self.cycles = 0
+        self.last_cycle_at: float | None = None  # time.time() of the last finished cycle
+        self.last_cycle_seconds: float | None = None
         self._pruned_at: float | None = None
         self._failure: str | None = None  # what the last poll or cycle failed with
         self._failed_polls = 0
 
     async def run_once(self) -> CycleReport:
+        started = time.monotonic()
+        if self.before_cycle is not None:
+            await self.before_cycle()
         poll = await self.fetcher.poll()
         if poll.failure is not None:
             self._failed(_poll_failure(poll), poll.failure)
@@ -51,6 +66,8 @@ class Poller:
         if poll.failure is None:
             self._recovered()
         self.cycles += 1
+        self.last_cycle_at = time.time()
+        self.last_cycle_seconds = time.monotonic() - started
         if report.applied:
             await alert_state.checkpoint_if_due(self.cycle.ctx)
         await self._prune()

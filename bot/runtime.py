@@ -39,7 +39,9 @@ def tune() -> None:
     global _tuned
     _tuned = True
     try:
-        from numpy._core.multiarray import _set_madvise_hugepage
+        from numpy._core.multiarray import (  # type: ignore[attr-defined]  # not in the stubs
+            _set_madvise_hugepage,
+        )
     except ImportError:  # pragma: no cover - numpy < 2
         from numpy.core.multiarray import _set_madvise_hugepage  # type: ignore[no-redef]
     _set_madvise_hugepage(False)

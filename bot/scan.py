@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
+from bot.market.history import HistoryFileError, SeriesKey, read_medians
 from bot.market.matcher import Match, Matcher
-from bot.market.rules import Rule, RuleError, parse_rule
+from bot.market.rules import Rule, RuleError, parse_rule, uses_deal
 from bot.market.snapshot import Server, Snapshot, SnapshotError, decode_snapshot
 
 HELP = "match rules against a snapshot file"
@@ -39,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--user-id", type=int, metavar="ID", help="clore user id whose bids do not compete"
     )
+    parser.add_argument(
+        "--history", metavar="FILE",
+        help="price history for `deal` (gigaspot-bot history export --format json)",
+    )  # fmt: skip
 
 
 class ScanError(Exception):
@@ -64,9 +70,12 @@ def read_rules(text: str, source: str = "rules") -> list[tuple[int, Rule]]:
 
 
 def scan(snapshot: Snapshot, rules: list[tuple[int, Rule]], clore_price: float | None,
-         user_id: int | None) -> list[Match]:  # fmt: skip
-    """Matches sorted by rule line, then server id as a number (rule_id is the line)."""
+         user_id: int | None, medians: Mapping[SeriesKey, float] | None = None,
+         ) -> list[Match]:  # fmt: skip
+    """Matches sorted by rule line, then server id as a number (rule_id is the line).
+    `medians`: the 7-day medians `deal` compares with."""
     matcher = Matcher()
+    matcher.set_medians(medians or {})
     for number, rule in rules:
         matcher.set_rule(number, rule, user_id)
     return matcher.update(snapshot, clore_price).started.sorted().matches()
@@ -94,6 +103,23 @@ def _load(args: argparse.Namespace, err: TextIO) -> tuple[Snapshot, list[tuple[i
     for server_id, reason in sorted(snapshot.skipped.items(), key=_id_order):
         print(f"warning: server {server_id} skipped: {reason}", file=err)
     return snapshot, rules
+
+
+def _medians(args: argparse.Namespace, rules: list[tuple[int, Rule]]) -> dict[SeriesKey, float]:
+    """The medians of --history; without it, a rule using `deal` is an error."""
+    if args.history is None:
+        needing = [str(number) for number, rule in rules if uses_deal(rule)]
+        if needing:
+            raise ScanError(
+                f"rules on line(s) {', '.join(needing)} of {args.rules} use deal, which needs "
+                "price history: add --history FILE (written by gigaspot-bot history export "
+                "--format json)"
+            )
+        return {}
+    try:
+        return read_medians(_read(args.history, "history file"))[0]
+    except HistoryFileError as exc:
+        raise ScanError(f"{args.history}: {exc}") from None
 
 
 def _id_order(item: tuple[str, str]) -> tuple[int, int, str]:
@@ -132,11 +158,12 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
     err = err or sys.stderr
     try:
         snapshot, rules = _load(args, err)
+        medians = _medians(args, rules)
     except ScanError as exc:
         for problem in exc.args:
             print(f"gigaspot-bot scan: {problem}", file=err)
         return 2
-    matches = scan(snapshot, rules, args.clore_price, args.user_id)
+    matches = scan(snapshot, rules, args.clore_price, args.user_id, medians)
     if args.format == "tsv":
         out.write("".join(f"{m.rule_id}\t{m.server_id}\t{m.price_to_win + 0.0:.4f}\n"
                           for m in matches))  # fmt: skip

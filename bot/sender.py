@@ -322,16 +322,18 @@ class Sender:
         try:
             async with self.ctx.reads() as s:
                 full = await outbox.get_pending(s, row.id)
-                message = None if full is None else (full.text, full.reply_markup, full.user_id)
+                message = None if full is None else (
+                    full.text, full.reply_markup, full.user_id, bool(full.silent)
+                )
             if message is None:  # settled meanwhile (e.g. the user blocked the bot)
                 self._queue.forget(row, self.ctx.clock())
                 return
-            text, markup, user_id = message
+            text, markup, user_id, silent = message
             if (to_make := keyboard_to_make(markup)) is not None:
                 markup = await self._make_buttons(row.id, user_id, to_make)
             outcome = await self.delivery.send(row.chat_id, truncate_html(text),
                                                _markup(self.delivery.bot, markup),
-                                               reserved=True)
+                                               reserved=True, silent=silent)
             self._handled += 1
             self._settle(row, outcome, probe)
         except Exception as exc:  # reading the text failed: the row waits a little

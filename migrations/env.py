@@ -8,8 +8,9 @@ CLI has none, so one is opened here from `-x database_url=...`, `sqlalchemy.url`
 On SQLite, `foreign_keys` is turned OFF for the run: batch migrations rebuild a table by
 copying it and dropping the original, and with foreign keys ON that drop would cascade-delete
 every child row. The whole upgrade runs in one transaction (our engine emits real BEGINs, so
-SQLite DDL is transactional), `PRAGMA foreign_key_check` must come back empty before the
-commit, and foreign keys are switched back ON afterwards.
+SQLite DDL is transactional, and on PostgreSQL DDL is transactional anyway), foreign keys
+must check out before the commit, and they are switched back ON afterwards. What is
+engine-specific lives in `bot.db.engine`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from bot.config import load_database_settings
-from bot.db.engine import create_engine, execute_outside_transaction
+from bot.db.engine import check_foreign_keys, create_engine, foreign_keys_off_for_migration
 from bot.db.models import Base, UTCDateTime
 
 config = context.config
@@ -63,29 +64,12 @@ def _configure(**kwargs: Any) -> None:
     )
 
 
-def _check_foreign_keys(connection: Connection) -> None:
-    violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-    if violations:
-        tables = sorted({str(row[0]) for row in violations})
-        raise RuntimeError(
-            f"migration left {len(violations)} rows with dangling foreign keys in "
-            f"{', '.join(tables)}; rolled back"
-        )
-
-
 def run_on_connection(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        execute_outside_transaction(connection, "PRAGMA foreign_keys=OFF")
-    try:
-        with connection.begin():
-            _configure(connection=connection, render_as_batch=sqlite)
-            context.run_migrations()
-            if sqlite:
-                _check_foreign_keys(connection)
-    finally:
-        if sqlite:
-            execute_outside_transaction(connection, "PRAGMA foreign_keys=ON")
+    with foreign_keys_off_for_migration(connection), connection.begin():
+        _configure(connection=connection, render_as_batch=sqlite)
+        context.run_migrations()
+        check_foreign_keys(connection)
 
 
 async def _run_with_own_engine(url: str) -> None:

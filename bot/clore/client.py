@@ -43,6 +43,7 @@ from bot.clore.models import (
     _WalletsReply,
 )
 from bot.clore.pacing import KeyPacer, key_fingerprint
+from bot.counters import CLORE_CALLS
 
 DEFAULT_BASE_URL = "https://api.clore.ai"
 CANCEL_CHUNK = 64
@@ -284,12 +285,12 @@ class CloreClient:
             return None
         backoff = min(self.retry_max_delay, self.retry_base_delay * 2 ** (attempt - 1))
         backoff *= random.uniform(0.75, 1.0)  # spread callers that failed together
-        retry_after = getattr(exc, "retry_after", None)
+        retry_after: float | None = getattr(exc, "retry_after", None)
         if retry_after is not None:
             if retry_after > self.max_retry_after:
                 return None
-            return max(backoff, retry_after)
-        return backoff
+            return float(max(backoff, retry_after))
+        return float(backoff)
 
     async def _keyed(
         self, method: str, endpoint: str, api_key: str, *, params: dict[str, str] | None,
@@ -307,10 +308,16 @@ class CloreClient:
                     headers=headers, params=params, content=content,
                     max_bytes=self.max_reply_bytes, total_timeout=self.timeout, write=write,
                 )
-                return self._check_reply(endpoint, status, reply_headers, reply, write)
+                checked = self._check_reply(endpoint, status, reply_headers, reply, write)
             except e.CloreRateLimited as exc:
+                CLORE_CALLS.labels(endpoint, type(exc).__name__).inc()
                 self.pacer.defer(api_key, exc.retry_after or self.pacer.interval)
                 raise
+            except Exception as exc:
+                CLORE_CALLS.labels(endpoint, type(exc).__name__).inc()
+                raise
+            CLORE_CALLS.labels(endpoint, "ok").inc()
+            return checked
 
     async def _send(
         self, method: str, url: str, *, endpoint: str, headers: dict[str, str],

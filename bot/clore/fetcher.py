@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bot.clore.client import CloreClient, safe_url
@@ -48,7 +48,6 @@ class PollResult:
     failure: Exception | None = None  # the same, as the exception (e.g. CloreAuthError)
     snapshot_url: str | None = None  # URL of the snapshot in force
     clore_price: float | None = None  # USD per CLORE to judge `snapshot` with
-    creation_fees: dict[str, float] = field(default_factory=dict)
 
 
 def _snapshot_failure(exc: Exception) -> Exception:
@@ -94,7 +93,6 @@ class SnapshotFetcher:
         self.snapshot_url: str | None = None
         self.snapshot_time: float | None = None  # unix time the snapshot describes
         self.clore_price: float | None = None
-        self.creation_fees: dict[str, float] = {}
         self._last_known_price: float | None = None
         self._previous: tuple[Snapshot | None, str | None, float | None, float | None] = (
             None, None, None, None)
@@ -124,7 +122,6 @@ class SnapshotFetcher:
             return self._result(None, is_new=False, failure=exc)
         if info.clore_price is not None:
             self._last_known_price = info.clore_price
-        self.creation_fees = dict(info.creation_fees)
         if info.snapshot_url == self.snapshot_url:
             return self._result(info, is_new=False)
         try:
@@ -173,5 +170,4 @@ class SnapshotFetcher:
             failure=failure,
             snapshot_url=self.snapshot_url,
             clore_price=self.clore_price,
-            creation_fees=dict(self.creation_fees),
         )

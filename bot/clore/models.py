@@ -59,14 +59,6 @@ class CreateResult(msgspec.Struct, frozen=True):
     failed_to_rent_servers: list[int]
     too_low_bids_servers: list[int]
 
-    @property
-    def failed_servers(self) -> set[int]:
-        return {
-            *self.failed_to_oc_servers,
-            *self.failed_to_rent_servers,
-            *self.too_low_bids_servers,
-        }
-
 
 class EditResult(msgspec.Struct, frozen=True):
     success_ids: list[int]

@@ -26,6 +26,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -104,7 +106,20 @@ class User(Base):
     api_key_unreadable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     raise_step: Mapped[float | None] = mapped_column(Float)  # None: the configured default
     price_cap: Mapped[float | None] = mapped_column(Float)  # max bid price without confirming
+    # Match alerts paused (`/pause`): until `/resume` when `paused_until` is None, else
+    # until then. Other kinds of alert are not paused (see `bot.services.alert_prefs`).
     alerts_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # JSON {kind: "on" | "silent" | "off"}; a kind not named is "on"; None: all on.
+    alert_modes: Mapped[str | None] = mapped_column(Text)
+    # Quiet hours as minutes after midnight in `time_zone` (start may be after end: over
+    # midnight); None: no quiet hours. `time_zone`: an IANA name or "UTC+03:00"; None: UTC.
+    quiet_start: Mapped[int | None] = mapped_column(Integer)
+    quiet_end: Mapped[int | None] = mapped_column(Integer)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    # "en" or "ru" (bot.i18n.LANGUAGES): from Telegram's language_code on first contact,
+    # changed with /lang. None (users from before languages): English.
+    language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)  # False: user blocked the bot
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -112,9 +127,11 @@ class User(Base):
 
 class Rule(Base):
     __tablename__ = "rules"
+    __table_args__ = (UniqueConstraint("user_id", "number"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the matcher's rule id
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # what the user sees: 1, 2, 3 ... per user
     text: Mapped[str] = mapped_column(Text)  # canonical form, as the rule formatter prints it
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -190,6 +207,24 @@ class Outbox(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The user's kind of alert (`bot.services.alert_prefs.AlertKind`) whose settings decided
+    # this row; None: an answer, not an alert. `silent`: sent with disable_notification.
+    alert_kind: Mapped[str | None] = mapped_column(String(16))
+    silent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class HeldMatch(Base):
+    """A machine a match alert would have listed during the user's quiet hours: delivered
+    in one digest when they end, if the rule still matches it then."""
+
+    __tablename__ = "held_matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
+    server_id: Mapped[str] = mapped_column(String(32))
+    price: Mapped[float] = mapped_column(Float)
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CallbackAction(Base):
@@ -201,11 +236,6 @@ class CallbackAction(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
     payload: Mapped[str] = mapped_column(Text)  # JSON object; see `payload_data`
-    outbox_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("outbox.id", ondelete="SET NULL"), index=True
-    )
-    chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -278,6 +308,9 @@ class BidProtection(Base):
     cap: Mapped[float] = mapped_column(Float)  # CLORE/day; no automatic raise above it
     max_raises_per_hour: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # `/protect <order> <cap> power`: lead at the same price by lowering the power limit
+    # when that is enough, before raising the price.
+    use_power: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -312,3 +345,87 @@ class PendingOrder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     order_id: Mapped[int | None] = mapped_column(BigInteger)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrderLife(Base):
+    """What the bot knows about one tracked order over its life: when it started (clore's
+    `ct` from my_orders, else when the bot first saw it), when it ends, whether the user was
+    warned, and whether it runs (as far as the snapshot shows) and was told so."""
+
+    __tablename__ = "order_lives"
+    # The cycle finds warnings that are due by `warn_at`, and a cycle's orders by id.
+    __table_args__ = (
+        Index("ix_order_lives_warn_at", "warn_at"),
+        Index("ix_order_lives_order_id", "order_id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # clore's ct, if known
+    max_rental_length: Mapped[int] = mapped_column(Integer)  # seconds, at first sight
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: warned or gone
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    running: Mapped[bool] = mapped_column(Boolean, default=False)  # inferred, see README
+    won_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AccountWatch(Base):
+    """A user's wallet as last read, the low-balance alert's state, and the settings of the
+    order-life alerts (None: the defaults)."""
+
+    __tablename__ = "account_watch"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    low_balance_seconds: Mapped[int | None] = mapped_column(Integer)
+    expiry_warn_seconds: Mapped[int | None] = mapped_column(Integer)
+    wallets: Mapped[str | None] = mapped_column(Text)  # JSON [[name, balance], ...], last good
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last good read
+    attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last read, any outcome
+    read_error: Mapped[str | None] = mapped_column(Text)  # why the last read failed
+    low: Mapped[bool] = mapped_column(Boolean, default=False)  # below the threshold, told
+
+
+class PriceSeries(Base):
+    """One series of the price history: a GPU model with a GPU count (0: every count)."""
+
+    __tablename__ = "price_series"
+    __table_args__ = (UniqueConstraint("model", "gpu_count"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[int] = mapped_column(BigInteger)  # unix seconds of its first point
+
+
+class PricePoint(Base):
+    """A series' figures at one snapshot (`span` 0, kept 48 h) or averaged over an hour
+    (`span` 3600, kept 180 days; `at` is the hour's start). See `bot.market.history`.
+
+    Compact on purpose (about a million rows at 180 days): integers only, prices per GPU in
+    thousandths of a CLORE/day (NULL: no machine available), one index (the primary key)
+    and no rowid on SQLite.
+    """
+
+    __tablename__ = "price_points"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    series_id: Mapped[int] = mapped_column(
+        ForeignKey("price_series.id", ondelete="CASCADE"), primary_key=True
+    )
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
+    rentable: Mapped[int] = mapped_column(Integer)
+    available: Mapped[int] = mapped_column(Integer)
+    low: Mapped[int | None] = mapped_column(Integer)
+    p25: Mapped[int | None] = mapped_column(Integer)
+    median: Mapped[int | None] = mapped_column(Integer)
+    p90: Mapped[int | None] = mapped_column(Integer)

@@ -48,7 +48,8 @@ def member(values: np.ndarray, of: np.ndarray) -> np.ndarray:
         return np.isin(values, of, kind="sort")
     table = np.zeros(top + 1, dtype=bool)
     table[of] = True
-    return table[values]
+    found: np.ndarray = table[values]
+    return found
 
 
 def key_rules(keys: np.ndarray) -> np.ndarray:

@@ -44,6 +44,10 @@ class BidTracker:
         self._standings: dict[BidKey, ranking.BidStanding] = {}
         self._by_server: dict[str, set[BidKey]] = {}
 
+    def standings(self) -> list[ranking.BidStanding]:
+        """Every tracked owner's active bid as of the last update."""
+        return list(self._standings.values())
+
     def track(self, owners: set[int]) -> None:
         owners = set(owners)
         self.newly_tracked = (self.newly_tracked | (owners - self.tracked)) & owners
@@ -116,7 +120,8 @@ class BidTracker:
             for key, standing in now.items():
                 previous = before.get(key)
                 if previous is None or is_news(previous, standing):
-                    news.append(BidChange(standing, previous and previous.state))
+                    state = previous.state if previous is not None else None
+                    news.append(BidChange(standing, state))
                 self._standings[key] = standing
                 self._by_server.setdefault(server_id, set()).add(key)
         return news, gone

@@ -217,5 +217,3 @@ class ServerTable:
         self.ngpus[index] = counts
         self.bools["alive"][index] = True
 
-    def column(self, name: str) -> np.ndarray:
-        return self.floats[name]

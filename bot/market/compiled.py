@@ -30,7 +30,6 @@ from bot.market.rules import (
     threshold,
 )
 
-CATEGORY_KINDS = ("cc", "cpu", "cuda", "host", "server")
 Signature = tuple[Condition, ...]
 GroupKey = tuple[Signature, str, str, str]
 
@@ -83,17 +82,6 @@ def contains(texts: tuple[str, ...], model: str) -> bool:
 @functools.lru_cache(maxsize=1 << 12)
 def _model_counts(models: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     return tuple(collections.Counter(models).items())
-
-
-def gpu_entry(signature: Signature, models: tuple[str, ...]) -> float:
-    """GPUs counted by `gpus` when the GPU conditions hold for this GPU list, else -1."""
-    counts = _model_counts(models)
-    for condition in signature:
-        found = any(contains(condition.values, model) for model, _ in counts)
-        if found != (condition.op == "="):
-            return -1.0
-    wanted = [c.values for c in signature if c.op == "="]
-    return float(sum(n for m, n in counts if all(contains(texts, m) for texts in wanted)))
 
 
 def category_entry(signature: Signature, value: object) -> bool:

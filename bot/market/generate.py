@@ -168,7 +168,9 @@ def mutate_document(
 
 
 def _mutable(server: dict[str, Any]) -> bool:
-    wanted = {"bids": list, "gpus": list, "min_bid": (int, float), "online": bool}
+    wanted: dict[str, type | tuple[type, ...]] = {
+        "bids": list, "gpus": list, "min_bid": (int, float), "online": bool
+    }
     return all(isinstance(server.get(key), kind) for key, kind in wanted.items())
 
 

@@ -17,7 +17,9 @@ Design (docs/market-contract.md gives the meaning; `rules.rule_matches` is the r
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -29,16 +31,19 @@ from bot.market.compiled import (
     GroupKey,
     Member,
     RuleGroup,
+    Signature,
     build_group,
     category_entry,
     group_key,
 )
-from bot.market.rules import Rule
+from bot.market.history import Aggregate, SeriesIndex, SeriesKey, aggregate, median_table
+from bot.market.rules import Rule, uses_deal
 from bot.market.snapshot import EMPTY, Snapshot, changed_servers
 
 _BLOCK = 1 << 21  # cells of one (rules x servers) matrix: bounded memory, cache friendly
 _COLUMN = {"price": "ptw"}
-_PRICES = ("price", "pergpu")
+_PRICES = ("price", "pergpu", "deal")  # depend on the rule owner's price to win
+_MAY_BE_NAN = ("pergpu", "deal")
 _FLAG_COLUMNS = (("online", 1), ("working", 2), ("rented", 3))
 
 
@@ -164,6 +169,12 @@ class Matcher:
         self._owner_rows: dict[int, set[int]] = {}
         self._bids = BidTracker()
         self._no_pairs = self._pairs_of(*_empty_pairs())
+        # `deal`: the 7-day median per GPU of each series (bot.market.history), as a table per
+        # GPU-list code; new medians take effect at the next update.
+        self._medians: dict[SeriesKey, float] = {}
+        self._pending_medians: dict[SeriesKey, float] | None = None
+        self._median_codes = np.zeros(0)
+        self._deal_rules: set[int] = set()
 
     # ------------------------------------------------------------------ rules
 
@@ -177,6 +188,8 @@ class Matcher:
         if owner is not None:
             self._rule_owners[owner] = self._rule_owners.get(owner, 0) + 1
         self._rules[rule_id] = key
+        if uses_deal(rule):
+            self._deal_rules.add(rule_id)
         self._members.setdefault(key, {})[rule_id] = member
         self._dirty.add(key)
         self._live_ids = None
@@ -190,6 +203,7 @@ class Matcher:
         key = self._rules.pop(rule_id, None)
         if key is None:
             return
+        self._deal_rules.discard(rule_id)
         members = self._members[key]
         owner = members[rule_id].owner
         if owner is not None:
@@ -218,6 +232,10 @@ class Matcher:
     @property
     def rule_ids(self) -> set[int]:
         return set(self._rules)
+
+    def tracked_standings(self) -> list[ranking.BidStanding]:
+        """The tracked owners' active bids as of the last update (see `bids.BidTracker`)."""
+        return self._bids.standings()
 
     def server_ids(self, rows: np.ndarray) -> list[str]:
         return self._pairs_of(rows, rows, np.zeros(rows.size)).server_ids()
@@ -258,12 +276,64 @@ class Matcher:
         """
         if snapshot is not None and (snapshot is not self._snapshot or clore_price != self._clore):
             other = Matcher()
+            other.set_medians(self._pending_medians or self._medians)
             other.update(snapshot, clore_price)
             return other.evaluate(rule, owner)
         if self._snapshot is None:
             return self._pairs_of(*_empty_pairs())
         group = build_group(group_key(rule), [Member(-1, rule, owner)])
         return self._pairs_of(*self._evaluate_one(group, self._alive_rows())).by_price()
+
+    def set_medians(self, medians: Mapping[SeriesKey, float]) -> None:
+        """The 7-day medians `deal` compares with (series with a day of history only); they
+        take effect at the next `update`, which re-evaluates the servers whose median moved
+        when some rule uses `deal`."""
+        self._pending_medians = dict(medians)
+
+    @property
+    def medians(self) -> dict[SeriesKey, float]:
+        return self._medians
+
+    def _take_medians(self) -> np.ndarray:
+        """Apply pending medians; the live rows to re-evaluate because of them."""
+        pending, self._pending_medians = self._pending_medians, None
+        lists = self._interners["gpus"].values
+        old = self._median_table()
+        if pending is None or pending == self._medians:
+            return np.zeros(0, dtype=np.int64)
+        self._medians = pending
+        self._median_codes = median_table(lists, pending)
+        if not self._deal_rules or self._snapshot is None:
+            return np.zeros(0, dtype=np.int64)
+        new = self._median_codes
+        moved = ~((old == new) | (np.isnan(old) & np.isnan(new)))
+        size = self._table.size
+        rows = np.flatnonzero(moved[self._table.codes["gpus"][:size]])
+        alive: np.ndarray = rows[self._table.bools["alive"][rows]].astype(np.int64)
+        return alive
+
+    def _median_table(self) -> np.ndarray:
+        """Median per GPU-list code, extended when new GPU lists appeared."""
+        lists = self._interners["gpus"].values
+        if self._median_codes.size != len(lists):
+            self._median_codes = median_table(lists, self._medians)
+        return self._median_codes
+
+    def _deal(self, rows: np.ndarray, prices: np.ndarray | None = None) -> np.ndarray:
+        """Percent below the median per GPU at these rows (NaN: no median); `prices` are
+        prices to win for the whole server (default: the common ones)."""
+        medians = self._median_table()[self._table.codes["gpus"][rows]]
+        per_gpu = self._table.floats["pergpu"][rows]
+        if prices is not None:
+            n_gpus = self._table.ngpus[rows]
+            per_gpu = np.full(rows.size, np.nan)
+            np.divide(prices, n_gpus, out=per_gpu, where=n_gpus > 0)
+        deal: np.ndarray = (medians - per_gpu) / medians * 100
+        return deal
+
+    def history(self, index: SeriesIndex) -> Aggregate:
+        """The applied snapshot's price figures per series (`bot.market.history`)."""
+        return aggregate(self._table, self._interners["gpus"].values, index)
 
     def track_owners(self, owners: set[int]) -> None:
         """Watch the bids of these clore user ids (replaces the previous set)."""
@@ -274,7 +344,13 @@ class Matcher:
     def update(self, snapshot: Snapshot, clore_price: float | None) -> Transitions:
         """Apply a new snapshot; report what changed since the previous one."""
         full = self._snapshot is None or not _same_price(clore_price, self._clore)
-        if not full and snapshot is self._snapshot and not self._bids.newly_tracked:
+        refresh = self._take_medians()
+        if (
+            not full
+            and snapshot is self._snapshot
+            and not self._bids.newly_tracked
+            and not refresh.size
+        ):
             return self._no_transitions()
         old = self._snapshot or EMPTY
         if full:
@@ -297,6 +373,9 @@ class Matcher:
             if server.bids or row in self._row_owners:
                 self._set_owners(row, frozenset(b.owner for b in server.bids if b.active))
         rows = np.array(sorted(changed_rows), dtype=np.int64)
+        if refresh.size:  # servers whose median moved, for rules with `deal`
+            refresh = refresh[table.bools["alive"][refresh]]
+            rows = np.union1d(rows, refresh).astype(np.int64)
         transitions = self._diff(rows, np.array(removed_rows, dtype=np.int64))
         transitions.bids, transitions.gone_bids = self._bids.update(
             snapshot, clore_price, changed, removed, self._owner_rows, self._owners_of, table.ids
@@ -322,7 +401,7 @@ class Matcher:
         """Every (rule, row) match among `rows`, in no particular order."""
         if not rows.size:
             return _empty_pairs()
-        shared: dict[object, np.ndarray] = {}
+        shared: dict[object, Any] = {}
         parts: list[_Pairs] = []
         for group in self._current_groups():
             self._evaluate_group(group, rows, shared, parts)
@@ -337,7 +416,7 @@ class Matcher:
         self,
         group: RuleGroup,
         rows: np.ndarray,
-        shared: dict[object, np.ndarray],
+        shared: dict[object, Any],
         parts: list[_Pairs],
     ) -> None:
         """Appends the matches of one group among `rows` to `parts` (one concatenation at
@@ -360,7 +439,11 @@ class Matcher:
         ok = ok & (counts >= 0)
         servers, counts = rows[ok], counts[ok]
         columns = {
-            name: counts if name == "gpus" else table.floats[_COLUMN.get(name, name)][servers]
+            name: counts
+            if name == "gpus"
+            else self._deal(servers)
+            if name == "deal"
+            else table.floats[_COLUMN.get(name, name)][servers]
             for name in group.numeric
         }
         # A key every rule of the group has bounds the servers worth a look for all of them.
@@ -379,11 +462,15 @@ class Matcher:
                 bids_here = marked[servers]
         for name, (lo, hi) in group.numeric.items():
             if group.having[name].size == len(group.rules):
-                keep &= columns[name] >= lo.min()
+                above = columns[name] >= lo.min()
                 below = columns[name] <= hi.max()
                 if bids_here is not None and name in _PRICES:
-                    below |= bids_here
-                keep &= below
+                    # a lower own price: a lower price and pergpu, a higher deal
+                    if name == "deal":
+                        above |= bids_here
+                    else:
+                        below |= bids_here
+                keep &= above & below
         if not keep.all():
             servers = servers[keep]
             columns = {name: column[keep] for name, column in columns.items()}
@@ -437,7 +524,7 @@ class Matcher:
             having = group.having[name]
             having = having[(having >= start) & (having < stop)]
             values = columns[name]
-            if 2 * having.size > stop - start and name != "pergpu":  # pergpu may be NaN
+            if 2 * having.size > stop - start and name not in _MAY_BE_NAN:
                 found &= values >= lo[start:stop, None]
                 found &= values <= hi[start:stop, None]
             elif having.size:
@@ -457,7 +544,7 @@ class Matcher:
             ptws = self._table.floats["ptw"][rows]
             parts.append((group.rule_ids[start:stop][hit_rules], rows, ptws))
 
-    def _stacked(self, group: RuleGroup, kind: str, signatures: list) -> np.ndarray:
+    def _stacked(self, group: RuleGroup, kind: str, signatures: list[Signature]) -> np.ndarray:
         """The group's (signatures x interned values) table of one kind, kept while no new
         value is interned (a cycle re-evaluating a few servers reuses it)."""
         interner = self._interners[kind]
@@ -479,7 +566,7 @@ class Matcher:
                 if row not in row_owners:
                     continue  # no active bid here
                 # only the owner of the best bid can have a price of its own (see ranking)
-                lead = ranking.leader_price_to_win(table.servers[row], self._clore)  # type: ignore[arg-type]
+                lead = ranking.leader_price_to_win(table.servers[row], self._clore)
                 if lead is not None and lead[0] in rule_owners and lead[1] != common[row]:
                     found.append((lead[0], row, lead[1]))
         if not found:
@@ -489,7 +576,7 @@ class Matcher:
         return np.array(owners_), np.array(rows_), np.array(ptws, dtype=np.float64)
 
     def _corrections(
-        self, group: RuleGroup, rows: np.ndarray, servers: np.ndarray, shared: dict
+        self, group: RuleGroup, rows: np.ndarray, servers: np.ndarray, shared: dict[object, Any]
     ) -> _Pairs:
         """(rule position, server column, price to win) where the rule's owner bids."""
         if not group.owned_owner.size:
@@ -527,6 +614,11 @@ class Matcher:
             np.divide(ptw, n_gpus, out=pergpu, where=n_gpus > 0)
             asks = np.isin(local, group.having["pergpu"])
             fits &= ~asks | ((pergpu >= lo[local]) & (pergpu <= hi[local]))
+        if "deal" in group.numeric:
+            lo, hi = group.numeric["deal"]
+            deal = self._deal(rows, ptw)
+            asks = np.isin(local, group.having["deal"])
+            fits &= ~asks | ((deal >= lo[local]) & (deal <= hi[local]))
         return fits
 
     # ------------------------------------------------------------------ diff

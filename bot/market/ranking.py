@@ -40,7 +40,9 @@ def base_pl(server: Server) -> float:
     return total
 
 
-def best_competitor(server: Server, clore_price: float | None, exclude_owner: int | None):
+def best_competitor(
+    server: Server, clore_price: float | None, exclude_owner: int | None
+) -> tuple[Bid, float] | None:
     """(bid, score) of the best active bid not owned by `exclude_owner`, or None."""
     best: tuple[Bid, float] | None = None
     known = clore_price is not None and clore_price > 0

@@ -13,9 +13,12 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from bot.i18n import Say
+from bot.market.history import SeriesKey, deal_percent, series_key
 from bot.market.snapshot import Server
 
 EPS = 1e-9
@@ -23,7 +26,9 @@ EPS = 1e-9
 TEXT_KEYS = ("gpu", "cpu")  # "contains", case-insensitive, runs of whitespace folded
 CODE_KEYS = ("cc",)  # equality, case-insensitive
 ID_KEYS = ("host", "server")  # integer ids
-NUMERIC_KEYS = ("gpus", "price", "pergpu", "rel", "ram", "cores", "threads", "energy", "hours")
+NUMERIC_KEYS = (
+    "gpus", "price", "pergpu", "deal", "rel", "ram", "cores", "threads", "energy", "hours",
+)  # fmt: skip
 VERSION_KEYS = ("cuda",)
 FLAG_KEYS = ("online", "working", "rented")
 FLAG_DEFAULTS = {"online": "yes", "working": "yes", "rented": "no"}
@@ -31,7 +36,7 @@ FLAG_VALUES = ("yes", "no", "any")
 
 # The canonical order of conditions in `format_rule`.
 KEY_ORDER = (
-    "gpu", "gpus", "price", "pergpu", "rel", "cc", "cuda", "ram", "cpu", "cores", "threads",
+    "gpu", "gpus", "price", "pergpu", "deal", "rel", "cc", "cuda", "ram", "cpu", "cores", "threads",
     "energy", "hours", "host", "server", "online", "working", "rented",
 )  # fmt: skip
 LIST_OPS = ("=", "!=")
@@ -52,8 +57,9 @@ _INTEGER = re.compile(r"\d+")
 class RuleError(ValueError):
     """A rule that cannot be saved; `condition` is the offending condition's text."""
 
-    def __init__(self, message: str, condition: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: Say, condition: str) -> None:
+        super().__init__(message.english())
+        self.say = message  # for the user, in their language
         self.condition = condition
 
 
@@ -109,7 +115,10 @@ def _split(text: str) -> list[str]:
                 while i < n and text[i] != quote:
                     i += 2 if quote == '"' and text[i] == "\\" else 1
                 if i >= n:
-                    raise RuleError(f"{text[start:].strip()}: unclosed quote", text[start:])
+                    raise RuleError(
+                        Say("{condition}: unclosed quote", condition=text[start:].strip()),
+                        text[start:],
+                    )
             i += 1
         pieces.append(text[start:i])
     return pieces
@@ -138,14 +147,14 @@ def unquote(value: str) -> str:
 
 def _number(raw: str, value: str) -> float:
     if not _NUMBER.fullmatch(value.strip()) or not math.isfinite(number := float(value)):
-        raise RuleError(f"{raw}: {value!r} is not a number", raw)
+        raise RuleError(Say("{raw}: {value} is not a number", raw=raw, value=repr(value)), raw)
     return number
 
 
 def _items(raw: str, value: str) -> list[str]:
     items = value.split(",")
     if any(not item.strip() for item in items):
-        raise RuleError(f"{raw}: empty list or list item", raw)
+        raise RuleError(Say("{raw}: empty list or list item", raw=raw), raw)
     return items
 
 
@@ -155,23 +164,42 @@ def _condition(raw: str) -> Condition | tuple[str, str]:
     immutable, and a bad condition raises, which is not cached)."""
     match = _CONDITION.fullmatch(raw)
     if match is None:
-        raise RuleError(f"{raw}: not a condition (like gpu=4090 or price<=50)", raw)
+        raise RuleError(Say("{raw}: not a condition (like gpu=4090 or price<=50)", raw=raw), raw)
     key, op, value = match.group(1).lower(), match.group(2), unquote(match.group(3))
     if key not in OPS_BY_KEY:
-        raise RuleError(f"{raw}: unknown key {key!r} (keys: {', '.join(KEY_ORDER)})", raw)
+        raise RuleError(
+            Say(
+                "{raw}: unknown key {key} (keys: {keys})",
+                raw=raw,
+                key=repr(key),
+                keys=", ".join(KEY_ORDER),
+            ),
+            raw,
+        )
     if op not in OPS_BY_KEY[key]:
         allowed = " ".join(OPS_BY_KEY[key])
-        raise RuleError(f"{raw}: {key} does not take {op!r} (only {allowed})", raw)
+        raise RuleError(
+            Say(
+                "{raw}: {key} does not take {op} (only {allowed})",
+                raw=raw,
+                key=key,
+                op=repr(op),
+                allowed=allowed,
+            ),
+            raw,
+        )
     if key in FLAG_KEYS:
         if value.strip().lower() not in FLAG_VALUES:
-            raise RuleError(f"{raw}: {key} is yes, no or any", raw)
+            raise RuleError(Say("{raw}: {key} is yes, no or any", raw=raw, key=key), raw)
         return key, value.strip().lower()
     if key in NUMERIC_KEYS:
         return Condition(key, op, (_number(raw, value),))
     if key in VERSION_KEYS:
         version = parse_version(value)
         if version is None:
-            raise RuleError(f"{raw}: {value!r} is not a version number", raw)
+            raise RuleError(
+                Say("{raw}: {value} is not a version number", raw=raw, value=repr(value)), raw
+            )
         return Condition(key, op, (version,))
     items = _items(raw, value)
     if key in TEXT_KEYS:
@@ -181,7 +209,15 @@ def _condition(raw: str) -> Condition | tuple[str, str]:
     else:
         for item in items:
             if not _INTEGER.fullmatch(item.strip()):
-                raise RuleError(f"{raw}: {item!r} is not a number ({key} ids are)", raw)
+                raise RuleError(
+                    Say(
+                        "{raw}: {item} is not a number ({key} ids are)",
+                        raw=raw,
+                        item=repr(item),
+                        key=key,
+                    ),
+                    raw,
+                )
         values = tuple(sorted({int(item) for item in items}))
     return Condition(key, op, values)
 
@@ -194,7 +230,7 @@ def parse_rule(text: str) -> Rule:
     """Parse one rule; raise RuleError naming the first offending condition."""
     pieces = _split(text)
     if not pieces:
-        raise RuleError("a rule needs at least one condition", text)
+        raise RuleError(Say("a rule needs at least one condition"), text)
     conditions: set[Condition] = set()
     flags = dict(FLAG_DEFAULTS)
     seen_flags: dict[str, str] = {}
@@ -205,7 +241,10 @@ def parse_rule(text: str) -> Rule:
             continue
         key, value = parsed
         if seen_flags.get(key, value) != value:
-            raise RuleError(f"{raw}: contradicts {key}={seen_flags[key]}", raw)
+            raise RuleError(
+                Say("{raw}: contradicts {key}={value}", raw=raw, key=key, value=seen_flags[key]),
+                raw,
+            )
         seen_flags[key] = flags[key] = value
     return Rule(tuple(sorted(conditions, key=_sort_key)), **flags)
 
@@ -280,7 +319,18 @@ def gpu_satisfies(model: str, gpu_conditions: list[Condition]) -> bool:
     return all(any(fold(text) in folded for text in c.values) for c in gpu_conditions)
 
 
-def numeric_value(key: str, server: Server, price_to_win: float, counted_gpus: int) -> float:
+def numeric_value(
+    key: str,
+    server: Server,
+    price_to_win: float,
+    counted_gpus: int,
+    medians: Mapping[SeriesKey, float] | None = None,
+) -> float:
+    if key == "deal":
+        # percent below the 7-day median per GPU of the machine's model and count
+        found = series_key(g.model for g in server.gpus)
+        median = (medians or {}).get(found) if found is not None else None
+        return deal_percent(price_to_win / len(server.gpus), median) if server.gpus else math.nan
     if key == "gpus":
         return counted_gpus
     if key == "price":
@@ -296,10 +346,18 @@ def numeric_value(key: str, server: Server, price_to_win: float, counted_gpus: i
     return float(getattr(server, key))  # ram, cores, threads
 
 
-def _holds(condition: Condition, server: Server, server_id: int, ptw: float, counted: int) -> bool:
+def _holds(
+    condition: Condition,
+    server: Server,
+    server_id: int,
+    ptw: float,
+    counted: int,
+    medians: Mapping[SeriesKey, float] | None,
+) -> bool:
     key, op, values = condition.key, condition.op, condition.values
     if key in NUMERIC_KEYS:
-        return compare(numeric_value(key, server, ptw, counted), op, threshold(condition))
+        value = numeric_value(key, server, ptw, counted, medians)
+        return compare(value, op, threshold(condition))
     if key in VERSION_KEYS:
         version = parse_version(server.cuda)
         return version is not None and compare_versions(version, op, values[0])
@@ -313,10 +371,17 @@ def _holds(condition: Condition, server: Server, server_id: int, ptw: float, cou
     return found if op == "=" else not found
 
 
-def rule_matches(rule: Rule, server: Server, price_to_win: float, server_id: str = "0") -> bool:
+def rule_matches(
+    rule: Rule,
+    server: Server,
+    price_to_win: float,
+    server_id: str = "0",
+    medians: Mapping[SeriesKey, float] | None = None,
+) -> bool:
     """Does `server` (with this price to win for the rule's owner) satisfy `rule`?
 
-    `server_id` is needed only by `server=` conditions.
+    `server_id` is needed only by `server=` conditions; `medians` (7-day median price to win
+    per GPU of each series, only those with a day of history) only by `deal`.
     """
     if server.max_rental_length <= 0:
         return False
@@ -329,4 +394,9 @@ def rule_matches(rule: Rule, server: Server, price_to_win: float, server_id: str
     gpu_conditions = [c for c in rule.conditions if c.key == "gpu" and c.op == "="]
     counted = sum(1 for g in server.gpus if gpu_satisfies(g.model, gpu_conditions))
     sid = int(server_id)
-    return all(_holds(c, server, sid, price_to_win, counted) for c in rule.conditions)
+    return all(_holds(c, server, sid, price_to_win, counted, medians) for c in rule.conditions)
+
+
+def uses_deal(rule: Rule) -> bool:
+    """Does the rule compare with the price history (`deal`)?"""
+    return any(condition.key == "deal" for condition in rule.conditions)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from bot.i18n import Say
 from bot.market.ranking import BidStanding
 
 RATE_WINDOW = timedelta(hours=1)  # max_raises_per_hour counts raises in this window
@@ -31,16 +32,31 @@ DEFAULT_RAISES_PER_HOUR = 3
 EPS = 1e-9
 
 
+class InputError(ValueError):
+    """A /protect or /budget argument that cannot be used, in plain words (`say`)."""
+
+    def __init__(self, say: Say) -> None:
+        super().__init__(say.english())
+        self.say = say
+
+
 @dataclass(frozen=True, slots=True)
 class ProtectionSettings:
     cap: float  # the highest price (CLORE/day) an automatic raise may set
     max_raises_per_hour: int = DEFAULT_RAISES_PER_HOUR
+    # `power`: first try to lead at the same price with a lower power limit
+    # (`bot.orders.power`); raise the price only when that cannot lead.
+    use_power: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.cap) and 0 < self.cap <= MAX_PRICE):
-            raise ValueError(f"the cap must be above 0 and at most {MAX_PRICE:g} CLORE/day")
+            raise InputError(
+                Say("the cap must be above 0 and at most {max} CLORE/day", max=f"{MAX_PRICE:g}")
+            )
         if not 1 <= self.max_raises_per_hour <= MAX_RAISES_PER_HOUR:
-            raise ValueError(f"raises per hour must be between 1 and {MAX_RAISES_PER_HOUR}")
+            raise InputError(
+                Say("raises per hour must be between 1 and {max}", max=MAX_RAISES_PER_HOUR)
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +139,9 @@ def _number(piece: str, value: str, kind: type[float] | type[int]) -> float:
     try:
         return kind(value)
     except ValueError:
-        raise ValueError(f"{piece}: {value!r} is not a number") from None
+        raise InputError(
+            Say("{piece}: {value} is not a number", piece=piece, value=repr(value))
+        ) from None
 
 
 def parse_protection(
@@ -132,7 +150,11 @@ def parse_protection(
     """`25` or `cap=25 per_hour=2` (CLORE/day; raises per hour). ValueError in plain words."""
     cap: float | None = None
     per_hour = default_raises_per_hour
+    use_power = False
     for piece in text.split():
+        if piece.lower() == "power":
+            use_power = True
+            continue
         key, eq, value = piece.partition("=")
         if not eq:
             key, value = "cap", piece
@@ -142,10 +164,12 @@ def parse_protection(
         elif key in ("per_hour", "perhour"):
             per_hour = int(_number(piece, value, int))
         else:
-            raise ValueError(f"{piece}: unknown setting (use cap=PRICE per_hour=N)")
+            raise InputError(
+                Say("{piece}: unknown setting (use cap=PRICE per_hour=N)", piece=piece)
+            )
     if cap is None:
-        raise ValueError("say the highest price to raise to, e.g. cap=25")
-    return ProtectionSettings(cap=cap, max_raises_per_hour=per_hour)
+        raise InputError(Say("say the highest price to raise to, e.g. cap=25"))
+    return ProtectionSettings(cap=cap, max_raises_per_hour=per_hour, use_power=use_power)
 
 
 def parse_budget(text: str) -> float | None:
@@ -156,7 +180,9 @@ def parse_budget(text: str) -> float | None:
     try:
         budget = float(value)
     except ValueError:
-        raise ValueError(f"{text.strip()!r} is not an amount (or off)") from None
+        raise InputError(
+            Say("{text} is not an amount (or off)", text=repr(text.strip()))
+        ) from None
     if not (math.isfinite(budget) and budget >= 0):
-        raise ValueError("the budget must be 0 or more CLORE per day")
+        raise InputError(Say("the budget must be 0 or more CLORE per day"))
     return budget

@@ -24,6 +24,7 @@ from typing import Literal
 import msgspec
 
 from bot.clore.models import DEFAULT_CURRENCY, NewOrder, Overclock
+from bot.i18n import Say, say_n
 from bot.market.ranking import best_competitor, energy
 from bot.market.rules import unquote
 from bot.market.snapshot import Gpu, Range, Server
@@ -75,8 +76,9 @@ class TemplateError(ValueError):
     """A template (or a template on one server) that cannot be used; the message says why
     in plain words and `part` is the offending setting's text (or the server id)."""
 
-    def __init__(self, message: str, part: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: Say, part: str) -> None:
+        super().__init__(message.english())
+        self.say = message  # for the user, in their language
         self.part = part
 
 
@@ -113,7 +115,7 @@ def _split(text: str, is_separator: Callable[[str], bool], part: str | None = No
                 end += 2 if char == '"' and text[end] == "\\" else 1
             if end >= n:
                 blamed = part or _blame(text[start:].strip())
-                raise TemplateError(f"{blamed}: a quote is not closed", blamed)
+                raise TemplateError(Say("{part}: a quote is not closed", part=blamed), blamed)
             current.append(text[i : end + 1])
             i = end + 1
             continue
@@ -128,16 +130,31 @@ def _split(text: str, is_separator: Callable[[str], bool], part: str | None = No
     return pieces
 
 
-def _integer(piece: str, value: str, what: str, low: int, high: int) -> int:
+def _integer(piece: str, value: str, what: str | Say, low: int, high: int) -> int:
     digits = value.strip()
     if not (digits.isascii() and _INTEGER.fullmatch(digits)):
         raise TemplateError(
-            f"{_shown(piece)}: {what} must be a whole number, not {_shown(value)!r}", piece
+            Say(
+                "{part}: {what} must be a whole number, not {value}",
+                part=_shown(piece),
+                what=what,
+                value=repr(_shown(value)),
+            ),
+            piece,
         )
     # A huge number is out of range anyway; int() of thousands of digits raises ValueError.
     number = int(digits) if len(digits.lstrip("+-").lstrip("0")) <= 9 else None
     if number is None or not low <= number <= high:
-        raise TemplateError(f"{_shown(piece)}: {what} must be between {low} and {high}", piece)
+        raise TemplateError(
+            Say(
+                "{part}: {what} must be between {low} and {high}",
+                part=_shown(piece),
+                what=what,
+                low=low,
+                high=high,
+            ),
+            piece,
+        )
     return number
 
 
@@ -146,8 +163,11 @@ def _image(piece: str, value: str) -> str:
     image = IMAGE_ALIASES.get(value, value)
     if not _IMAGE_ID.fullmatch(image):
         raise TemplateError(
-            f"{_shown(piece)}: the image must be ubuntu, hiveos or a 24-character image id "
-            "from your clore registry",
+            Say(
+                "{part}: the image must be ubuntu, hiveos or a 24-character image id "
+                "from your clore registry",
+                part=_shown(piece),
+            ),
             piece,
         )
     return image
@@ -156,13 +176,21 @@ def _image(piece: str, value: str) -> str:
 def _power(piece: str, value: str) -> Power:
     if value.strip().lower() == "min":
         return "min"
-    return _integer(piece, value, "the power limit (watts per GPU, or min)", 1, MAX_WATTS)
+    what = Say("the power limit (watts per GPU, or min)")
+    return _integer(piece, value, what, 1, MAX_WATTS)
 
 
 def _currency(piece: str, value: str) -> str:
     value = value.strip()
     if not _CURRENCY.fullmatch(value):
-        raise TemplateError(f"{_shown(piece)}: {_shown(value)!r} is not a currency name", piece)
+        raise TemplateError(
+            Say(
+                "{part}: {value} is not a currency name",
+                part=_shown(piece),
+                value=repr(_shown(value)),
+            ),
+            piece,
+        )
     return value
 
 
@@ -171,22 +199,42 @@ def check_env(env: Mapping[str, str], part: str = "env") -> None:
     for key, value in env.items():
         if not _ENV_KEY.fullmatch(key):
             raise TemplateError(
-                f"{part}: {_shown(key)!r} is not a variable name (letters, digits and _, "
-                "not starting with a digit)",
+                Say(
+                    "{part}: {name} is not a variable name (letters, digits and _, "
+                    "not starting with a digit)",
+                    part=part,
+                    name=repr(_shown(key)),
+                ),
                 part,
             )
         if len(key) > ENV_MAX_KEY:
             raise TemplateError(
-                f"{part}: the name {key[:20]}… is over {ENV_MAX_KEY} characters", part
+                Say(
+                    "{part}: the name {name}… is over {limit} characters",
+                    part=part,
+                    name=key[:20],
+                    limit=ENV_MAX_KEY,
+                ),
+                part,
             )
         if len(value) > ENV_MAX_VALUE:
             raise TemplateError(
-                f"{part}: the value of {key} is over {ENV_MAX_VALUE} characters", part
+                Say(
+                    "{part}: the value of {name} is over {limit} characters",
+                    part=part,
+                    name=key,
+                    limit=ENV_MAX_VALUE,
+                ),
+                part,
             )
     if len(serialise_env(env)) >= ENV_MAX_SERIALISED:
         raise TemplateError(
-            f"{part}: the environment is too large (clore takes under "
-            f"{ENV_MAX_SERIALISED} characters in total)",
+            Say(
+                "{part}: the environment is too large (clore takes under {limit} characters "
+                "in total)",
+                part=part,
+                limit=ENV_MAX_SERIALISED,
+            ),
             part,
         )
 
@@ -203,15 +251,20 @@ def _env(value: str) -> dict[str, str]:
         name, colon, raw_value = item.partition(":")
         name = name.strip()
         if not item.strip():
-            raise TemplateError(f"env: item {number} is empty (two commas in a row?)", "env")
+            raise TemplateError(
+                Say("env: item {number} is empty (two commas in a row?)", number=number), "env"
+            )
         if not colon or not name:
             raise TemplateError(
-                f"env: item {number} is not KEY:VALUE (separate variables with commas, "
-                'and quote a value that has one: KEY:"a,b")',
+                Say(
+                    "env: item {number} is not KEY:VALUE (separate variables with commas, "
+                    'and quote a value that has one: KEY:"a,b")',
+                    number=number,
+                ),
                 "env",
             )
         if name in env:
-            raise TemplateError(f"env: {_shown(name)} is given twice", "env")
+            raise TemplateError(Say("env: {name} is given twice", name=_shown(name)), "env")
         env[name] = unquote(raw_value)
     check_env(env, "env")
     return env
@@ -228,18 +281,27 @@ def parse_template(text: str, base: Template | None = None) -> Template:
         match = _PIECE.fullmatch(piece)
         if match is None and _is_env(previous):
             # Most likely the rest of an env value with a space in it: never repeat it.
-            raise TemplateError('env: put a value with spaces in quotes: env=KEY:"a b"', "env")
+            raise TemplateError(Say('env: put a value with spaces in quotes: env=KEY:"a b"'), "env")
         if match is None:
-            raise TemplateError(f"{_shown(piece)}: expected a setting like pl=min", piece)
+            raise TemplateError(
+                Say("{part}: expected a setting like pl=min", part=_shown(piece)), piece
+            )
         previous = piece
         key, raw = match.group(1).lower(), match.group(2)
         if key not in KEY_ORDER:
             raise TemplateError(
-                f"unknown setting {_shown(key)} (known: {', '.join(KEY_ORDER)})", _shown(key)
+                Say(
+                    "unknown setting {name} (known: {known})",
+                    name=_shown(key),
+                    known=", ".join(KEY_ORDER),
+                ),
+                _shown(key),
             )
         name = "power" if key == "pl" else key
         if name in values:
-            raise TemplateError(f"{key}: {key} is given twice", "env" if key == "env" else piece)
+            raise TemplateError(
+                Say("{key}: {key} is given twice", key=key), "env" if key == "env" else piece
+            )
         if key in CLEARABLE and raw.strip().lower() == "none":
             values[name] = {} if key == "env" else None
         elif key == "env":
@@ -256,7 +318,10 @@ def parse_template(text: str, base: Template | None = None) -> Template:
         return replace(base, **values)  # type: ignore[arg-type]
     if "image" not in values:
         raise TemplateError(
-            "image: say which image to run: image=ubuntu, image=hiveos or image=<24-character id>",
+            Say(
+                "image: say which image to run: image=ubuntu, image=hiveos or "
+                "image=<24-character id>"
+            ),
             "image",
         )
     return Template(**values)  # type: ignore[arg-type]
@@ -289,31 +354,6 @@ def format_template(template: Template) -> str:
     return " ".join(parts)
 
 
-def describe_template(template: Template) -> str:
-    """Plain lines for showing a template; env values are not shown (they may be secrets)."""
-    image = IMAGE_NAMES.get(template.image)
-    power = (
-        "each GPU's lowest allowed limit"
-        if template.power == "min"
-        else f"{template.power} W per GPU"
-    )
-    overclock = ", ".join(
-        f"{name.replace('_', ' ')} {getattr(template, name)} MHz"
-        for name in OVERCLOCK_FIELDS
-        if getattr(template, name) is not None
-    )
-    env = ", ".join(template.env) if template.env else "none"
-    return "\n".join(
-        (
-            f"Image: {f'{image} (clore base image)' if image else template.image}",
-            f"Power limit: {power}",
-            f"Overclock: {overclock or 'none (the server keeps its own)'}",
-            f"Environment variables: {env}",
-            f"Currency: {template.currency}",
-        )
-    )
-
-
 # ---------------------------------------------------------------------- one server's fit
 
 
@@ -344,49 +384,79 @@ def _outside(value: float, limits: Range) -> bool:
     return not limits[0] - EPS <= value <= limits[1] + EPS
 
 
-def _span(limits: Range) -> str:
-    return f"{limits[0]:g} to {limits[1]:g}"
-
-
 def _gpu_numbers(numbers: list[int]) -> str:
-    """`GPU 3`, `GPUs 1-8`, `GPUs 1, 4-5`: consecutive numbers as ranges."""
+    """`3`, `1-8`, `1, 4-5`: consecutive GPU numbers as ranges."""
     runs: list[list[int]] = []
     for number in numbers:
         if runs and runs[-1][1] + 1 == number:
             runs[-1][1] = number
         else:
             runs.append([number, number])
-    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
-    return f"GPU {text}" if len(numbers) == 1 else f"GPUs {text}"
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _misfit(kind: str, model: str, limits: Range, asked: int, numbers: list[int]) -> Say:
+    """One line of "does not fit": what these GPUs allow and what the template asks."""
+    values = {
+        "gpus": _gpu_numbers(numbers),
+        "model": model,
+        "low": f"{limits[0]:g}",
+        "high": f"{limits[1]:g}",
+    }
+    n = len(numbers)
+    if kind == "pl":
+        return say_n(
+            "GPU {gpus} ({model}) allows {low} to {high} W, not {asked} W",
+            "GPUs {gpus} ({model}) allow {low} to {high} W, not {asked} W",
+            n,
+            asked=asked,
+            **values,
+        )
+    if kind == "min":
+        return say_n(
+            "GPU {gpus} ({model}) has no whole-watt limit in {low} to {high} W",
+            "GPUs {gpus} ({model}) have no whole-watt limit in {low} to {high} W",
+            n,
+            **values,
+        )
+    return say_n(
+        "GPU {gpus} ({model}) allows a {setting} of {low} to {high} MHz, not {asked}",
+        "GPUs {gpus} ({model}) allow a {setting} of {low} to {high} MHz, not {asked}",
+        n,
+        setting=kind.replace("_", " "),
+        asked=asked,
+        **values,
+    )
 
 
 def build_order(template: Template, server_id: str, server: Server, price: float) -> NewOrder:
     """The create_gigaspot_orders entry for `server_id` at `price` CLORE/day; raises
     `TemplateError` (part = server id or "price") when the template does not fit."""
     if not (server_id.isascii() and server_id.isdigit()):
-        raise TemplateError(f"{server_id!r} is not a server id", server_id)
+        raise TemplateError(Say("{server} is not a server id", server=repr(server_id)), server_id)
     if not (math.isfinite(price) and MIN_PRICE <= price <= MAX_PRICE):
         raise TemplateError(
-            f"A price of {price:g} CLORE/day is outside what clore accepts "
-            f"({MIN_PRICE:g} to {MAX_PRICE:g}).",
+            Say(
+                "A price of {price} CLORE/day is outside what clore accepts ({low} to {high}).",
+                price=f"{price:g}",
+                low=f"{MIN_PRICE:g}",
+                high=f"{MAX_PRICE:g}",
+            ),
             "price",
         )
     if not server.gpus:
         raise TemplateError(
-            f"Server {server_id} lists no GPUs to set a power limit for.", server_id
+            Say("Server {server} lists no GPUs to set a power limit for.", server=server_id),
+            server_id,
         )
-    problems: dict[str, list[int]] = {}  # one line per distinct problem, with its GPUs
+    # one line per distinct problem (kind, model, limits, asked), with its GPUs
+    problems: dict[tuple[str, str, Range, int], list[int]] = {}
     overclocks = []
     for number, gpu in enumerate(server.gpus, 1):
-        model = gpu.model.replace("{", "{{").replace("}", "}}")  # the text is .format()ted
         watts = _gpu_power(template, gpu)
         if _outside(watts, gpu.pl):
-            problem = (
-                f"({model}) {{allow}} {_span(gpu.pl)} W, not {watts} W"
-                if template.power != "min"
-                else f"({model}) {{have}} no whole-watt limit in {_span(gpu.pl)} W"
-            )
-            problems.setdefault(problem, []).append(number)
+            kind = "pl" if template.power != "min" else "min"
+            problems.setdefault((kind, gpu.model, gpu.pl, watts), []).append(number)
         settings: dict[str, int] = {}
         for name in OVERCLOCK_FIELDS:
             value: int | None = getattr(template, name)
@@ -394,22 +464,17 @@ def build_order(template: Template, server_id: str, server: Server, price: float
                 continue
             limits: Range | None = getattr(gpu, name)
             if limits is not None and _outside(value, limits):
-                what = name.replace("_", " ")
-                problem = f"({model}) {{allow}} a {what} of {_span(limits)} MHz, not {value}"
-                problems.setdefault(problem, []).append(number)
+                problems.setdefault((name, gpu.model, limits, value), []).append(number)
             settings[name] = value
         overclocks.append(Overclock(pl=watts, **settings))
     if problems:
-        lines = [
-            f"{_gpu_numbers(numbers)} "
-            + text.format(
-                allow="allows" if len(numbers) == 1 else "allow",
-                have="has" if len(numbers) == 1 else "have",
-            )
-            for text, numbers in problems.items()
-        ]
+        lines = [_misfit(*problem, numbers) for problem, numbers in problems.items()]
         raise TemplateError(
-            f"Your template does not fit server {server_id}: " + "; ".join(lines) + ".",
+            Say(
+                "Your template does not fit server {server}: {problems}.",
+                server=server_id,
+                problems=lines,
+            ),
             server_id,
         )
     return NewOrder(

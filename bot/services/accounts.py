@@ -8,18 +8,20 @@ protection, and every use of the key answers with the same advice. Nobody else n
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
 from bot.clore import errors as clore_errors
 from bot.db.models import User
 from bot.db.repositories import outbox, users
 from bot.db.repositories import rules as rules_repo
+from bot.i18n import LANGUAGES, pick_language, translator
 from bot.market.rules import parse_rule
 from bot.secrets import DecryptionError
 from bot.services.context import ServiceContext, UserError
+from bot.services.events import KeyNeedsLink
+from bot.services.results import Profile
+from bot.telegram.render.alerts import notice
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +33,22 @@ class KeyUnreadable(UserError):
     """The user's stored API key cannot be decrypted with the current secret key."""
 
     def __init__(self) -> None:
-        super().__init__(messages.KEY_UNREADABLE)
+        super().__init__(
+            "I can no longer decrypt your stored clore.ai API key (the bot's secret key was "
+            "changed or lost). Nothing was done. Send /link followed by your API key again."
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
-    user_id: int
-    clore_user_id: int | None
-    raise_step: float
-    price_cap: float | None
-    alerts_paused: bool
-    key_unreadable: bool = False
-
-
-async def touch(ctx: ServiceContext, telegram_id: int, chat_id: int | None = None) -> User:
+async def touch(
+    ctx: ServiceContext,
+    telegram_id: int,
+    chat_id: int | None = None,
+    language_code: str | None = None,
+) -> User:
     """The user behind a Telegram update, created on first contact (and reactivated).
+
+    A new user speaks the language of their Telegram app (`language_code`) when the bot
+    has it, English otherwise; /lang changes it later.
 
     Their chat is their private chat, whose id is their Telegram id, whatever chat the update
     came from: alerts must never follow a user into a group.
@@ -60,11 +63,21 @@ async def touch(ctx: ServiceContext, telegram_id: int, chat_id: int | None = Non
     async with ctx.sessions() as s, s.begin():
         known = await users.get_by_telegram_id(s, telegram_id)
         returning = known is not None and not known.active
-        user = await users.get_or_create(s, telegram_id=telegram_id, chat_id=chat_id)
+        user = await users.get_or_create(
+            s, telegram_id=telegram_id, chat_id=chat_id, language=pick_language(language_code)
+        )
     if returning:
         # Rules and bids of inactive users are not registered at start-up.
         await refresh_owners(ctx, user.id)
     return user
+
+
+async def set_language(ctx: ServiceContext, user: User, language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}")
+    async with ctx.sessions() as s, s.begin():
+        await users.set_language(s, user.id, language)
+    user.language = language
 
 
 def profile(ctx: ServiceContext, user: User) -> Profile:
@@ -142,7 +155,7 @@ async def _tell_key_unreadable(s: AsyncSession, user: User, stamp: str) -> None:
             user_id=user.id,
             chat_id=user.telegram_id,
             kind="status",
-            text=messages.key_unreadable_notice(),
+            text=notice(translator(user.language), KeyNeedsLink()).text,
             dedupe_key=f"key-unreadable:{user.id}:{stamp}",
         ),
     )
@@ -196,7 +209,9 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
 
 async def set_raise_step(ctx: ServiceContext, user: User, step: float | None) -> None:
     if step is not None and not 0 < step <= MAX_PRICE:
-        raise UserError(f"The raise step must be above 0 and at most {MAX_PRICE:g} CLORE/day.")
+        raise UserError(
+            "The raise step must be above 0 and at most {max} CLORE/day.", max=MAX_PRICE
+        )
     async with ctx.sessions() as s, s.begin():
         await users.set_raise_step(s, user.id, step)
 
@@ -204,8 +219,9 @@ async def set_raise_step(ctx: ServiceContext, user: User, step: float | None) ->
 async def set_price_cap(ctx: ServiceContext, user: User, cap: float | None) -> None:
     if cap is not None and not 0 < cap <= MAX_PRICE:
         raise UserError(
-            f"The price cap must be above 0 and at most {MAX_PRICE:g} CLORE/day "
-            "(clore's highest price), or 'off'."
+            "The price cap must be above 0 and at most {max} CLORE/day "
+            "(clore's highest price), or 'off'.",
+            max=MAX_PRICE,
         )
     async with ctx.sessions() as s, s.begin():
         await users.set_price_cap(s, user.id, cap)

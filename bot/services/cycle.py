@@ -15,30 +15,50 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
 from bot.clore.fetcher import PollResult
 from bot.db import alert_codec
 from bot.db.models import OrderTemplate, User
 from bot.db.repositories import actions, alerts, outbox, state, users
 from bot.db.repositories import alert_memory as memory_records
+from bot.db.repositories import held_matches as held_repo
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
+from bot.i18n import translator
 from bot.market.alert_memory import MemoryChange
 from bot.market.listing import listing
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
-from bot.market.snapshot import Snapshot
-from bot.services import alert_policy, alert_state, orders, protection
-from bot.services.bids import bid_buttons, find_bid
-from bot.services.buttons import markup_json, to_make_json
+from bot.market.snapshot import Server, Snapshot
+from bot.orders.protection import Raise
+from bot.services import (
+    alert_control,
+    alert_policy,
+    alert_prefs,
+    alert_state,
+    digest,
+    order_news,
+    order_taps,
+    orders,
+    protection,
+)
+from bot.services import events as ev
+from bot.services.alert_prefs import AlertPrefs
+from bot.services.bids import find_bid, make_action, make_keyboard
+from bot.services.buttons import ButtonToMake, markup_json, to_make_json
 from bot.services.context import ServiceContext
+from bot.services.payloads import as_dict
+from bot.telegram.render import orderlife as orderlife_render
+from bot.telegram.render.alerts import CardCache, match_alert, notice
+from bot.telegram.render.bids import bid_label
+from bot.telegram.render.renter import stop_protecting_button
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +75,7 @@ class CycleReport:
     automatic_raises: int = 0  # edits made by outbid protection (any outcome)
     status_messages: int = 0
     order_messages: int = 0  # pending orders found in the market, or given up on
+    digests: int = 0  # match alerts held for quiet hours, sent now that they ended
     errors: list[str] = field(default_factory=list)
 
 
@@ -63,21 +84,27 @@ class UserAlert:
     """One user's match alert of one cycle: the machines it lists, and how many in all."""
 
     user_id: int
-    items: list[messages.MatchItem]
+    items: list[ev.MatchItem]
     total: int
 
 
 class RuleView:
     """The active rules as arrays: rule id -> owner (user), muted or not."""
 
-    def __init__(self, rules: list[ActiveRule]) -> None:
+    def __init__(self, rules: list[ActiveRule], now: datetime | None = None) -> None:
         self.rules = {r.rule_id: r for r in rules}
+        when = now or datetime.now(UTC)
         ids = np.fromiter(self.rules, dtype=np.int64, count=len(self.rules))
         users = np.fromiter((r.user_id for r in self.rules.values()), np.int64, len(ids))
-        paused = np.fromiter((r.alerts_paused for r in self.rules.values()), bool, len(ids))
+        # muting is the owner's setting: decided once per user, not once per rule
+        muted_users: dict[int, bool] = {}
+        for r in self.rules.values():
+            if r.user_id not in muted_users:
+                muted_users[r.user_id] = r.match_muted(when)
+        muted = np.fromiter((muted_users[r.user_id] for r in self.rules.values()), bool, len(ids))
         order = np.argsort(ids, kind="stable")  # rules come by id: already in order
         self.ids, self.users = ids[order], users[order]
-        self.muted = self.ids[paused[order]]
+        self.muted = self.ids[muted[order]]
 
     def users_of(self, rule_ids: np.ndarray) -> np.ndarray:
         """The owner of each rule id, -1 for rules that are not active."""
@@ -87,7 +114,8 @@ class RuleView:
         if top <= 1 << 24 and rule_ids.min() >= 0:  # rule ids are small: a lookup table
             table = np.full(max(top, int(rule_ids.max())) + 1, -1, dtype=np.int64)
             table[self.ids] = self.users
-            return table[rule_ids]
+            owners: np.ndarray = table[rule_ids]
+            return owners
         at = np.searchsorted(self.ids, rule_ids)
         inside = at < self.ids.size
         inside[inside] = self.ids[at[inside]] == rule_ids[inside]
@@ -95,7 +123,11 @@ class RuleView:
 
 
 def user_alerts(
-    announce: Pairs, view: RuleView, snapshot: Snapshot, limit: int
+    announce: Pairs,
+    view: RuleView,
+    snapshot: Snapshot,
+    limit: int,
+    versus: Callable[[Server, float], float | None] = lambda server, price: None,
 ) -> list[UserAlert]:
     """Per user, the cheapest `limit` distinct machines among the announced pairs (a
     machine several of the user's rules match is listed once, under the lowest rule id)."""
@@ -108,14 +140,17 @@ def user_alerts(
         pairs, owners = announce.take(np.flatnonzero(mine)), users_of[mine]
     listed = listing(pairs, owners, limit)
     shown, shown_owners = pairs.take(listed.listed), listed.listed_users
-    found: dict[int, list[messages.MatchItem]] = defaultdict(list)
+    found: dict[int, list[ev.MatchItem]] = defaultdict(list)
     for user_id, rule_id, server_id, price in zip(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
         shown.prices.tolist(), strict=True,
     ):  # fmt: skip
+        rule = view.rules[rule_id]
+        server = snapshot.servers[server_id]
         found[user_id].append(
-            messages.MatchItem(
-                rule_id, view.rules[rule_id].text, server_id, snapshot.servers[server_id], price
+            ev.MatchItem(
+                rule_id, rule.text, server_id, server, price,
+                versus_median=versus(server, price), number=rule.number,
             )
         )
     totals = dict(zip(listed.users.tolist(), listed.totals.tolist(), strict=True))
@@ -146,18 +181,26 @@ class Cycle:
             # Edits spend money over the network: after the commit, outside the lock.
             candidates, self._protect = self._protect, []
             await self._protect_bids(candidates, poll.snapshot_url or "", report)
+            await self.ctx.history.record(self.ctx)  # its own short transaction
         elif poll.info is not None and poll.snapshot is not None and (
             poll.snapshot is market.snapshot
         ):  # the baseline restored at start is still the latest snapshot
             market.ready = True
         async with self.ctx.sessions() as s, s.begin():
             report.status_messages = await self._stale_status(s, poll)
+            if market.ready:  # orders near their end: checked at every poll
+                warnings = await order_news.expiry_warnings(self.ctx, s, self.ctx.clock())
+                await outbox.enqueue_many(s, warnings, decided_at=self.ctx.clock())
+                report.order_messages += len(warnings)
+        if market.ready:
+            report.digests = await digest.send_due(self.ctx)
         if (
             report.match_alerts
             or report.outbid_alerts
             or report.status_messages
             or report.order_messages
             or report.automatic_raises
+            or report.digests
         ):
             self.ctx.kick_sender()
         return report
@@ -169,7 +212,9 @@ class Cycle:
         before = (market.snapshot, market.clore_price, market.snapshot_url)
         # New bytes: the rules are read while the matcher works (in its thread).
         reading = (
-            asyncio.create_task(self._read_rules()) if poll.snapshot is not before[0] else None
+            asyncio.create_task(self._read_rules(self.ctx.clock()))
+            if poll.snapshot is not before[0]
+            else None
         )
         try:
             transitions = await market.apply(poll.snapshot, poll.clore_price, poll.snapshot_url)
@@ -204,7 +249,7 @@ class Cycle:
         snapshot = poll.snapshot
         assert snapshot is not None
         now = ctx.clock()
-        view, bidders = await (reading or self._read_rules())
+        view, bidders = await (reading or self._read_rules(now))
         if not (len(transitions.started) or len(transitions.repriced)):
             bidders = {}
         inactive = np.setdiff1d(
@@ -220,8 +265,9 @@ class Cycle:
             price_drop=ctx.settings.realert_price_drop,
         )
         alerts_ = user_alerts(
-            decision.announce, view, snapshot, ctx.settings.max_matches_per_message
-        )
+            decision.announce, view, snapshot, ctx.settings.max_matches_per_message,
+            ctx.history.versus_median,
+        )  # fmt: skip
         # Encoded in worker threads while the messages are written (after the listing, so
         # their memory does not add to the listing's peak); awaited before the commit.
         change_body = alert_state.encoding(decision.change, market.matcher)
@@ -258,37 +304,62 @@ class Cycle:
         """The cycle's one write transaction: messages, memory change record, baseline."""
         ctx = self.ctx
         url = poll.snapshot_url or ""
-        chats = {r.user_id: r.chat_id for r in view.rules.values()}
-        cards: messages.CardCache = {}
+        owners = {r.user_id: r for r in view.rules.values()}
+        cards: CardCache = {}
+        limit = ctx.settings.max_matches_per_message
+        prefs: dict[int, AlertPrefs] = {}
+        if alerts_:
+            async with ctx.reads() as s:
+                prefs = await users.prefs_for(s, [a.user_id for a in alerts_])
         async with ctx.sessions() as s, s.begin(), actions.batch(s):
             rows = []
             for alert in alerts_:
+                if alert_prefs.route(
+                    prefs.get(alert.user_id, AlertPrefs()), "match", now
+                ) == "hold":  # quiet hours: into the digest sent when they end
+                    await held_repo.hold(s, alert.user_id, [
+                        (item.rule_id, item.server_id, item.price_to_win) for item in alert.items
+                    ], now)  # fmt: skip
+                    continue
+                owner = owners[alert.user_id]
+                tr = translator(owner.language)
                 user = bidders.get(alert.user_id)
-                keyboard = await orders.match_keyboard(ctx, s, user, alert.items) if user else None
+                offers = await orders.bid_offers(ctx, s, user, alert.items) if user else None
+                keyboard = [
+                    [(bid_label(tr, o.server_id, o.price),
+                      await make_action(ctx, s, alert.user_id, "bid", **as_dict(o)))]
+                    for o in offers or ()
+                ]  # fmt: skip
+                mute = alert_control.mute_buttons(tr, alert.items)
+                if keyboard:  # Bid buttons are made now: make the mute buttons with them
+                    keyboard += await make_keyboard(ctx, s, alert.user_id, mute)
                 rows.append(
                     outbox.NewMessage(
                         user_id=alert.user_id,
-                        chat_id=chats[alert.user_id],
+                        chat_id=owner.chat_id,
                         kind="match",
-                        text=messages.match_alert(
-                            alert.items, ctx.settings.max_matches_per_message, alert.total, cards
-                        ),
-                        reply_markup=markup_json(keyboard),
+                        text=match_alert(tr, ev.MatchAlert(alert.items, limit, alert.total), cards),
+                        reply_markup=markup_json(keyboard) if keyboard else to_make_json(mute),
                         dedupe_key=f"match:{alert.user_id}:{url}",
+                        alert="match",
                     )
                 )
-            await outbox.enqueue_many(s, rows)
+            await outbox.enqueue_many(s, rows, decided_at=now)
             report.outbid_alerts = await self._bids(s, transitions, url)
-            report.order_messages = await orders.confirm_pending(ctx, s)
+            news = await order_news.on_cycle(ctx, s, transitions, now)
+            await outbox.enqueue_many(s, news, decided_at=now)
+            report.order_messages = len(news) + await orders.confirm_pending(ctx, s)
             await alert_state.record_change(ctx, s, change, await change_body)
             if baseline_body is not None:
                 await memory_records.save_baseline(
                     s, url, poll.clore_price, await baseline_body, now
                 )
 
-    async def _read_rules(self) -> tuple[RuleView, dict[int, User]]:
+    async def _read_rules(self, now: datetime) -> tuple[RuleView, dict[int, User]]:
+        """The active rules (muted as of `now`: when the read starts, before the matcher's
+        work) and the users who can bid from an alert."""
         async with self.ctx.reads() as s:
-            return RuleView(await rules_repo.active_rules(s)), await _bidders(s)
+            return RuleView(await rules_repo.active_rules(s), now), await _bidders(s)
 
     async def _bids(self, s: AsyncSession, t: Transitions, url: str) -> int:
         if not t.bids and not t.gone_bids:
@@ -300,6 +371,8 @@ class Cycle:
             s, [c.standing.order_id for c in t.bids if c.standing.owner in by_owner]
         )
         protected = await protection.protected_orders(s)
+        prefs = await users.prefs_for(s, [u.id for group in by_owner.values() for u in group])
+        now = self.ctx.clock()
         changes: list[alerts.BidState] = []
         queued: list[outbox.NewMessage] = []
         for change in t.bids:
@@ -310,15 +383,17 @@ class Cycle:
                     known.get((user.id, standing.order_id)),
                     user.id,
                     standing,
-                    # Muting silences alerts, not the protection the user asked for.
-                    muted=user.alerts_paused and settings is None,
+                    # Turning outbid alerts off silences them, not the protection the
+                    # user asked for. /pause and quiet hours never hold them back.
+                    muted=settings is None
+                    and prefs.get(user.id, AlertPrefs()).mode("outbid") == "off",
                 )
                 changes.append(new)
                 if alert and settings is not None:
                     self._protect.append(protection.Candidate(user, standing, settings))
                 elif alert and (message := await self._outbid_alert(s, user, standing, url)):
                     queued.append(message)
-        await outbox.enqueue_many(s, queued)
+        await outbox.enqueue_many(s, queued, decided_at=now)
         await alerts.upsert_bid_states(s, changes)
         await alerts.delete_bid_states(
             s, [st.order_id for st in t.gone_bids if st.owner in by_owner]
@@ -341,39 +416,62 @@ class Cycle:
                 elif message := await self._outbid_alert(
                     s, candidate.user, candidate.standing, url, protection.why_not(attempt)
                 ):
-                    await outbox.enqueue(s, message)
+                    await outbox.enqueue_many(s, [message], decided_at=self.ctx.clock())
                     report.outbid_alerts += 1
 
     async def _raised_message(self, s: AsyncSession, attempt: protection.Attempt, url: str) -> None:
         user, st = attempt.candidate.user, attempt.candidate.standing
-        price = attempt.decision.price  # type: ignore[union-attr]
-        await outbox.enqueue(
+        tr = translator(user.language)
+        if isinstance(attempt.decision, order_taps.PowerCut):  # `/protect ... power`
+            text = orderlife_render.auto_power(tr, st.server_id, attempt.decision.lead)
+        else:
+            assert isinstance(attempt.decision, Raise)
+            event = ev.AutoRaised(st.order_id, st.server_id, attempt.decision.price, st.top_price)
+            text = notice(tr, event).text
+        await outbox.enqueue_many(
             s,
-            outbox.NewMessage(
+            [outbox.NewMessage(
                 user_id=user.id,
                 chat_id=user.chat_id,
                 kind="action",
-                text=messages.auto_raised(st.order_id, st.server_id, price, st.top_price),
+                text=text,
+                reply_markup=to_make_json([[ButtonToMake(
+                    stop_protecting_button(tr), "unprotect", {"order_id": st.order_id}
+                )]]),
                 dedupe_key=f"autoraise:{user.id}:{st.order_id}:{url}",
-            ),
-        )
+                alert="autoraise",
+            )],
+            decided_at=self.ctx.clock(),
+        )  # fmt: skip
 
     async def _outbid_alert(
-        self, s: AsyncSession, user: User, standing: BidStanding, url: str, note: str = ""
+        self,
+        s: AsyncSession,
+        user: User,
+        standing: BidStanding,
+        url: str,
+        held: ev.ProtectionHeld | None = None,
     ) -> outbox.NewMessage | None:
         server = self.ctx.market.server(standing.server_id)
         if find_bid(server, standing.order_id, standing.owner) is None:
             return None
         step = user.raise_step or self.ctx.settings.default_raise_step
         raise_to = standing.lead_price + step
-        keyboard = bid_buttons(standing, raise_to)  # made by the sender, when it sends
+        tr = translator(user.language)
+        alert = notice(tr, ev.OutbidAlert(standing, server, raise_to, held))
+        lead = order_taps.power_offer(
+            self.ctx, standing.server_id, standing.order_id, user.clore_user_id
+        )
+        if lead is not None:  # it can lead again at the same price with less power
+            alert = orderlife_render.with_power_offer(tr, alert, lead, standing.server_id)
         return outbox.NewMessage(
             user_id=user.id,
             chat_id=user.chat_id,
             kind="outbid",
-            text=messages.outbid_alert(standing, server, raise_to) + (f"\n{note}" if note else ""),
-            reply_markup=to_make_json(keyboard),
+            text=alert.text,
+            reply_markup=to_make_json(alert.keyboard or []),  # made by the sender, when it sends
             dedupe_key=f"outbid:{user.id}:{standing.order_id}:{url}",
+            alert="outbid",
         )
 
     async def _stale_status(self, s: AsyncSession, poll: PollResult) -> int:
@@ -384,13 +482,17 @@ class Cycle:
         now = self.ctx.clock()
         if poll.stale:
             await state.set_value(s, state.STALE_ANNOUNCED, now.isoformat(), now=now)
-            text = messages.stale_notice(poll.age_seconds, poll.error)
+            event: ev.Notice = ev.MarketStale(poll.age_seconds)
             key = f"stale:{now.isoformat()}"
         else:
             await state.delete_value(s, state.STALE_ANNOUNCED)
-            text = messages.recovered_notice()
+            event = ev.MarketFresh()
             key = f"recovered:{announced}"
         recipients = await _interested_users(s)
+        texts: dict[str | None, str] = {}  # one rendering per language
+        for _chat, language in recipients.values():
+            if language not in texts:
+                texts[language] = notice(translator(language), event).text
         await outbox.enqueue_many(
             s,
             [
@@ -398,19 +500,23 @@ class Cycle:
                     user_id=uid,
                     chat_id=chat,
                     kind="status",
-                    text=text,
+                    text=texts[language],
                     dedupe_key=f"{key}:{uid}",
+                    alert="market",
                 )
-                for uid, chat in recipients.items()
+                for uid, (chat, language) in recipients.items()
             ],
+            decided_at=now,
         )
         return len(recipients)
 
 
-async def _interested_users(s: AsyncSession) -> dict[int, int]:
-    """Users with unpaused alerts who have a rule or a linked account: user id -> chat."""
-    found = {r.user_id: r.chat_id for r in await rules_repo.active_rules(s) if not r.alerts_paused}
-    found.update({u.id: u.chat_id for u in await users.list_linked(s) if not u.alerts_paused})
+async def _interested_users(s: AsyncSession) -> dict[int, tuple[int, str | None]]:
+    """Users who have a rule or a linked account: user id -> (chat, language). (Their
+    settings for market status alerts apply when the notices are queued; /pause does not
+    hold these.)"""
+    found = {r.user_id: (r.chat_id, r.language) for r in await rules_repo.active_rules(s)}
+    found.update({u.id: (u.chat_id, u.language) for u in await users.list_linked(s)})
     return found
 
 

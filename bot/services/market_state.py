@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 from bot.market.alert_memory import AlertMemory
 from bot.market.matcher import Matcher, Pairs, Transitions
+from bot.market.ranking import BidStanding
 from bot.market.rules import Rule
 from bot.market.snapshot import EMPTY, Server, Snapshot
 
@@ -83,6 +84,16 @@ class MarketState:
         """Caller holds `lock`."""
         async with self._changing:
             self.matcher.track_owners(set(owners))
+
+    async def tracked_standings(self) -> dict[int, list[BidStanding]]:
+        """owner -> the tracked owner's active bids as of the snapshot in force (read while
+        the matcher is not changing)."""
+        async with self._changing:
+            standings = self.matcher.tracked_standings()
+        found: dict[int, list[BidStanding]] = {}
+        for standing in standings:
+            found.setdefault(standing.owner, []).append(standing)
+        return found
 
     async def evaluate(self, rule: Rule, owner: int | None) -> Pairs:
         async with self._changing:

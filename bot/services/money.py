@@ -1,9 +1,13 @@
-"""What every money action (create, raise, cancel; a tap or outbid protection) shares.
+"""The one pipeline every money action (create, raise, cancel; a tap or outbid protection)
+goes through.
 
-Each one runs as: hold `ctx.money_locks` for (user, server) -> decide from the snapshot in
-force and this order's `record` -> `begin` (the intent, committed) -> ONE clore call ->
-`settle` (its outcome). So two buttons of one order, or a button and protection, act one
-after the other, and the second sees what the first did although the snapshot does not
+Each one runs as: hold `ctx.money_locks` for (user, server) -> re-check against the snapshot
+in force and this order's `record` -> decide (cap, budget, hourly rate: the pure deciders in
+`bot.orders`) -> `spend`: the intent committed (`begin`), exactly ONE clore call, its answer
+classified as done / refused / failed / ambiguous, the outcome recorded (`settle`). The
+callers are `bids.tap_raise`, `bids.tap_cancel`, `orders.tap_bid` and `protection.attempt`;
+none of them calls clore itself. So two buttons of one order, or a button and protection,
+act one after the other, and the second sees what the first did although the snapshot does not
 show it yet. A crash between the call and `settle` leaves the intent pending: it counts
 against budget and hourly limit like an ambiguous call, `recover` marks it ambiguous at the
 next start and tells the user, and nothing repeats it on the same information.
@@ -18,17 +22,22 @@ that did not go through, or the user changed the order on clore.ai).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
+from bot.clore.errors import CloreError
 from bot.db.models import AuditEntry
 from bot.db.repositories import audit, outbox, pending_orders, protections, users
 from bot.db.repositories.audit import MAY_HAVE_ACTED, PENDING, Outcome
+from bot.i18n import Say, translator
 from bot.market.snapshot import Bid
 from bot.services.context import ServiceContext
+from bot.services.events import Interrupted
+from bot.telegram.render.alerts import notice
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,7 @@ def snapshot_url(ctx: ServiceContext) -> str:
     """The snapshot in force; NotReady before the first one is loaded."""
     url = ctx.market.snapshot_url
     if ctx.market.snapshot is None or url is None:
-        raise NotReady("I am still loading the market. Try again in a moment.")
+        raise NotReady()
     return url
 
 
@@ -168,7 +177,7 @@ async def recover(ctx: ServiceContext) -> int:
                         user_id=user.id,
                         chat_id=user.chat_id,
                         kind="action",
-                        text=interrupted_text(entry),
+                        text=notice(translator(user.language), interrupted(entry)).text,
                         dedupe_key=f"interrupted:{entry.id}",
                     )
                 )
@@ -187,20 +196,79 @@ def _interrupted_detail(entry: AuditEntry) -> str:
     return INTERRUPTED
 
 
-def interrupted_text(entry: AuditEntry) -> str:
-    where = f"#{messages.esc(entry.server_id or '?')}"
-    price = messages.clore(entry.price) if entry.price is not None else "?"
-    if entry.action == "create":
-        what = f"placing your bid on {where} at {price} CLORE/day"
-        then = "I will tell you if the order shows up."
-    elif entry.action == "cancel":
-        what = f"cancelling order {entry.order_id} on {where}"
-        then = "/bids shows what happened."
-    else:
-        auto = "automatically " if entry.automatic else ""
-        what = f"{auto}raising order {entry.order_id} on {where} to {price} CLORE/day"
-        then = "/bids shows what happened."
-    return (
-        f"⚠️ The bot stopped while {what}, before clore.ai answered. It may or may not have "
-        f"gone through; I will not repeat it. {then}"
+def interrupted(entry: AuditEntry) -> Interrupted:
+    return Interrupted(
+        entry.action, entry.automatic, entry.order_id, entry.server_id, entry.price
     )
+
+
+R = TypeVar("R")
+Classified = Literal["done", "refused", "failed", "ambiguous"]
+
+
+@dataclass(frozen=True, slots=True)
+class Spend(Generic[R]):
+    """One money action decided on: what to record, the ONE clore call, how to read it."""
+
+    action: str  # "create", "raise" or "cancel"
+    server_id: str
+    call: Callable[[], Awaitable[R]]
+    refusal: Callable[[R], Say | None]  # why clore's answer means "not done"; None: done
+    order_id: int | None = None
+    price: float | None = None
+    automatic: bool = False
+    detail: str | None = None
+    pending_order: dict[str, Any] | None = None  # see `begin`
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    outcome: Classified
+    intent: Intent
+    refusal: Say | None = None  # refused: clore's reason
+    error: CloreError | None = None  # failed or ambiguous: what the call raised
+
+    @property
+    def recorded(self) -> Outcome:
+        """The audit log's word for the outcome."""
+        return _RECORDED[self.outcome]
+
+
+_RECORDED: dict[Classified, Outcome] = {
+    "done": "ok",
+    "refused": "rejected",
+    "failed": "error",
+    "ambiguous": "ambiguous",
+}
+
+
+async def spend(
+    ctx: ServiceContext, user_id: int, action: Spend[R], *, settle_now_: bool = True
+) -> Spent:
+    """Caller holds the order's lock and has re-checked and decided. Commits the intent,
+    makes the call once (never retried: an ambiguous failure may have acted), classifies
+    the answer and records the outcome (unless `settle_now_` is False: then the caller
+    settles it in the transaction that queues its message, as the cycle does)."""
+    intent = await begin(
+        ctx,
+        user_id=user_id,
+        action=action.action,
+        server_id=action.server_id,
+        order_id=action.order_id,
+        price=action.price,
+        automatic=action.automatic,
+        detail=action.detail,
+        pending_order=action.pending_order,
+    )
+    try:
+        answer = await action.call()
+    except CloreError as exc:
+        spent = Spent("ambiguous" if exc.ambiguous else "failed", intent, error=exc)
+        detail: str | None = type(exc).__name__
+    else:
+        reason = action.refusal(answer)
+        spent = Spent("done", intent) if reason is None else Spent("refused", intent, reason)
+        detail = reason.english() if reason is not None else None
+    if settle_now_:
+        await settle_now(ctx, intent, spent.recorded, detail)
+    return spent

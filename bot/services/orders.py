@@ -17,25 +17,28 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
-from bot.clore import errors as clore_errors
 from bot.clore.models import CreateResult
 from bot.db.models import PendingOrder, User
-from bot.db.repositories import audit, outbox, pending_orders, users
+from bot.db.repositories import outbox, pending_orders, users
+from bot.i18n import Say, translator
 from bot.market.ranking import bid_standing
 from bot.market.snapshot import Server
 from bot.orders.pending import Waiting, match_pending
+from bot.orders.refusals import Refusal
 from bot.orders.template import (
     Template,
     TemplateError,
     build_order,
     price_to_lead,
 )
-from bot.services import accounts, money, templates
-from bot.services.bids import TapResult, make_action
-from bot.services.buttons import Keyboard
+from bot.services import accounts, money, order_taps, templates
+from bot.services import events as ev
 from bot.services.clore_words import plain_error
 from bot.services.context import ServiceContext
+from bot.services.events import MatchItem, listed_machines
+from bot.services.payloads import ServerPrice, as_dict
+from bot.services.results import BidView, TapButton, TapResult
+from bot.telegram.render.alerts import notice
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +63,10 @@ def bid_price(ctx: ServiceContext, user: User, template: Template, server_id: st
     return price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id) + step
 
 
-def bid_label(server_id: str, price: float) -> str:
-    return f"Bid #{server_id} at {messages.clore(price)}"
-
-
-async def match_keyboard(
-    ctx: ServiceContext, s: AsyncSession, user: User, items: Sequence[messages.MatchItem]
-) -> Keyboard | None:
-    """One Bid button per machine the alert lists; None without a linked key or template."""
+async def bid_offers(
+    ctx: ServiceContext, s: AsyncSession, user: User, items: Sequence[MatchItem]
+) -> list[ServerPrice] | None:
+    """One Bid offer per machine the alert lists; None without a linked key or template."""
     if (
         not user.api_key_encrypted
         or user.clore_user_id is None
@@ -77,16 +76,12 @@ async def match_keyboard(
     template = await stored_template(ctx, s, user.id)
     if template is None:
         return None
-    keyboard: Keyboard = []
-    for item in messages.listed_machines(items, ctx.settings.max_matches_per_message):
+    offers = []
+    for item in listed_machines(items, ctx.settings.max_matches_per_message):
         price = bid_price(ctx, user, template, item.server_id)
-        if price is None:
-            continue
-        action = await make_action(
-            ctx, s, user.id, "bid", server_id=item.server_id, price=price
-        )
-        keyboard.append([(bid_label(item.server_id, price), action)])
-    return keyboard or None
+        if price is not None:
+            offers.append(ServerPrice(item.server_id, price))
+    return offers or None
 
 
 def _own_order_ids(server: Server, owner: int | None) -> set[int]:
@@ -96,98 +91,131 @@ def _own_order_ids(server: Server, owner: int | None) -> set[int]:
 async def tap_bid(
     ctx: ServiceContext,
     user: User,
-    payload: dict[str, object],
+    payload: ServerPrice,
     *,
     confirmed: bool,
     action_id: str | None = None,
 ) -> TapResult:
     """A Bid (or confirm_bid) tap, already claimed: re-check, then ONE create call."""
-    server_id = str(payload["server_id"])
     key = accounts.api_key(ctx, user)  # asks to link first
-    async with ctx.money_locks.hold(user.id, server_id):
+    async with ctx.money_locks.hold(user.id, payload.server_id):
         return await _bid(ctx, user, key, payload, confirmed=confirmed, action_id=action_id)
+
+
+def _bid_button(kind: str, label: Say, server_id: str, price: float) -> list[list[TapButton]]:
+    return [[TapButton(label, kind, as_dict(ServerPrice(server_id, price)))]]
 
 
 async def _bid(
     ctx: ServiceContext,
     user: User,
     key: str,
-    payload: dict[str, object],
+    payload: ServerPrice,
     *,
     confirmed: bool,
     action_id: str | None,
 ) -> TapResult:
-    server_id, offered = str(payload["server_id"]), float(payload["price"])  # type: ignore[arg-type]
+    server_id, offered = payload.server_id, payload.price
     money.snapshot_url(ctx)  # not served before the market is loaded
-    where = f"#{messages.esc(server_id)}"
     server = ctx.market.server(server_id)
     if server is None:
-        return TapResult("Server gone", f"Server {where} is no longer in the market.")
+        return TapResult(
+            Say("Server gone"),
+            Say("Server #{server} is no longer in the market.", server=server_id),
+        )
     placed = await _placed_already(ctx, user, server_id, server)
     if placed is not None:
         return placed
     async with ctx.reads() as s:
         template = await templates.stored(ctx, s, user.id)  # says if its env is unreadable
     if template is None:
-        return TapResult("No template", "You have no order template. Set one with /template.")
+        return TapResult(
+            Say("No template"), Say("You have no order template. Set one with /template.")
+        )
     lead = price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id)
     needed = lead + accounts.profile(ctx, user).raise_step
     if offered <= lead + EPS:
-        async with ctx.sessions() as s, s.begin():
-            again = await make_action(ctx, s, user.id, "bid", server_id=server_id, price=needed)
-        text = (
-            f"The market moved: {messages.clore(offered)} no longer leads on {where}. "
-            f"Leading now takes more than {messages.clore(lead)} CLORE/day."
+        note = Say(
+            "The market moved: {offered} no longer leads on #{server}. Leading now takes more "
+            "than {lead} CLORE/day.",
+            offered=offered,
+            server=server_id,
+            lead=lead,
         )
-        return TapResult("Price no longer leads", text, [[(bid_label(server_id, needed), again)]])
+        label = Say("Bid #{server} at {price}", server=server_id, price=needed)
+        return TapResult(
+            Say("Price no longer leads"), note, _bid_button("bid", label, server_id, needed)
+        )
     price = min(offered, needed)  # never more than leading needs, nor than the button said
     cap = accounts.profile(ctx, user).price_cap
     if cap is not None and price > cap + EPS and not confirmed:
-        async with ctx.sessions() as s, s.begin():
-            confirm = await make_action(
-                ctx, s, user.id, "confirm_bid", server_id=server_id, price=price
-            )
-        text = (
-            f"{messages.clore(price)} CLORE/day is above your cap of {messages.clore(cap)}. "
-            f"Bid on {where} anyway?"
+        note = Say(
+            "{price} CLORE/day is above your cap of {cap}. Bid on #{server} anyway?",
+            price=price,
+            cap=cap,
+            server=server_id,
         )
+        label = Say("Yes, bid {price}", price=price)
         return TapResult(
-            "Above your cap", text, [[(f"Yes, bid {messages.clore(price)}", confirm)]]
+            Say("Above your cap"),
+            note,
+            # Yes and No in one row: tapping either takes the other with it.
+            [_bid_button("confirm_bid", label, server_id, price)[0]
+             + [TapButton(Say("No"), "dismiss", {})]],
         )
     try:
         order = build_order(template, server_id, server, price)
     except TemplateError as exc:
-        return TapResult("Template does not fit", f"❌ {messages.esc(exc)} Nothing was sent.")
+        return TapResult(
+            Say("Template does not fit"), Say("❌ {problem} Nothing was sent.", problem=exc.say)
+        )
     known = sorted(_own_order_ids(server, user.clore_user_id))
-    intent = await money.begin(
+    refused: list[Refusal] = []  # the structured refusal, for the fix it offers
+
+    def refusal_of(result: CreateResult) -> Say | None:
+        found = order_taps.classify_create(ctx, user, template, server, server_id, result, price)
+        if found is not None:
+            refused.append(found)
+        return refusal(result, int(server_id))
+
+    spent = await money.spend(
         ctx,
-        user_id=user.id,
-        action="create",
-        server_id=server_id,
-        price=price,
-        pending_order={"known_order_ids": known, "action_id": action_id},
+        user.id,
+        money.Spend(
+            "create",
+            server_id,
+            lambda: ctx.clore.create_gigaspot_orders(key, [order]),
+            refusal_of,
+            price=price,
+            pending_order={"known_order_ids": known, "action_id": action_id},
+        ),
     )
-    try:
-        result = await ctx.clore.create_gigaspot_orders(key, [order])
-    except clore_errors.CloreError as exc:
-        outcome: audit.Outcome = "ambiguous" if exc.ambiguous else "error"
-        await money.settle_now(ctx, intent, outcome, type(exc).__name__)
-        return TapResult("Not confirmed" if exc.ambiguous else "Failed", plain_error(exc))
-    reason = refusal(result, int(server_id))
-    if reason is not None:
-        await money.settle_now(ctx, intent, "rejected", reason)
-        return TapResult("Not placed", f"❌ No bid on {where}: {reason}.")
-    await money.settle_now(ctx, intent, "ok")
-    lower = (
-        f" Leading needed less than the button's {messages.clore(offered)}."
-        if price < offered - EPS
-        else ""
-    )
-    return TapResult(
-        "Bid placed",
-        f"✅ Bid on {where} at {messages.clore(price)} CLORE/day sent.{lower} I will tell you "
-        "when the order shows up in the market.",
-    )
+    if spent.outcome == "refused" and refused:  # said plainly, with the fix it offers
+        return order_taps.refused_tap(server_id, price, refused[0])
+    if spent.outcome == "refused":
+        return TapResult(
+            Say("Not placed"),
+            Say("❌ No bid on #{server}: {reason}.", server=server_id, reason=spent.refusal),
+        )
+    if spent.error is not None:
+        toast = Say("Not confirmed") if spent.outcome == "ambiguous" else Say("Failed")
+        return TapResult(toast, plain_error(spent.error))
+    if price < offered - EPS:
+        note = Say(
+            "✅ Bid on #{server} at {price} CLORE/day sent. Leading needed less than the "
+            "button's {offered}. I will tell you when the order shows up in the market.",
+            server=server_id,
+            price=price,
+            offered=offered,
+        )
+    else:
+        note = Say(
+            "✅ Bid on #{server} at {price} CLORE/day sent. I will tell you when the order "
+            "shows up in the market.",
+            server=server_id,
+            price=price,
+        )
+    return TapResult(Say("Bid placed"), note)
 
 
 async def _placed_already(
@@ -195,16 +223,19 @@ async def _placed_already(
 ) -> TapResult | None:
     """A bid this bot placed for the user on this server that has not shown up yet, or
     that is in the market: another Bid button for the server must not place a second."""
-    where = f"#{messages.esc(server_id)}"
     async with ctx.reads() as s:
         rows = await pending_orders.on_server(s, user.id, server_id)
     for row in rows:
         if row.resolved_at is None:
             return TapResult(
-                "Bid already sent",
-                f"Your bid on {where} at {messages.clore(row.price)} CLORE/day "
-                f"({row.created_at:%H:%M} UTC) has not shown up in the market yet. I will not "
-                "send another; I will tell you when it does.",
+                Say("Bid already sent"),
+                Say(
+                    "Your bid on #{server} at {price} CLORE/day ({time}) has not shown up in "
+                    "the market yet. I will not send another; I will tell you when it does.",
+                    server=server_id,
+                    price=row.price,
+                    time=row.created_at,
+                ),
             )
     live = {b.id: b for b in server.bids if b.owner == user.clore_user_id and b.active}
     for row in rows:
@@ -212,23 +243,26 @@ async def _placed_already(
         if bid is not None:
             standing = bid_standing(server_id, server, bid, ctx.market.clore_price)
             return TapResult(
-                "You bid there already",
-                f"You already have order {bid.id} on {where} from a Bid button: "
-                f"{messages.clore(bid.price)} CLORE/day, "
-                f"{messages.esc(messages.standing_label(standing))}. Nothing was sent; /bids "
-                "has its Raise and Cancel buttons.",
+                Say("You bid there already"),
+                Say(
+                    "You already have order {order_id} on #{server} from a Bid button. "
+                    "Nothing was sent; /bids has its Raise and Cancel buttons.",
+                    order_id=bid.id,
+                    server=server_id,
+                ),
+                view=BidView(standing, server),
             )
     return None
 
 
-def refusal(result: CreateResult, server_id: int) -> str | None:
+def refusal(result: CreateResult, server_id: int) -> Say | None:
     """Why clore did not place the order on `server_id`, in plain words (None: placed)."""
     if server_id in result.failed_to_oc_servers:
-        return "clore could not apply the template's power limit or overclock there"
+        return Say("clore could not apply the template's power limit or overclock there")
     if server_id in result.failed_to_rent_servers:
-        return "the server cannot be rented right now"
+        return Say("the server cannot be rented right now")
     if server_id in result.too_low_bids_servers:
-        return "the price is below what the server accepts"
+        return Say("the price is below what the server accepts")
     return None
 
 
@@ -258,26 +292,21 @@ async def confirm_pending(ctx: ServiceContext, s: AsyncSession) -> int:
                 continue
             server = snapshot.servers[row.server_id]
             standing = bid_standing(row.server_id, server, bid, ctx.market.clore_price)
-            text = (
-                f"Your order {bid.id} on #{messages.esc(row.server_id)} is in the market: "
-                f"<b>{messages.esc(messages.standing_label(standing))}</b>."
-            )
-            queued.append(_order_message(user, text, f"pending:{row.id}"))
+            event = ev.OrderInMarket(standing)
+            queued.append(_order_message(user, event, f"pending:{row.id}"))
     for row in await pending_orders.give_up(s, created_before=now - PENDING_GIVE_UP, now=now):
         user = await users.get(s, row.user_id)
         if user is None:
             continue
-        text = (
-            f"Your bid on #{messages.esc(row.server_id)} at {messages.clore(row.price)} "
-            "CLORE/day has not shown up in the market after 10 minutes: clore.ai probably "
-            "did not place it. /bids shows your bids."
-        )
-        queued.append(_order_message(user, text, f"pending-gone:{row.id}"))
-    await outbox.enqueue_many(s, queued)
+        gone = ev.OrderNotShown(row.server_id, row.price)
+        queued.append(_order_message(user, gone, f"pending-gone:{row.id}"))
+    await outbox.enqueue_many(s, queued, decided_at=now)
     return len(queued)
 
 
-def _order_message(user: User, text: str, dedupe_key: str) -> outbox.NewMessage:
+def _order_message(user: User, event: ev.Notice, dedupe_key: str) -> outbox.NewMessage:
+    text = notice(translator(user.language), event).text
     return outbox.NewMessage(
-        user_id=user.id, chat_id=user.chat_id, kind="action", text=text, dedupe_key=dedupe_key
+        user_id=user.id, chat_id=user.chat_id, kind="action", text=text,
+        dedupe_key=dedupe_key, alert="orders",
     )

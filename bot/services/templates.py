@@ -2,58 +2,53 @@
 
 Environment values may be secrets: they are stored encrypted with the API keys' `KeyBox`
 (the template text itself is kept without `env`), never logged, never echoed, and
-`describe_template` shows env keys only. Rows from before that split are sealed at start-up
+`/template` shows env keys only. Rows from before that split are sealed at start-up
 (`seal_plain_environments`): a migration cannot, since it runs without the secret key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
 
-from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import messages
-from bot.db.models import User
+from bot.db.engine import secure_delete
+from bot.db.models import AuditEntry, User
 from bot.db.repositories import audit
 from bot.db.repositories import templates as templates_repo
-from bot.orders.history import history_line
+from bot.i18n import Say
 from bot.orders.template import (
+    MAX_PRICE,
+    MIN_PRICE,
     Template,
     TemplateError,
-    describe_template,
+    build_order,
     format_template,
     parse_template,
     serialise_env,
 )
 from bot.secrets import DecryptionError
 from bot.services.context import ServiceContext, UserError
+from bot.services.results import TemplateSaved
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 20
 
-TEMPLATE_HELP = (
-    "Set the template new bids use with <code>/template image=ubuntu pl=min</code>.\n"
-    "Settings: <code>image</code> (ubuntu, hiveos or a 24-character id), <code>pl</code> "
-    "(min or watts per GPU), <code>core_lock</code>, <code>mem_lock</code>, "
-    "<code>core_offset</code>, <code>mem_offset</code> (MHz), "
-    '<code>env=KEY:VALUE,K2:"a b"</code>, <code>currency</code>. '
-    "Later <code>/template pl=250</code> changes one setting; <code>key=none</code> removes one."
-)
-ENV_UNREADABLE = (
-    "I can no longer decrypt your template's environment variables (the bot's secret key was "
-    "changed or lost). Set them again with /template env=KEY:VALUE,… (or env=none)."
-)
 
 
 class TemplateUnreadable(UserError):
     """The stored environment cannot be decrypted with the current secret key."""
 
     def __init__(self) -> None:
-        super().__init__(ENV_UNREADABLE)
+        super().__init__(
+            "I can no longer decrypt your template's environment variables (the bot's secret "
+            "key was changed or lost). Set them again with /template env=KEY:VALUE,… "
+            "(or env=none)."
+        )
 
 
 def sets_environment(text: str) -> bool:
@@ -99,18 +94,11 @@ def _sealed(ctx: ServiceContext, template: Template) -> tuple[str, str | None]:
     return format_template(replace(template, env={})), env
 
 
-async def show(ctx: ServiceContext, user: User) -> str:
-    template = await load(ctx, user.id)
-    if template is None:
-        return "You have no order template yet.\n" + TEMPLATE_HELP
-    return (
-        "<b>Your order template</b>\n"
-        + messages.esc(describe_template(template))
-        + "\n\nChange a setting with e.g. <code>/template pl=250</code>."
-    )
+async def show(ctx: ServiceContext, user: User) -> Template | None:
+    return await load(ctx, user.id)
 
 
-async def save(ctx: ServiceContext, user: User, text: str) -> str:
+async def save(ctx: ServiceContext, user: User, text: str) -> TemplateSaved:
     """Parse `text` over the current template, store it, and describe the result."""
     lost_env = False
     try:
@@ -124,14 +112,49 @@ async def save(ctx: ServiceContext, user: User, text: str) -> str:
     try:
         template = parse_template(text, base=base)
     except TemplateError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(exc.say) from None
+    if (misfit := await asyncio.to_thread(_misfit, ctx, template)) is not None:
+        raise misfit
     template_text, env = _sealed(ctx, template)
     async with ctx.sessions() as s, s.begin():
         await templates_repo.set_text(s, user.id, template_text, env_encrypted=env, now=ctx.clock())
-    note = ""
-    if lost_env and not sets_environment(text):
-        note = "\nYour earlier environment variables could not be decrypted and were dropped."
-    return "✅ Template saved.\n" + messages.esc(describe_template(template)) + note
+    return TemplateSaved(template, lost_env and not sets_environment(text))
+
+
+def _misfit(ctx: ServiceContext, template: Template) -> UserError | None:
+    """Why no rentable server in the market could take this template, or None when one
+    can (or the market is not loaded): such a template could never place a bid."""
+    snapshot = ctx.market.snapshot
+    if snapshot is None:
+        return None
+    first: tuple[str, Say] | None = None
+    low, high = float("inf"), 0.0
+    for server_id, server in snapshot.servers.items():
+        if not (server.gpus and server.online and server.working_properly
+                and not server.on_demand_rented and server.max_rental_length > 0):
+            continue  # fmt: skip
+        price = min(max(server.min_bid, MIN_PRICE), MAX_PRICE)
+        try:
+            build_order(template, server_id, server, price)
+        except TemplateError as exc:
+            first = first or (server_id, exc.say)
+            low = min([low, *(g.pl[0] for g in server.gpus)])
+            high = max([high, *(g.pl[1] for g in server.gpus)])
+            continue
+        return None
+    if first is None:
+        return None  # nothing rentable to check against
+    hint = (
+        Say("The market's GPUs take power limits from {low} to {high} W; pl=min always fits.",
+            low=f"{low:g}", high=f"{high:g}")
+        if template.power != "min"
+        else Say("Remove the overclock settings (e.g. core_lock=none) to fit more GPUs.")
+    )  # fmt: skip
+    return UserError(
+        "This template fits no server in the market now, so no bid could use it; nothing "
+        "was changed. On #{server}: {problem}\n{hint}",
+        server=first[0], problem=first[1], hint=hint,
+    )  # fmt: skip
 
 
 async def seal_plain_environments(ctx: ServiceContext) -> int:
@@ -145,7 +168,7 @@ async def seal_plain_environments(ctx: ServiceContext) -> int:
         rows = await templates_repo.with_plain_env(s)
         if not rows:
             return 0
-        await s.execute(sql("PRAGMA secure_delete=ON"))
+        await secure_delete(s, True)
         for row in rows:
             try:
                 template = _decode(ctx, row)
@@ -158,17 +181,12 @@ async def seal_plain_environments(ctx: ServiceContext) -> int:
                 s, row.user_id, template_text, env_encrypted=env, now=ctx.clock()
             )
             sealed += 1
-        await s.execute(sql("PRAGMA secure_delete=OFF"))
+        await secure_delete(s, False)
     if sealed:
         log.info("encrypted the environment values of %d order template(s)", sealed)
     return sealed
 
 
-async def history(ctx: ServiceContext, user: User) -> str:
+async def history(ctx: ServiceContext, user: User) -> list[AuditEntry]:
     async with ctx.reads() as s:
-        entries = await audit.recent_for_user(s, user.id, limit=HISTORY_LIMIT)
-    if not entries:
-        return "No order actions yet."
-    lines = [f"<b>Your last {len(entries)} order actions</b> (newest first)"]
-    lines += [messages.esc(history_line(entry)) for entry in entries]
-    return "\n".join(lines)
+        return list(await audit.recent_for_user(s, user.id, limit=HISTORY_LIMIT))

@@ -26,6 +26,8 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.counters import TELEGRAM_ERRORS
+
 _LOGGER = logging.getLogger(__name__)
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # BadRequest descriptions that mean the chat is gone for good, like a block.
@@ -83,14 +85,24 @@ class Delivery:
 
     async def send(self, chat_id: int, text: str,
                    reply_markup: InlineKeyboardMarkup | None = None, *,
-                   reserved: bool = False) -> Outcome:
-        """`reserved`: the caller already took this call's global slot (`reserve_slot`)."""
+                   reserved: bool = False, silent: bool = False) -> Outcome:
+        """`reserved`: the caller already took this call's global slot (`reserve_slot`).
+        `silent`: delivered without a notification sound (`disable_notification`)."""
         async def call() -> int:
             message = await self.bot.send_message(
                 chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
-                reply_markup=reply_markup)
+                reply_markup=reply_markup, disable_notification=silent or None)
             return message.message_id
         return await self._deliver(chat_id, None, call, reserved)
+
+    async def send_photo(self, chat_id: int, photo: bytes, caption: str, *,
+                         filename: str = "chart.png") -> Outcome:
+        """A PNG with an HTML caption (at most 1024 characters), paced like a message."""
+        async def call() -> int:
+            message = await self.bot.send_photo(
+                chat_id, photo, caption=caption, parse_mode=ParseMode.HTML, filename=filename)
+            return message.message_id
+        return await self._deliver(chat_id, None, call)
 
     async def edit(self, chat_id: int, message_id: int, text: str,
                    reply_markup: InlineKeyboardMarkup | None = None) -> Outcome:
@@ -132,6 +144,7 @@ class Delivery:
             try:
                 return Sent(await call())
             except RetryAfter as flood:
+                TELEGRAM_ERRORS.labels("429").inc()
                 wait = _retry_after_seconds(flood)
                 reason = f"flood control: retry after {wait:g} s"
                 if wait > self.pacing.max_retry_after:
@@ -191,6 +204,7 @@ def _classify(error: TelegramError, edited_id: int | None) -> Outcome:
     description = error.message
     lowered = description.lower()
     if isinstance(error, Forbidden):
+        TELEGRAM_ERRORS.labels("403").inc()
         return Blocked(description)
     # BadRequest subclasses NetworkError, so it is tested before any network error.
     if isinstance(error, BadRequest):

@@ -10,12 +10,13 @@ and RetryAfter handling of alerts, and are split to fit Telegram's 4096 characte
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from telegram import BotCommand, CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import Bot, BotCommand, CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -27,13 +28,37 @@ from telegram.ext import (
     filters,
 )
 
-from bot import messages
 from bot.db.models import User
-from bot.services import accounts, bids, protection, taps, templates, watch
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, Say, Translator, pick_language, translator
+from bot.services import (
+    accounts,
+    alert_control,
+    bids,
+    builder,
+    protection,
+    taps,
+    templates,
+    wallets,
+    watch,
+)
 from bot.services.buttons import Keyboard, action_id_of, markup_dict
 from bot.services.context import ServiceContext, UserError
+from bot.services.events import MatchItem
+from bot.services.payloads import Builder
 from bot.telegram.delivery import Delivery
-from bot.telegram.html import MAX_MESSAGE_LENGTH, split_message, truncate_html
+from bot.telegram.html import MAX_MESSAGE_LENGTH, esc, split_message, truncate_html
+from bot.telegram.render import Rendered, translator_for
+from bot.telegram.render import account as account_render
+from bot.telegram.render import insight as insight_render
+from bot.telegram.render import language as language_render
+from bot.telegram.render import orderlife as orderlife_render
+from bot.telegram.render import orders as orders_render
+from bot.telegram.render import protection as protection_render
+from bot.telegram.render import renter as render
+from bot.telegram.render import rules as rules_render
+from bot.telegram.render import taps as taps_render
+from bot.telegram.render.common import plain as render_plain
+from bot.telegram.render.common import say as render_say
 
 log = logging.getLogger(__name__)
 
@@ -46,33 +71,44 @@ MAX_ID_DIGITS = 18  # rule and order ids fit a signed 64-bit integer
 # SQLite locked past its busy timeout, disk full or I/O error; no free pooled connection.
 DATABASE_UNAVAILABLE = (OperationalError, PoolTimeout)
 
+# Command names stay English in every language; their descriptions are translated.
 COMMANDS = [
-    ("start", "what this bot does"),
-    ("help", "commands and examples"),
-    ("watch", "alert me when machines match a rule"),
-    ("market", "cheapest machines matching a rule now"),
-    ("rules", "my watch rules"),
-    ("unwatch", "delete a rule"),
-    ("bids", "my bids: leading or outbid"),
-    ("link", "link my clore.ai API key"),
-    ("unlink", "forget my API key"),
-    ("settings", "raise step and price cap"),
-    ("protect", "raise a bid automatically when outbid, up to a cap"),
-    ("unprotect", "stop protecting a bid"),
-    ("budget", "daily budget for automatic raises"),
-    ("template", "the order template new bids use"),
-    ("history", "my last order actions"),
-    ("pause", "mute all alerts"),
-    ("resume", "unmute alerts"),
+    ("start", N_("what this bot does")),
+    ("help", N_("commands and examples")),
+    ("watch", N_("alert me when machines match a rule")),
+    ("market", N_("cheapest machines matching a rule now")),
+    ("rules", N_("my watch rules")),
+    ("unwatch", N_("delete a rule")),
+    ("edit", N_("change a rule: /edit 1 gpu=4090 price<30")),
+    ("gpus", N_("GPU models in the market, how many, how cheap")),
+    ("bids", N_("my bids: leading or outbid")),
+    ("link", N_("link my clore.ai API key")),
+    ("unlink", N_("forget my API key")),
+    ("settings", N_("raise step and price cap")),
+    ("protect", N_("raise a bid automatically when outbid, up to a cap")),
+    ("unprotect", N_("stop protecting a bid")),
+    ("budget", N_("daily budget for automatic raises")),
+    ("template", N_("the order template new bids use")),
+    ("history", N_("my last order actions")),
+    ("balance", N_("my clore.ai wallets and how long they last")),
+    ("pause", N_("pause match alerts: /pause 2h, or until /resume")),
+    ("resume", N_("match alerts on again")),
+    ("quiet", N_("quiet hours: /quiet 23:00-07:00")),
+    ("tz", N_("my time zone for quiet hours")),
+    ("lang", N_("language: English or Russian")),
+    ("chart", N_("price history chart of a GPU model")),  # bot.telegram.insight_handlers
+    ("stats", N_("price of a GPU model now, 24 h and 7 days ago")),
 ]
 
 
 def services(context: Context) -> ServiceContext:
-    return context.application.bot_data["services"]
+    ctx: ServiceContext = context.application.bot_data["services"]
+    return ctx
 
 
 def delivery(context: Context) -> Delivery:
-    return context.application.bot_data["delivery"]
+    sender: Delivery = context.application.bot_data["delivery"]
+    return sender
 
 
 def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -88,6 +124,19 @@ async def say(context: Context, chat_id: int, text: str, keyboard: Keyboard | No
         )
 
 
+async def show(context: Context, user: User, rendered: Rendered) -> None:
+    """Send a rendered answer to the user, its buttons made now (one write transaction)."""
+    await say(context, user.chat_id, rendered.text, await make_buttons(context, user, rendered))
+
+
+async def make_buttons(context: Context, user: User, rendered: Rendered) -> Keyboard | None:
+    if not rendered.keyboard:
+        return None
+    ctx = services(context)
+    async with ctx.sessions() as s, s.begin():
+        return await bids.make_keyboard(ctx, s, user.id, rendered.keyboard)
+
+
 async def edit(
     context: Context, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None
 ) -> None:
@@ -95,56 +144,55 @@ async def edit(
     await delivery(context).edit(chat_id, message_id, truncate_html(text), markup(keyboard))
 
 
-async def _answer(query: CallbackQuery, text: str) -> bool:
-    """Answer a tap with an alert; False when Telegram refused (e.g. answered already)."""
-    try:
-        await query.answer(text, show_alert=True)
-    except TelegramError:
-        return False
-    return True
-
-
 async def _tell(update: Update, context: Context, chat_id: int, text: str) -> None:
     query = update.callback_query
-    if query is None or not await _answer(query, text):
+    if query is None or not await _answer(query, text, show_alert=True):
         await say(context, chat_id, text)
 
 
-def guarded(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
+async def warn(context: Context, user: User, note: Say, extra: str = "") -> None:
+    """A `UserError`'s note: plain words in the user's language."""
+    text = f"⚠️ {render_say(translator_for(user), note)}"
+    await say(context, user.chat_id, f"{text}\n{extra}" if extra else text)
+
+
+def guarded(handler: Handler) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
     @wraps(handler)
     async def wrapper(update: Update, context: Context) -> None:
         tg_user, chat, query = update.effective_user, update.effective_chat, update.callback_query
         if tg_user is None:
             return
+        tr = translator(pick_language(tg_user.language_code))  # until the user row is read
         if chat is None or chat.type != ChatType.PRIVATE:
             # Answers, alerts and buttons belong in the private chat with the user: acting on
             # a tap in a group would show it there, and the group must never become the
             # chat their alerts go to.
             if query is not None:
-                await _answer(query, "Please use my buttons in our private chat.")
+                await _answer(query, account_render.use_private_chat(tr), show_alert=True)
             return
         ctx = services(context)
         allowed = ctx.settings.allowed_telegram_ids
         if allowed and tg_user.id not in allowed:
-            await _tell(update, context, chat.id, "Sorry, this bot is private.")
+            await _tell(update, context, chat.id, account_render.private_bot(tr))
             return
         try:
-            user = await accounts.touch(ctx, tg_user.id)
+            user = await accounts.touch(ctx, tg_user.id, language_code=tg_user.language_code)
+            tr = translator_for(user)
             try:
                 await handler(update, context, user)
             except accounts.KeyUnreadable as exc:
                 await accounts.key_unreadable(ctx, user.id)
-                await say(context, chat.id, f"⚠️ {messages.esc(exc)}")
+                await warn(context, user, exc.say)
             except UserError as exc:
-                await say(context, chat.id, f"⚠️ {messages.esc(exc)}")
+                await warn(context, user, exc.say)
         except DATABASE_UNAVAILABLE as exc:
             # The message only: the statement's parameters may hold user data.
             reason = getattr(exc, "orig", None) or exc
             log.warning("database unavailable for update %s: %s", update.update_id, reason)
-            await _tell(update, context, chat.id, messages.BUSY)
+            await _tell(update, context, chat.id, account_render.busy(tr))
         except Exception:
             log.exception("error while handling update %s", update.update_id)
-            await _tell(update, context, chat.id, messages.FAILED)
+            await _tell(update, context, chat.id, account_render.failed(tr))
 
     return wrapper
 
@@ -165,11 +213,28 @@ def argument_text(update: Update) -> str:
 
 @guarded
 async def start(update: Update, context: Context, user: User) -> None:
-    await say(context, user.chat_id, messages.HELP)
+    """A first run that teaches: three steps, each with a button."""
+    await show_reading(context, user, render.start(translator_for(user)))
+
+
+@guarded
+async def help_command(update: Update, context: Context, user: User) -> None:
+    await say(context, user.chat_id, render.help_text(translator_for(user)))
+
+
+async def show_reading(context: Context, user: User, page: Rendered) -> None:
+    """Send an answer that only reads; while another process holds the database's write
+    lock it comes without its buttons (they need action rows) rather than not at all."""
+    try:
+        keyboard = await make_buttons(context, user, page)
+    except DATABASE_UNAVAILABLE:
+        keyboard = None
+    await say(context, user.chat_id, page.text, keyboard)
 
 
 @guarded
 async def link(update: Update, context: Context, user: User) -> None:
+    tr = translator_for(user)
     message = update.effective_message
     key = argument_text(update)
     deleted = False
@@ -180,39 +245,58 @@ async def link(update: Update, context: Context, user: User) -> None:
             deleted = False
     if not key:
         raise UserError("Send /link followed by your clore.ai API key.")
-    note = "" if deleted else "\nI could not delete your message: please delete it yourself."
     try:
         clore_user_id = await accounts.link(services(context), user, key)
     except UserError as exc:
-        raise UserError(f"{exc}{note}") from None
-    await say(
-        context,
-        user.chat_id,
-        f"✅ Linked to clore user <b>{clore_user_id}</b>. Your key is stored encrypted and "
-        f"your message with it was deleted. /bids shows your bids.{note}",
-    )
+        await warn(context, user, exc.say, "" if deleted else account_render.not_deleted(tr))
+        return
+    await say(context, user.chat_id, account_render.linked(tr, clore_user_id, deleted))
 
 
 @guarded
 async def unlink(update: Update, context: Context, user: User) -> None:
     had_key = await accounts.unlink(services(context), user)
-    await say(context, user.chat_id, "Key forgotten." if had_key else "No key was linked.")
+    await say(context, user.chat_id, account_render.unlinked(translator_for(user), had_key))
 
 
 @guarded
 async def watch_rule(update: Update, context: Context, user: User) -> None:
+    tr = translator_for(user)
     text = argument_text(update)
-    if not text:
-        await say(context, user.chat_id, messages.RULE_LANGUAGE)
-        return
     ctx = services(context)
+    if not text:
+        await say(context, user.chat_id, rules_render.rule_language(tr))
+        await show(context, user, render.builder(tr, await builder.view(ctx, user, Builder())))
+        return
     saved = await watch.save(ctx, user, text)
-    answer = _preview_text(ctx, saved.preview)
-    await say(
-        context,
-        user.chat_id,
-        f"✅ Rule {saved.rule_id} saved. I will alert you when machines start matching.\n{answer}",
-    )
+    # The preview is /market's first page: Bid buttons for users who can bid, and Next.
+    page = render.market_page(tr, await watch.market_view(ctx, user, saved.preview.canonical))
+    answer = rules_render.rule_saved(tr, saved.rule_id, page.text)
+    if saved.unmatched:
+        answer += "\n\n" + render.unmatched(tr, saved.unmatched)
+    await show(context, user, Rendered(answer, page.keyboard))
+
+
+@guarded
+async def gpus(update: Update, context: Context, user: User) -> None:
+    found = await builder.models(services(context), user)
+    await say(context, user.chat_id, render.gpus(translator_for(user), found))
+
+
+@guarded
+async def edit_rule(update: Update, context: Context, user: User) -> None:
+    tr = translator_for(user)
+    words = argument_text(update).split(maxsplit=1)
+    number = whole_number(words[0]) if words else None
+    if number is None or len(words) < 2:
+        raise UserError("Send /edit followed by the rule's number and the new rule, e.g. "
+                        "/edit 1 gpu=4090 price<30")  # fmt: skip
+    ctx = services(context)
+    saved = await watch.edit(ctx, user, number, words[1])
+    answer = render.edited(tr, saved.rule_id, _preview_text(ctx, tr, saved.preview))
+    if saved.unmatched:
+        answer += "\n\n" + render.unmatched(tr, saved.unmatched)
+    await say(context, user.chat_id, answer)
 
 
 @guarded
@@ -220,25 +304,33 @@ async def market(update: Update, context: Context, user: User) -> None:
     text = argument_text(update)
     if not text:
         raise UserError("Send /market followed by a rule, e.g. /market gpu=4090 price<30")
-    ctx = services(context)
-    await say(context, user.chat_id, _preview_text(ctx, await watch.preview(ctx, user, text)))
+    ctx, tr = services(context), translator_for(user)
+    view = await watch.market_view(ctx, user, text)
+    page = render.market_page(tr, view)
+    if not view.total and (unmatched := watch.unmatched(ctx, watch.parse(text))):
+        page = Rendered(page.text + "\n\n" + render.unmatched(tr, unmatched), page.keyboard)
+    await show(context, user, page)
 
 
-def _preview_text(ctx: ServiceContext, preview: watch.Preview) -> str:
+def _preview_text(ctx: ServiceContext, tr: Translator, preview: watch.Preview) -> str:
     if not preview.ready:
-        return f"<code>{messages.esc(preview.canonical)}</code>\nThe market is still loading."
+        return rules_render.market_loading(tr, preview.canonical)
     items = [
-        messages.MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win)
+        MatchItem(-1, preview.canonical, m.server_id, server, m.price_to_win,
+                  ctx.history.versus_median(server, m.price_to_win))
         for m in preview.matches[:PREVIEW_LIMIT]
         if (server := ctx.market.server(m.server_id)) is not None
     ]
-    return messages.matches_preview(preview.canonical, items, preview.total, PREVIEW_LIMIT)
+    return rules_render.matches_preview(
+        tr, preview.canonical, items, preview.total, PREVIEW_LIMIT
+    ) + insight_render.deal_note(tr, preview.canonical, ctx.history.medians)
 
 
 @guarded
 async def rules(update: Update, context: Context, user: User) -> None:
-    for text, keyboard in await taps.rules_pages(services(context), user):
-        await say(context, user.chat_id, text, keyboard)
+    found = await watch.list_rules(services(context), user)
+    for page in rules_render.rules_pages(translator_for(user), found):
+        await show(context, user, page)
 
 
 @guarded
@@ -247,40 +339,74 @@ async def unwatch(update: Update, context: Context, user: User) -> None:
     if rule_id is None:
         raise UserError("Send /unwatch followed by the rule's number (see /rules).")
     await watch.delete(services(context), user, rule_id)
-    await say(context, user.chat_id, f"Rule {rule_id} deleted.")
+    text = translator_for(user).gettext("Rule {rule_id} deleted.", rule_id=rule_id)
+    await say(context, user.chat_id, text)
 
 
 @guarded
 async def list_bids(update: Update, context: Context, user: User) -> None:
-    found = await bids.list_bids(services(context), user)
+    tr = translator_for(user)
+    found = bids.list_bids(services(context), user)
     if not found:
-        await say(context, user.chat_id, "You have no active bids in the current snapshot.")
+        text = tr.gettext("You have no active bids in the current snapshot.")
+        await say(context, user.chat_id, text)
         return
-    for text, keyboard in found[:MAX_BID_MESSAGES]:
-        await say(context, user.chat_id, text, keyboard)
-    if len(found) > MAX_BID_MESSAGES:
-        await say(context, user.chat_id, f"…and {len(found) - MAX_BID_MESSAGES} more bids.")
+    await show(context, user, render.bids_list(tr, found, MAX_BID_MESSAGES))
 
 
 @guarded
 async def pause(update: Update, context: Context, user: User) -> None:
-    await accounts.set_paused(services(context), user, True)
-    await say(context, user.chat_id, "🔕 Alerts paused. /resume turns them back on.")
+    prefs, until = await alert_control.pause(services(context), user, argument_text(update))
+    await say(context, user.chat_id, render.paused(translator_for(user), prefs, until))
 
 
 @guarded
 async def resume(update: Update, context: Context, user: User) -> None:
-    await accounts.set_paused(services(context), user, False)
-    await say(context, user.chat_id, "🔔 Alerts are on.")
+    await alert_control.resume(services(context), user)
+    await say(context, user.chat_id, render.resumed(translator_for(user)))
+
+
+@guarded
+async def quiet(update: Update, context: Context, user: User) -> None:
+    ctx, text, tr = services(context), argument_text(update), translator_for(user)
+    if not text:
+        prefs = await alert_control.current(ctx, user)
+        await say(context, user.chat_id, render.quiet_usage(tr, prefs))
+        return
+    prefs = await alert_control.set_quiet(ctx, user, text)
+    answer = render.quiet_set(tr, prefs) if prefs.quiet_start is not None else render.quiet_off(tr)
+    await say(context, user.chat_id, answer)
+
+
+@guarded
+async def time_zone(update: Update, context: Context, user: User) -> None:
+    ctx, text, tr = services(context), argument_text(update), translator_for(user)
+    if not text:
+        prefs = await alert_control.current(ctx, user)
+        await say(context, user.chat_id, render.zone_usage(tr, prefs.time_zone))
+        return
+    prefs = await alert_control.set_zone(ctx, user, text)
+    await say(context, user.chat_id, render.zone_set(
+        tr, prefs.time_zone or "UTC", alert_control.local_time(prefs, ctx.clock())
+    ))  # fmt: skip
 
 
 @guarded
 async def settings(update: Update, context: Context, user: User) -> None:
     ctx = services(context)
     words = argument_text(update).lower().split()
+    if len(words) == 2 and words[0] in {"lowbalance", "expiry"}:
+        if words[0] == "lowbalance":
+            await wallets.set_low_balance(ctx, user, words[1])
+        else:
+            await wallets.set_expiry_warning(ctx, user, words[1])
+        words = []
     if words:
         if len(words) != 2 or words[0] not in {"step", "cap"}:
-            raise UserError("Use /settings step 0.5, /settings cap 40 or /settings cap off.")
+            raise UserError(
+                "Use /settings step 0.5, /settings cap 40, /settings cap off, "
+                "/settings lowbalance 24h or /settings expiry 12h."
+            )
         value = None if words[1] in {"off", "none"} else _number(words[1])
         if words[0] == "step":
             if value is None:
@@ -288,15 +414,20 @@ async def settings(update: Update, context: Context, user: User) -> None:
             await accounts.set_raise_step(ctx, user, value)
         else:
             await accounts.set_price_cap(ctx, user, value)
-        user = await accounts.touch(ctx, user.telegram_id, user.chat_id)
-    p = accounts.profile(ctx, user)
-    await say(
-        context,
-        user.chat_id,
-        messages.settings_text(
-            p.raise_step, p.price_cap, p.alerts_paused, p.clore_user_id, p.key_unreadable
-        ),
+    view = await taps.settings_view(ctx, user)
+    tr = translator_for(user)
+    page = render.settings(tr, view)
+    extra = orderlife_render.settings_lines(tr, *await wallets.settings_lines(ctx, user))
+    await show_reading(context, user, Rendered(page.text + "\n" + extra, page.keyboard))
+
+
+@guarded
+async def balance(update: Update, context: Context, user: User) -> None:
+    view = await wallets.balance(services(context), user)
+    text = orderlife_render.balance(
+        translator_for(user), view.wallets, view.runway, view.read_at, view.error, view.threshold
     )
+    await say(context, user.chat_id, text)
 
 
 @guarded
@@ -304,7 +435,11 @@ async def protect(update: Update, context: Context, user: User) -> None:
     text = argument_text(update)
     if text and whole_number(text.split()[0]) is None:
         raise UserError(protection.PROTECT_USAGE)
-    answer = await protection.enable(services(context), user, text)
+    result = await protection.enable(services(context), user, text)
+    tr = translator_for(user)
+    answer = protection_render.protection_on(tr, result)
+    if result.settings.use_power:
+        answer += "\n" + orderlife_render.protect_power_line(tr)
     await say(context, user.chat_id, answer)
 
 
@@ -313,32 +448,36 @@ async def unprotect(update: Update, context: Context, user: User) -> None:
     text = argument_text(update)
     if whole_number(text) is None:
         raise UserError("Send /unprotect followed by the order id.")
-    answer = await protection.disable(services(context), user, text)
-    await say(context, user.chat_id, answer)
+    result = await protection.disable(services(context), user, text)
+    await say(context, user.chat_id, protection_render.protection_off(translator_for(user), result))
 
 
 @guarded
 async def budget(update: Update, context: Context, user: User) -> None:
-    answer = await protection.budget(services(context), user, argument_text(update))
-    await say(context, user.chat_id, answer)
+    result = await protection.budget(services(context), user, argument_text(update))
+    await say(context, user.chat_id, protection_render.budget(translator_for(user), result))
 
 
 @guarded
 async def template(update: Update, context: Context, user: User) -> None:
-    ctx, text = services(context), argument_text(update)
+    ctx, text, tr = services(context), argument_text(update), translator_for(user)
     note = ""
     if text and templates.sets_environment(text):
         # Environment values may be secrets: like an API key, they leave the chat history.
         note = (
-            "\nYour message was deleted: it carried environment values."
+            tr.gettext("Your message was deleted: it carried environment values.")
             if await _delete(context, update)
-            else "\nI could not delete your message: please delete it yourself."
+            else account_render.not_deleted(tr)
         )
     try:
-        answer = await templates.save(ctx, user, text) if text else await templates.show(ctx, user)
+        if text:
+            answer = orders_render.template_saved(tr, await templates.save(ctx, user, text))
+        else:
+            answer = orders_render.template_shown(tr, await templates.show(ctx, user))
     except UserError as exc:
-        raise UserError(f"{exc}{note}") from None
-    await say(context, user.chat_id, answer + messages.esc(note))
+        await warn(context, user, exc.say, esc(note))
+        return
+    await say(context, user.chat_id, f"{answer}\n{esc(note)}" if note else answer)
 
 
 async def _delete(context: Context, update: Update) -> bool:
@@ -353,17 +492,23 @@ async def _delete(context: Context, update: Update) -> bool:
 
 @guarded
 async def history(update: Update, context: Context, user: User) -> None:
-    await say(context, user.chat_id, await templates.history(services(context), user))
+    entries = await templates.history(services(context), user)
+    await say(context, user.chat_id, orders_render.history(translator_for(user), entries))
 
 
 def _number(word: str) -> float:
     try:
         value = float(word)
     except ValueError:
-        raise UserError(f"{word!r} is not a number.") from None
+        raise UserError("{word} is not a number.", word=repr(word)) from None
     if value != value or value in {float("inf"), float("-inf")}:
-        raise UserError(f"{word!r} is not a number.")
+        raise UserError("{word} is not a number.", word=repr(word))
     return value
+
+
+@guarded
+async def choose_language(update: Update, context: Context, user: User) -> None:
+    await show(context, user, language_render.picker(translator_for(user)))
 
 
 @guarded
@@ -372,42 +517,47 @@ async def tap(update: Update, context: Context, user: User) -> None:
     if query is None:
         return
     ctx = services(context)
+    tr = translator_for(user)
     claimed = await taps.claim(ctx, user, action_id_of(query.data))
-    if isinstance(claimed, str):
-        await _answer(query, claimed, show_alert=True)
+    if isinstance(claimed, Say):
+        await _answer(query, render_plain(tr, claimed), show_alert=True)
         return
     # A button is used up only by an action taken: what cannot be served now stays usable.
     if (not_yet := taps.not_servable_yet(ctx, user, claimed)) is not None:
         await taps.release(ctx, user, claimed)
-        await _answer(query, not_yet, show_alert=True)
+        await _answer(query, render_plain(tr, not_yet), show_alert=True)
         return
-    if not await _answer(query, "Working on it…"):
+    if not await _answer(query, tr.gettext("Working on it…")):
         await taps.release(ctx, user, claimed)
-        await say(context, user.chat_id, taps.ANSWER_FAILED)
+        await say(context, user.chat_id, render_say(tr, taps.ANSWER_FAILED))
         return
     result = await taps.perform(ctx, user, claimed)
+    tr = translator_for(user)  # a /lang tap changed it
     if not result.used:
         await taps.release(ctx, user, claimed)
-        await say(context, user.chat_id, f"⚠️ {messages.esc(result.text or result.toast)}")
+        await warn(context, user, result.note or result.toast)
         return
+    answer = taps_render.answer(tr, result)
     message = query.message
     if message is None or not hasattr(message, "text_html"):
-        await say(context, user.chat_id, result.text or result.toast, result.keyboard)
+        await show(context, user, answer or Rendered(render_say(tr, result.toast)))
         return
-    if claimed.kind.startswith("rule_"):
-        text = result.text or message.text_html
-    elif result.text:
+    kind = taps.KINDS.get(claimed.kind)
+    policy = kind.edit if kind is not None else taps.Edit.ADD
+    if answer is None or not answer.text:
+        text = message.text_html
+    elif policy is taps.Edit.REPLACE:
+        text = answer.text
+    else:
         # The result is kept (up to half a message); the message it is added to gives way.
-        addition = truncate_html(result.text, MAX_MESSAGE_LENGTH // 2)
+        addition = truncate_html(answer.text, MAX_MESSAGE_LENGTH // 2)
         room = MAX_MESSAGE_LENGTH - len(addition) - 2
         text = f"{truncate_html(message.text_html, room)}\n\n{addition}"
-    else:
-        text = message.text_html
-    keyboard = result.keyboard
-    if claimed.kind in {"bid", "confirm_bid", "protect"}:
-        # A match alert has a Bid button per machine: bidding on one keeps the others;
-        # the Protect hint keeps Raise and Cancel.
-        keyboard = (keyboard or []) + _other_buttons(message, query.data)
+    keyboard = await make_buttons(context, user, answer) if answer is not None else None
+    if policy is not taps.Edit.REPLACE:
+        keyboard = _kept_buttons(
+            message, query.data, keyboard or [], whole_row=policy is taps.Edit.ADD
+        )
     await edit(context, user.chat_id, message.message_id, text, keyboard)
 
 
@@ -421,26 +571,43 @@ async def _answer(query: CallbackQuery, text: str, *, show_alert: bool = False) 
     return True
 
 
-def _other_buttons(message: object, tapped: str | None) -> Keyboard:
+def _kept_buttons(
+    message: object, tapped: str | None, result: Keyboard, *, whole_row: bool
+) -> Keyboard:
+    """The message's buttons after a tap: the result's buttons take the place of the tapped
+    button's row (`whole_row`: a bid's row in /bids, a Yes with its No) or of the tapped
+    button alone; every other row stays."""
     reply_markup = getattr(message, "reply_markup", None)
     rows = reply_markup.inline_keyboard if isinstance(reply_markup, InlineKeyboardMarkup) else ()
     kept: Keyboard = []
+    placed = False
     for row in rows:
+        if any(button.callback_data == tapped for button in row):
+            rest = [] if whole_row else [
+                (button.text, action)
+                for button in row
+                if button.callback_data != tapped
+                and (action := action_id_of(str(button.callback_data))) is not None
+            ]  # fmt: skip
+            if rest:
+                kept.append(rest)
+            kept.extend(result)
+            placed = True
+            continue
         buttons = [
             (button.text, action)
             for button in row
-            if button.callback_data != tapped
-            and (action := action_id_of(str(button.callback_data))) is not None
+            if (action := action_id_of(str(button.callback_data))) is not None
         ]
         if buttons:
             kept.append(buttons)
-    return kept
-
+    return kept if placed else result + kept
 
 async def unknown(update: Update, context: Context) -> None:
-    chat = update.effective_chat
+    chat, tg_user = update.effective_chat, update.effective_user
     if chat is not None and chat.type == "private":
-        await say(context, chat.id, "I did not understand that. /help lists what I can do.")
+        tr = translator(pick_language(tg_user.language_code if tg_user else None))
+        await say(context, chat.id, account_render.not_understood(tr))
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -449,11 +616,11 @@ async def on_error(update: object, context: Context) -> None:
     log.error("error while handling update %s", update_id, exc_info=context.error)
 
 
-def register(application: Application) -> None:
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     private = filters.ChatType.PRIVATE
     for name, handler in {
         "start": start,
-        "help": start,
+        "help": help_command,
         "link": link,
         "unlink": unlink,
         "watch": watch_rule,
@@ -464,11 +631,17 @@ def register(application: Application) -> None:
         "pause": pause,
         "resume": resume,
         "settings": settings,
+        "edit": edit_rule,
+        "gpus": gpus,
+        "quiet": quiet,
+        "tz": time_zone,
         "protect": protect,
         "unprotect": unprotect,
         "budget": budget,
         "template": template,
         "history": history,
+        "balance": balance,
+        "lang": choose_language,
     }.items():
         application.add_handler(CommandHandler(name, handler, filters=private))
     application.add_handler(CallbackQueryHandler(tap))
@@ -477,5 +650,14 @@ def register(application: Application) -> None:
     application.add_error_handler(on_error)
 
 
-def bot_commands() -> list[BotCommand]:
-    return [BotCommand(name, description) for name, description in COMMANDS]
+def bot_commands(tr: Translator) -> list[BotCommand]:
+    return [BotCommand(name, tr.gettext(description)) for name, description in COMMANDS]
+
+
+async def register_commands(bot: Bot) -> None:
+    """The command menu in English (for every language without its own) and in each
+    other language the bot speaks."""
+    await bot.set_my_commands(bot_commands(translator(DEFAULT_LANGUAGE)))
+    for lang in LANGUAGES:
+        if lang != DEFAULT_LANGUAGE:
+            await bot.set_my_commands(bot_commands(translator(lang)), language_code=lang)

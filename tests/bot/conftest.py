@@ -168,7 +168,7 @@ class BotHarness:
         async def read(s: Any) -> list[Rule]:
             rows = await s.scalars(
                 select(Rule).join(User, User.id == Rule.user_id)
-                .where(User.telegram_id == telegram_id)
+                .where(User.telegram_id == telegram_id).order_by(Rule.id)
             )
             return list(rows)
         return await self.query(read)
@@ -217,8 +217,9 @@ BotFactory = Callable[..., Awaitable[BotHarness]]
 
 
 @pytest.fixture
-async def bot_factory(tmp_path: Path) -> AsyncIterator[BotFactory]:
-    """`await bot_factory(SETTING=value, ...)`: fakes + a started bot; torn down after."""
+async def bot_factory(tmp_path: Path, database_url: str) -> AsyncIterator[BotFactory]:
+    """`await bot_factory(SETTING=value, ...)`: fakes + a started bot on a fresh database
+    (SQLite and PostgreSQL, see tests/conftest.py); torn down after."""
     harnesses: list[BotHarness] = []
     stack = contextlib.ExitStack()
 
@@ -229,8 +230,8 @@ async def bot_factory(tmp_path: Path) -> AsyncIterator[BotFactory]:
             keys={OPERATOR_KEY: 1, ALICE_KEY: ALICE_CLORE, BOB_KEY: BOB_CLORE},
             interval=CLORE_INTERVAL, clore_price=clore_price,
         ))
-        settings = make_settings(tmp_path, telegram, clore,
-                                 **{k.lower(): v for k, v in overrides.items()})
+        values = {"database_url": database_url, **{k.lower(): v for k, v in overrides.items()}}
+        settings = make_settings(tmp_path, telegram, clore, **values)
         harness = BotHarness(telegram, clore, settings)
         clore.clock = lambda: harness.clock().timestamp()  # snapshots are "now" for the bot
         harnesses.append(harness)

@@ -1,4 +1,4 @@
-"""Issue 5: /template, /history, the Bid button on match alerts and its confirmation."""
+"""/template, /history, the Bid button on match alerts and its confirmation."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ async def match_alert(bot: BotHarness, *, link: bool = True, template: bool = Tr
 
 def listed_price(alert: ChatMessage, server_id: str = SERVER) -> float:
     line = next(line for line in alert.text.splitlines() if f"#{server_id} " in line)
-    return float(re.search(r"· ([\d.,]+) CLORE/day", line).group(1).replace(",", ""))  # type: ignore[union-attr]
+    return float(re.search(r"· (?:to win )?([\d.,]+) CLORE/day", line).group(1).replace(",", ""))  # type: ignore[union-attr]
 
 
 async def test_match_alert_of_a_user_with_a_template_has_a_bid_button(bot: BotHarness) -> None:
@@ -73,15 +73,18 @@ async def test_match_alert_of_a_user_with_a_template_has_a_bid_button(bot: BotHa
 
     labels = [label for label, _ in alert.buttons]
     price = listed_price(alert) + STEP
-    assert labels == [f"Bid #{SERVER} at {price:g}"]
+    assert labels == [f"Bid #{SERVER} at {price:g}", "ℹ️ Details", "🔕 Mute rule 1"]
 
 
 async def test_no_bid_button_without_a_template_or_a_linked_key(bot: BotHarness) -> None:
-    assert (await match_alert(bot, template=False)).buttons == []
+    assert [label for label, _ in (await match_alert(bot, template=False)).buttons] == [
+        "ℹ️ Details", "🔕 Mute rule 1"
+    ]
 
 
 async def test_no_bid_button_without_a_linked_key(bot: BotHarness) -> None:
-    assert (await match_alert(bot, link=False)).buttons == []
+    labels = [label for label, _ in (await match_alert(bot, link=False)).buttons]
+    assert not any(label.startswith("Bid") for label in labels)
 
 
 async def test_a_double_tap_on_bid_creates_exactly_one_order(bot: BotHarness) -> None:
@@ -99,7 +102,7 @@ async def test_a_double_tap_on_bid_creates_exactly_one_order(bot: BotHarness) ->
     audit = [e for e in await bot.audit() if e.action == "create"]
     assert [(e.outcome, e.server_id, e.price) for e in audit] == [("ok", SERVER, price)]
     history = await bot.ask(ALICE, "/history")
-    assert f"create on #{SERVER} at {price:g}: done" in history.text
+    assert f"create on #{SERVER} at {price:g} CLORE/day: done" in history.text
 
 
 async def test_bid_rechecks_the_market_and_offers_a_fresh_price(bot: BotHarness) -> None:
@@ -139,7 +142,8 @@ async def test_clore_refusal_is_reported_in_plain_words(bot: BotHarness) -> None
     await bot.tap(ALICE, alert, "Bid")
     edited = await bot.edited(ALICE, alert.message_id, 1)
 
-    assert "below what the server accepts" in edited.text
+    assert "refused 12.5 CLORE/day as too low" in edited.text
+    assert "Bid 13" in [label for label, _ in edited.buttons]  # the fix: the price that leads
     assert [e.outcome for e in await bot.audit()] == ["rejected"]
 
 
@@ -203,7 +207,10 @@ async def test_an_order_that_never_shows_up_is_given_up_after_ten_minutes(
 
 async def test_a_template_that_does_not_fit_the_server_sends_nothing(bot: BotHarness) -> None:
     alert = await match_alert(bot)
-    await bot.ask(ALICE, "/template pl=500", expect="Template saved")  # the GPU allows 100-450
+    # Another machine takes 500 W, so the template is accepted; server 200 allows 100-450.
+    put_server(bot, "900", gpu_model="A100", pl=(100, 600))
+    await bot.publish_and_cycle()
+    await bot.ask(ALICE, "/template pl=500", expect="Template saved")
 
     await bot.tap(ALICE, alert, "Bid")
     edited = await bot.edited(ALICE, alert.message_id, 1)
@@ -236,12 +243,18 @@ async def test_bidding_on_one_machine_keeps_the_other_bid_buttons(bot: BotHarnes
     put_server(bot, "201", rival=14.0)
     await bot.publish_and_cycle()
     alert = next(m for m in bot.telegram.bot_messages(ALICE) if "new machines" in m.text)
-    assert [label.split(" at ")[0] for label, _ in alert.buttons] == ["Bid #200", "Bid #201"]
+    assert [label.split(" at ")[0] for label, _ in alert.buttons] == [
+        "Bid #200", "Bid #201", "ℹ️ Details", "🔕 Mute rule 1"
+    ]
 
     await bot.tap(ALICE, alert, "Bid #200")
     edited = await bot.edited(ALICE, alert.message_id, 1)
-    assert [label.split(" at ")[0] for label, _ in edited.buttons] == ["Bid #201"]
+    assert [label.split(" at ")[0] for label, _ in edited.buttons] == [
+        "Bid #201", "ℹ️ Details", "🔕 Mute rule 1"
+    ]
 
     await bot.tap(ALICE, edited, "Bid #201")
-    assert (await bot.edited(ALICE, alert.message_id, 2)).buttons == []
+    assert [label for label, _ in (await bot.edited(ALICE, alert.message_id, 2)).buttons] == [
+        "ℹ️ Details", "🔕 Mute rule 1"
+    ]
     assert len(bot.clore.calls_for("create_gigaspot_orders")) == 2

@@ -143,7 +143,9 @@ async def test_an_ambiguous_cancel_is_reported_and_audited(bot: BotHarness) -> N
     bot.clore.fail("cancel_orders", "http", status=502)
 
     await bot.tap(ALICE, alert, "Cancel")
-    told = await bot.edited(ALICE, alert.message_id, edits=1)
+    asked = await bot.edited(ALICE, alert.message_id, edits=1)
+    await bot.tap(ALICE, asked, "Yes, cancel")
+    told = await bot.edited(ALICE, alert.message_id, edits=2)
 
     assert "may or may not have gone through" in told.text
     assert len(bot.clore.calls_for("cancel_orders")) == 1

@@ -32,5 +32,7 @@ async def test_buttons_exist_only_once_the_alert_is_sent(bot: BotHarness) -> Non
     assert "inline_keyboard" in sent.reply_markup  # a retry would send these same buttons
 
     await bot.tap(ALICE, alert, "Cancel")
-    edited = await bot.edited(ALICE, alert.message_id, edits=1)
-    assert "cancel" in edited.text.lower()
+    asked = await bot.edited(ALICE, alert.message_id, edits=1)
+    await bot.tap(ALICE, asked, "Yes, cancel")
+    edited = await bot.edited(ALICE, alert.message_id, edits=2)
+    assert "cancelled" in edited.text.lower()

@@ -11,8 +11,14 @@ from contextlib import contextmanager
 import pytest
 
 from bot.db import engine as engine_module
-from bot.messages import BUSY
+from bot.i18n import translator
+from bot.telegram.render.account import busy
 from tests.bot.conftest import ALICE, BOB, BotFactory, BotHarness
+
+BUSY = busy(translator("en"))
+
+# About the SQLite file itself (read with the sqlite3 module).
+pytestmark = pytest.mark.sqlite_only
 
 
 @contextmanager

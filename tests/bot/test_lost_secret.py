@@ -21,6 +21,9 @@ from tests.bot.conftest import (
 )
 from tests.fakes.clore_server import make_bid, make_server
 
+# About the SQLite file itself (read with the sqlite3 module).
+pytestmark = pytest.mark.sqlite_only
+
 ALICE_SERVER, BOB_SERVER = "300", "301"
 ALICE_ORDER, BOB_ORDER, RIVAL_ON_ALICE, RIVAL_ON_BOB = 9001, 9002, 9003, 9004
 NOTICE = "needs linking again"

@@ -92,7 +92,7 @@ async def test_the_daily_budget_counts_a_raise_cut_short_by_a_crash(
     assert len(edits(bot)) == 1
     assert len(texts) == 1 and "Outbid" in texts[0] and "budget has 0.5 left" in texts[0]
     history = (await bot.ask(ALICE, "/history")).text
-    assert "auto raise order 9001 on #300 60 → 61.5: not confirmed" in history
+    assert "auto raise order 9001 on #300 60 → 61.5 CLORE/day: not confirmed" in history
     assert "interrupted by a restart" in history
 
 

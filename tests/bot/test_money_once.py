@@ -52,6 +52,16 @@ def buttons(messages: list[ChatMessage], label: str) -> list[tuple[int, str]]:
     return [(m.message_id, m.callback_data_for(label)) for m in messages]
 
 
+async def asked_to_cancel(bot: BotHarness, messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Cancel asks first: each message after its Cancel tap, showing Yes and No."""
+    asked = []
+    for message in messages:
+        await bot.tap(ALICE, message, "Cancel")
+        asked.append(await bot.edited(ALICE, message.message_id, 1))
+    assert all("↩️ No, keep it" in [label for label, _ in m.buttons] for m in asked)
+    return asked
+
+
 def texts(bot: BotHarness, messages: list[ChatMessage]) -> list[str]:
     return [bot.telegram.message(ALICE, m.message_id).text for m in messages]
 
@@ -90,9 +100,9 @@ async def test_raise_buttons_tapped_while_the_first_edit_is_in_flight_wait_for_i
 async def test_three_cancel_buttons_of_one_order_tapped_together_cancel_it_once(
     bot: BotHarness,
 ) -> None:
-    messages = await order_messages(bot, 3)
+    messages = await asked_to_cancel(bot, await order_messages(bot, 3))
 
-    await tap_all(bot, ALICE, buttons(messages, "Cancel"))
+    await tap_all(bot, ALICE, buttons(messages, "Yes, cancel"))
 
     assert len(bot.clore.calls_for("cancel_orders", key=ALICE_KEY)) == 1
     results = texts(bot, messages)
@@ -104,8 +114,9 @@ async def test_raise_and_cancel_of_one_order_tapped_together_act_one_after_the_o
     bot: BotHarness,
 ) -> None:
     messages = await order_messages(bot, 2)
+    messages[:1] = await asked_to_cancel(bot, messages[:1])
 
-    await tap_all(bot, ALICE, [buttons(messages[:1], "Cancel")[0],
+    await tap_all(bot, ALICE, [buttons(messages[:1], "Yes, cancel")[0],
                                buttons(messages[1:], "Raise")[0]])
 
     # Either the cancel went first and the raise found nothing to raise, or the raise went
@@ -143,7 +154,8 @@ async def test_raise_after_the_rival_left_sends_nothing(bot: BotHarness) -> None
 
     assert "already leads on #300 at 15 CLORE/day: nothing was sent" in done.text
     assert edits(bot) == []
-    assert done.buttons == []
+    # It leads: Cancel and Protect still apply, Raise does not.
+    assert [label for label, _ in done.buttons] == ["Cancel", "🛡 Protect"]
 
 
 async def test_raise_after_the_rival_lowered_sends_only_what_leading_needs(
@@ -203,7 +215,7 @@ async def two_alerts_for_one_server(bot_factory: BotFactory) -> tuple[BotHarness
     put_server(bot, rival=20.0)
     await bot.publish_and_cycle()
     alerts = [m for m in bot.telegram.bot_messages(ALICE) if "new machine" in m.text]
-    assert [label for m in alerts for label, _ in m.buttons] == [
+    assert [label for m in alerts for label, _ in m.buttons if label.startswith("Bid")] == [
         "Bid #200 at 30.5", "Bid #200 at 20.5"]
     return bot, alerts
 

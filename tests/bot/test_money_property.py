@@ -133,7 +133,8 @@ class Run:
             (m.message_id, data)
             for m in self.bot.telegram.bot_messages(ALICE)
             for label, data in m.buttons
-            if data and (label.startswith("Raise to") or (cancels and label == "Cancel"))
+            if data and (label.startswith("Raise to") or (cancels and (
+                label == "Cancel" or label.startswith("🗑 Yes, cancel"))))
         ]
 
     async def cycle(self) -> None:

@@ -12,6 +12,9 @@ import pytest
 from tests.bot.conftest import ALICE, ALICE_KEY, BOB, BotHarness
 from tests.fakes.clore_server import make_server
 
+# About the SQLite file itself (read with the sqlite3 module).
+pytestmark = pytest.mark.sqlite_only
+
 GROUP = -100777  # a group Alice is in
 SECRET = "s3cret-Value-42"
 

@@ -1,4 +1,4 @@
-"""Issue 5: outbid protection and the daily budget in the running bot."""
+"""Outbid protection and the daily budget in the running bot."""
 
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ async def test_competitors_raising_in_turn_stop_at_the_cap(bot: BotHarness) -> N
         needed = max(rival, other) + 0.5
         expected.append([{"order_id": ORDER, "price": needed}])
         assert edits(bot) == expected
-        assert texts == [f"🛡 Raised order {ORDER} on #{SERVER} to {needed:g} "
-                         f"(rival at {max(rival, other):g})"]
+        assert texts == [f"🛡 Raised order {ORDER} on #{SERVER} to {needed:g} CLORE/day "
+                         f"(rival at {max(rival, other):g} CLORE/day)"]
         assert alice_price(bot) == needed
         assert await texts_after_cycle(bot) == []  # Alice leads again: nothing more
 
@@ -122,7 +122,9 @@ async def test_protection_survives_a_restart(bot: BotHarness) -> None:
     competitors(bot, 20.0, 5.0)
     texts = await texts_after_cycle(bot)
     assert edits(bot) == [[{"order_id": ORDER, "price": 20.5}]]
-    assert texts == [f"🛡 Raised order {ORDER} on #{SERVER} to 20.5 (rival at 20)"]
+    assert texts == [
+        f"🛡 Raised order {ORDER} on #{SERVER} to 20.5 CLORE/day (rival at 20 CLORE/day)"
+    ]
 
 
 async def test_unprotect_brings_back_the_outbid_alert(bot: BotHarness) -> None:

@@ -127,7 +127,7 @@ async def test_clore_price_stays_with_its_snapshot(fake: FakeClore, client: Clor
     fake.publish()
     newer = await snapshots.poll()
     assert newer.is_new and newer.clore_price == 0.05
-    assert newer.creation_fees == {"CLORE-Blockchain": 0.045}
+    assert newer.info is not None and newer.info.creation_fees == {"CLORE-Blockchain": 0.045}
 
 
 async def test_decodes_off_the_loop_with_the_previous_snapshot(

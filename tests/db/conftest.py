@@ -1,4 +1,5 @@
-"""Fixtures for the database tests: a real SQLite file per test, migrated to head."""
+"""Fixtures for the database tests: a fresh database per test on each engine (`engine`,
+`sessions`; see tests/conftest.py), and `db_url`, a SQLite file, for tests about SQLite."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_to_head(db_url)
-    engine = create_engine(db_url)
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    await upgrade_to_head(database_url)
+    engine = create_engine(database_url)
     yield engine
     await engine.dispose()
 

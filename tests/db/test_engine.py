@@ -24,6 +24,7 @@ def _db_file(engine: AsyncEngine) -> Path:
     return Path(str(engine.url.database))
 
 
+@pytest.mark.sqlite_only
 async def test_wal_foreign_keys_and_busy_timeout(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -33,6 +34,7 @@ async def test_wal_foreign_keys_and_busy_timeout(
         assert await session.scalar(text("PRAGMA busy_timeout")) >= 1000
 
 
+@pytest.mark.sqlite_only
 async def test_write_session_takes_the_write_lock_at_begin(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -48,6 +50,7 @@ async def test_write_session_takes_the_write_lock_at_begin(
         other.close()
 
 
+@pytest.mark.sqlite_only
 async def test_read_only_session_neither_locks_nor_writes(engine: AsyncEngine) -> None:
     reads = session_factory(engine, read_only=True)
     other = sqlite3.connect(_db_file(engine), timeout=0, isolation_level=None)
@@ -93,7 +96,7 @@ async def test_deleting_a_user_cascades(sessions: async_sessionmaker[AsyncSessio
         user = User(telegram_id=1, chat_id=1)
         session.add(user)
         await session.flush()
-        rule = Rule(user_id=user.id, text="gpu=4090")
+        rule = Rule(user_id=user.id, number=1, text="gpu=4090")
         outbox = Outbox(
             user_id=user.id, chat_id=1, kind="match", priority=20, text="hi", attempts=0
         )

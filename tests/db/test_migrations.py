@@ -32,6 +32,7 @@ TABLES = {
     "market_baseline",
     "bid_alerts",
     "outbox",
+    "held_matches",
     "callback_actions",
     "audit_log",
     "bot_state",
@@ -39,6 +40,10 @@ TABLES = {
     "bid_protections",
     "user_budgets",
     "pending_orders",
+    "order_lives",
+    "account_watch",
+    "price_series",
+    "price_points",
 }
 
 
@@ -131,8 +136,8 @@ async def test_batch_rebuild_of_a_parent_table_keeps_child_rows(
             " updated_at) VALUES (1, 10, 10, 0, 1, '2025-01-01', '2025-01-01')"
         )
         conn.execute(
-            "INSERT INTO rules (id, user_id, text, paused, created_at)"
-            " VALUES (1, 1, 'gpu=4090', 0, '2025-01-01')"
+            "INSERT INTO rules (id, user_id, number, text, paused, created_at)"
+            " VALUES (1, 1, 1, 'gpu=4090', 0, '2025-01-01')"
         )
 
     await run_alembic(db_url, lambda cfg: command.upgrade(cfg, "head"), script_location=scripts)

@@ -56,7 +56,8 @@ def test_user_journey(fakes: tuple[FakeTelegram, FakeClore], tmp_path: Path) -> 
     bot = BotProcess(tmp_path, telegram, clore).start()
     try:
         telegram.wait_for_request("setMyCommands", timeout=30)
-        assert "/watch" in chat(telegram, "/start", "GigaSPOT Watch")
+        assert "/help" in chat(telegram, "/start", "GigaSPOT Watch")
+        assert "/watch" in chat(telegram, "/help", "commands")
 
         mark = telegram.mark()
         linked = chat(telegram, f"/link {USER_KEY}", "Linked")
@@ -114,10 +115,16 @@ def test_user_journey(fakes: tuple[FakeTelegram, FakeClore], tmp_path: Path) -> 
         assert "already used" in (answer.answer_text or "")
         assert len(clore.calls_for("edit_gigaspot_orders")) == 1
 
+        # Cancel asks first; Yes cancels once.
         query = telegram.user_taps(USER, outbid.message_id, cancel_data, require_button=False)
         telegram.wait_for_callback_answer(query, timeout=15)
+        asked = telegram.wait_for_edit(USER, outbid.message_id, edits=2, timeout=15)
+        assert clore.calls_for("cancel_orders") == []
+        yes_data = asked.callback_data_for("Yes, cancel")
+        query = telegram.user_taps(USER, outbid.message_id, yes_data)
+        telegram.wait_for_callback_answer(query, timeout=15)
         clore.wait_for_calls(1, "cancel_orders", timeout=15)
-        again = telegram.user_taps(USER, outbid.message_id, cancel_data, require_button=False)
+        again = telegram.user_taps(USER, outbid.message_id, yes_data, require_button=False)
         telegram.wait_for_callback_answer(again, timeout=15)
         assert [c.body for c in clore.calls_for("cancel_orders")] == [{"order_ids": [9001]}]
     finally:

@@ -197,3 +197,9 @@ def test_a_raise_always_retakes_the_lead_within_cap_and_budget(
     other = Bid(owner=9, id=2, active=True, price=theirs, pl=200)
     after = bid_standing("42", _server((own, other)), own, CLORE_PRICE)
     assert after.state == "leading"
+
+
+def test_power_word_turns_on_lead_by_power() -> None:
+    assert parse_protection("25 power") == ProtectionSettings(25.0, use_power=True)
+    assert parse_protection("cap=25 per_hour=2 power").use_power
+    assert not parse_protection("25").use_power

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.i18n import translator
 from bot.market.ranking import price_to_win
 from bot.market.snapshot import Bid, Gpu, Server, decode_snapshot
 from bot.orders.template import (
@@ -23,13 +24,13 @@ from bot.orders.template import (
     Template,
     TemplateError,
     build_order,
-    describe_template,
     format_template,
     order_pl,
     parse_template,
     price_to_lead,
     serialise_env,
 )
+from bot.telegram.render.orders import describe_template
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "seed-snapshot.json"
 IMAGE = "6771db990479c1fac87da6cc"
@@ -168,7 +169,8 @@ def test_env_limits() -> None:
 
 
 def test_describe_hides_env_values() -> None:
-    text = describe_template(parse_template("image=hiveos pl=120 env=PASSWORD:hunter2"))
+    template = parse_template("image=hiveos pl=120 env=PASSWORD:hunter2")
+    text = describe_template(translator("en"), template)
     assert "HiveOS" in text and "120 W per GPU" in text and "PASSWORD" in text
     assert "hunter2" not in text
 

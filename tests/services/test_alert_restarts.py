@@ -36,9 +36,10 @@ from bot.market.generate import generate_rules, generate_snapshot_dict, mutate_d
 from bot.market.snapshot import decode_snapshot
 from bot.secrets import KeyBox
 from bot.services import accounts, alert_state, watch
-from bot.services.context import ServiceContext
+from bot.services.context import ServiceContext, UserError
 from bot.services.cycle import Cycle, SnapshotNotApplied
 from bot.services.market_state import MarketState
+from tests.conftest import PostgresServer
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 USERS = 3
@@ -48,8 +49,8 @@ SECRET = Fernet.generate_key().decode()
 class Bot:
     """The services of one bot over one database file, restartable."""
 
-    def __init__(self, folder: Path, clock: list[datetime], owners: list[int]) -> None:
-        self.url = f"sqlite+aiosqlite:///{folder / 'bot.db'}"
+    def __init__(self, url: str, clock: list[datetime], owners: list[int]) -> None:
+        self.url = url
         self.clock = clock
         self.owners = owners
         self.settings = load_settings(
@@ -102,11 +103,15 @@ class Bot:
         assert found is not None
         return found
 
-    async def add_rule(self, n: int, text: str) -> int:
-        return (await watch.save(self.ctx, await self.user(n), text)).rule_id
+    async def add_rule(self, n: int, text: str) -> int | None:
+        """The new rule's number for its user; None when the user has this rule already."""
+        try:
+            return (await watch.save(self.ctx, await self.user(n), text)).rule_id
+        except UserError:
+            return None
 
-    async def remove_rule(self, n: int, rule_id: int) -> None:
-        await watch.delete(self.ctx, await self.user(n), rule_id)
+    async def remove_rule(self, n: int, number: int) -> None:
+        await watch.delete(self.ctx, await self.user(n), number)
 
     async def announcements(self) -> list[tuple[str, int, frozenset[str]]]:
         async with self.ctx.reads() as s:
@@ -153,13 +158,34 @@ def test_restarts_and_failed_commits_announce_exactly_what_a_steady_bot_does(
     asyncio.run(_scenario(seed, steps))
 
 
-async def _scenario(seed: int, steps: list[tuple[Any, ...]]) -> None:
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(seed=st.integers(0, 10_000), steps=STEPS)
+def test_postgresql_announces_exactly_what_sqlite_does(
+    postgres: PostgresServer, seed: int, steps: list[tuple[Any, ...]]
+) -> None:
+    """The steady bot on SQLite, the restarted and failing one on PostgreSQL."""
+    name = postgres.create_database()
+    try:
+        asyncio.run(_scenario(seed, steps, tested_url=postgres.sqlalchemy_url(name)))
+    finally:
+        postgres.drop_database(name)
+
+
+async def _scenario(
+    seed: int, steps: list[tuple[Any, ...]], tested_url: str | None = None
+) -> None:
     document = generate_snapshot_dict(50, seed)
     owners = [*sorted({b["owner"] for s in document.values() for b in s["bids"]})[:1], 7, 8]
     texts = generate_rules(40, seed, broad=0.3)
     clock = [T0]
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        steady, tested = Bot(Path(a), clock, owners), Bot(Path(b), clock, owners)
+        tested_url = tested_url or f"sqlite+aiosqlite:///{Path(b) / 'bot.db'}"
+        steady = Bot(f"sqlite+aiosqlite:///{Path(a) / 'bot.db'}", clock, owners)
+        tested = Bot(tested_url, clock, owners)
         try:
             for bot in (steady, tested):
                 await bot.create()
@@ -206,7 +232,7 @@ async def _scenario(seed: int, steps: list[tuple[Any, ...]]) -> None:
                         if active:
                             rule = active[pick % len(active)]
                             for bot in (steady, tested):
-                                await bot.remove_rule(rule.user_id, rule.rule_id)
+                                await bot.remove_rule(rule.user_id, rule.number)
                     case ("restart",):
                         await tested.restart()
                     case ("checkpoint",):

@@ -100,3 +100,16 @@ async def test_each_update_is_delivered_once(fake: FakeTelegram) -> None:
     for poll in fake.requests("getUpdates"):
         offset = poll.params.get("offset") or 0
         assert all(update["update_id"] >= offset for update in poll.result or [])
+
+
+async def test_a_photo_sent_through_ptb_is_kept_with_its_caption(fake: FakeTelegram) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # binary, not UTF-8
+    fake.add_user(USER)
+    async with polling(fake, []) as application:
+        sent = await application.bot.send_photo(
+            USER, png, caption="Price of <b>RTX 4090</b>", parse_mode=ParseMode.HTML)
+
+    stored = fake.message(USER, sent.message_id)
+    assert stored.photo == png
+    assert (stored.text, stored.html) == ("Price of RTX 4090", "Price of <b>RTX 4090</b>")
+    assert sent.caption == "Price of RTX 4090" and sent.photo[0].file_size == len(png)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
@@ -20,10 +21,20 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CallbackAction, utcnow
+from bot.db.repositories._rows import rowcount, table
 
 ACTION_ID_LENGTH = 22  # token_urlsafe(16): 128 random bits; Telegram allows 64 bytes of data
 
 Unclaimable = Literal["missing", "not_owner", "used", "expired"]
+
+
+# What new_action_id makes. Anything else (hostile callback data, even a NUL byte, which
+# PostgreSQL text cannot hold) is not looked up at all.
+_ACTION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{ACTION_ID_LENGTH}}}")
+
+
+def _well_formed(action_id: str) -> bool:
+    return _ACTION_ID.fullmatch(action_id) is not None
 
 
 def new_action_id() -> str:
@@ -38,9 +49,6 @@ async def create(
     payload: Mapping[str, Any],
     expires_at: datetime,
     action_id: str | None = None,
-    outbox_id: int | None = None,
-    chat_id: int | None = None,
-    message_id: int | None = None,
     now: datetime | None = None,
 ) -> CallbackAction:
     """`action_id` may be generated beforehand (`new_action_id`) to build the keyboard
@@ -50,9 +58,6 @@ async def create(
         user_id=user_id,
         kind=kind,
         payload=json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
-        outbox_id=outbox_id,
-        chat_id=chat_id,
-        message_id=message_id,
         created_at=now or utcnow(),
         expires_at=expires_at,
     )
@@ -82,7 +87,7 @@ async def batch(session: AsyncSession) -> AsyncIterator[None]:
     finally:
         del session.info[_BATCH]
     if rows:
-        await session.execute(insert(CallbackAction.__table__), rows)
+        await session.execute(insert(table(CallbackAction)), rows)
 
 
 async def add(
@@ -113,6 +118,8 @@ async def add(
 
 
 async def get(session: AsyncSession, action_id: str) -> CallbackAction | None:
+    if not _well_formed(action_id):
+        return None
     return await session.scalar(
         select(CallbackAction)
         .where(CallbackAction.id == action_id)
@@ -128,6 +135,8 @@ async def claim(
     None means the tap must do nothing; `why_unclaimable` tells the user why. Commit
     before acting on the result, so the claim is durable before any money moves.
     """
+    if not _well_formed(action_id):
+        return None
     stamp = now or utcnow()
     result = await session.execute(
         update(CallbackAction)
@@ -140,7 +149,7 @@ async def claim(
         .values(used_at=stamp)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         return None
     return await get(session, action_id)
 
@@ -161,7 +170,7 @@ async def release(
         .values(used_at=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def why_unclaimable(
@@ -179,19 +188,6 @@ def why_unclaimable(
     return "used"  # claimed by a concurrent tap between the UPDATE and this read
 
 
-async def attach_message(
-    session: AsyncSession, action_ids: list[str], *, chat_id: int, message_id: int
-) -> int:
-    """Remember which message carries these buttons (for editing it with the result)."""
-    result = await session.execute(
-        update(CallbackAction)
-        .where(CallbackAction.id.in_(action_ids))
-        .values(chat_id=chat_id, message_id=message_id)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def prune(session: AsyncSession, *, older_than: datetime) -> int:
     """Delete actions that expired or were used before `older_than`."""
     result = await session.execute(
@@ -199,4 +195,4 @@ async def prune(session: AsyncSession, *, older_than: datetime) -> int:
             or_(CallbackAction.expires_at < older_than, CallbackAction.used_at < older_than)
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)

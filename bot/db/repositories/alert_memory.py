@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AlertMemoryRecord, MarketBaseline
+from bot.db.repositories._rows import rowcount
 
 CHANGE, CHECKPOINT = "change", "checkpoint"
 _BASELINE_ID = 1
@@ -93,7 +94,7 @@ async def save_baseline(
     result = await session.execute(
         update(MarketBaseline).where(MarketBaseline.id == _BASELINE_ID).values(**values)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         await session.execute(insert(MarketBaseline).values(id=_BASELINE_ID, **values))
 
 
@@ -105,3 +106,30 @@ async def load_baseline(session: AsyncSession) -> Baseline | None:
         )
     ).first()
     return Baseline(row.snapshot_url, row.clore_price, row.body) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    id: int
+    kind: str
+    upto_id: int | None
+    body: bytes
+
+
+async def records_after(session: AsyncSession, after_id: int) -> list[StoredRecord]:
+    """Records written after `after_id`, in id order (another replica's, or this one's)."""
+    rows = await session.execute(
+        select(
+            AlertMemoryRecord.id, AlertMemoryRecord.kind, AlertMemoryRecord.upto_id,
+            AlertMemoryRecord.body,
+        )
+        .where(AlertMemoryRecord.id > after_id)
+        .order_by(AlertMemoryRecord.id)
+    )  # fmt: skip
+    return [StoredRecord(int(r.id), r.kind, r.upto_id, r.body) for r in rows]
+
+
+async def baseline_url(session: AsyncSession) -> str | None:
+    return await session.scalar(
+        select(MarketBaseline.snapshot_url).where(MarketBaseline.id == _BASELINE_ID)
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import BidAlert, utcnow
+from bot.db.repositories._rows import rowcount, table
 
 BidStanding = Literal["leading", "tied", "outbid"]
 BID_STANDINGS: frozenset[str] = frozenset(get_args(BidStanding))
@@ -101,17 +102,17 @@ async def upsert_bid_states(
     }  # fmt: skip
     updates = [row for key, row in values.items() if key in existing]
     inserts = [row for key, row in values.items() if key not in existing]
-    table = BidAlert.__table__
+    rows = table(BidAlert)
     if updates:  # Core executemany: no ORM objects for thousands of tracked bids
         keyed = [{**row, "b_user_id": row["user_id"], "b_order_id": row["order_id"]}
                  for row in updates]  # fmt: skip
         for row in keyed:
             del row["user_id"], row["order_id"]
         await session.execute(
-            update(table)
+            update(rows)
             .where(
-                table.c.user_id == bindparam("b_user_id"),
-                table.c.order_id == bindparam("b_order_id"),
+                rows.c.user_id == bindparam("b_user_id"),
+                rows.c.order_id == bindparam("b_order_id"),
             )
             .values(
                 server_id=bindparam("server_id"),
@@ -122,7 +123,7 @@ async def upsert_bid_states(
             keyed,
         )
     if inserts:
-        await session.execute(insert(table), inserts)
+        await session.execute(insert(rows), inserts)
 
 
 async def delete_bid_states(session: AsyncSession, order_ids: Iterable[int]) -> int:
@@ -131,5 +132,5 @@ async def delete_bid_states(session: AsyncSession, order_ids: Iterable[int]) -> 
     deleted = 0
     for chunk in _chunks(sorted(set(order_ids))):
         result = await session.execute(delete(BidAlert).where(BidAlert.order_id.in_(chunk)))
-        deleted += result.rowcount  # type: ignore[attr-defined]
+        deleted += rowcount(result)
     return deleted

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, utcnow
+from bot.db.repositories._rows import rowcount
 
 Outcome = Literal["ok", "error", "ambiguous", "rejected", "pending"]
 OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
@@ -87,7 +88,7 @@ async def settle(
         .values(outcome=outcome, detail=_clip(detail))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def pending(session: AsyncSession) -> list[AuditEntry]:

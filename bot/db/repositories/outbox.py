@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import Outbox, utcnow
+from bot.db.repositories import users as users_repo
+from bot.db.repositories._rows import rowcount, table
+from bot.services.alert_prefs import AlertKind, AlertPrefs, Route, route
 
 MessageKind = Literal["outbid", "match", "status", "action"]
 MESSAGE_KINDS: frozenset[str] = frozenset(get_args(MessageKind))
@@ -50,6 +53,10 @@ class NewMessage:
     reply_markup: str | None = None  # Bot API reply_markup as JSON text
     dedupe_key: str | None = None  # e.g. f"match:{rule_id}:{snapshot_url}"
     priority: int | None = None  # None: DEFAULT_PRIORITY[kind]
+    # An alert: the user's settings for this kind decide whether and how it is sent (see
+    # `enqueue_many`). None: an answer the user asked for, always sent with sound.
+    alert: AlertKind | None = None
+    silent: bool = False  # sent with disable_notification
 
 
 def _pending() -> tuple[ColumnElement[bool], ...]:
@@ -57,25 +64,38 @@ def _pending() -> tuple[ColumnElement[bool], ...]:
 
 
 async def enqueue_many(
-    session: AsyncSession, messages: Iterable[NewMessage], *, now: datetime | None = None
+    session: AsyncSession,
+    messages: Iterable[NewMessage],
+    *,
+    now: datetime | None = None,
+    decided_at: datetime | None = None,
 ) -> list[bool]:
     """Queue messages; returns for each whether it was queued (False when its dedupe key
-    was already queued, now or earlier, or twice in this batch)."""
+    was already queued, now or earlier, or twice in this batch, or when the user turned
+    its kind of alert off).
+
+    An alert (`NewMessage.alert`) goes through its user's settings at `decided_at` (the
+    service clock; default `now`): off drops it, silent or quiet hours make it silent.
+    Match alerts in quiet hours are held by the cycle before they get here.
+    """
     batch = list(messages)
     if bad := {m.kind for m in batch} - MESSAGE_KINDS:
         raise ValueError(f"unknown message kind(s): {sorted(bad)}")
+    ways = await _routes(session, batch, decided_at or now or utcnow())
     keys = {m.dedupe_key for m in batch if m.dedupe_key is not None}
     taken: set[str] = set()
     if keys:
-        rows = await session.scalars(select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys)))
-        taken = {key for key in rows if key is not None}
+        found = await session.scalars(
+            select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys))
+        )
+        taken = {key for key in found if key is not None}
     stamp = now or utcnow()
     rows: list[dict[str, object]] = []
     fresh: list[bool] = []
-    for message in batch:
+    for message, way in zip(batch, ways, strict=True):
         duplicate = message.dedupe_key is not None and message.dedupe_key in taken
-        fresh.append(not duplicate)
-        if duplicate:
+        fresh.append(not duplicate and way != "drop")
+        if duplicate or way == "drop":
             continue
         if message.dedupe_key is not None:
             taken.add(message.dedupe_key)
@@ -94,11 +114,23 @@ async def enqueue_many(
                 "created_at": stamp,
                 "attempts": 0,
                 "next_attempt_at": stamp,
+                "alert_kind": message.alert,
+                "silent": message.silent or way in ("silent", "hold"),
             }
         )  # fmt: skip
     if rows:  # one Core executemany: a cycle may queue thousands of messages
-        await session.execute(insert(Outbox.__table__), rows)
+        await session.execute(insert(table(Outbox)), rows)
     return fresh
+
+
+async def _routes(session: AsyncSession, batch: list[NewMessage], when: datetime) -> list[Route]:
+    """Each message's way to its user; answers (no `alert`) are always sent."""
+    alerting = {m.user_id for m in batch if m.alert is not None}
+    prefs = await users_repo.prefs_for(session, alerting) if alerting else {}
+    return [
+        "send" if m.alert is None else route(prefs.get(m.user_id, AlertPrefs()), m.alert, when)
+        for m in batch
+    ]
 
 
 async def enqueue(
@@ -160,7 +192,7 @@ async def give_up(
             .values(failed_at=now or utcnow(), last_error=error[:MAX_ERROR_CHARS])
             .execution_options(synchronize_session=False)
         )
-        done += int(result.rowcount)  # type: ignore[attr-defined]
+        done += rowcount(result)
     return done
 
 
@@ -171,7 +203,7 @@ async def _set(session: AsyncSession, outbox_id: int, **values: object) -> bool:
         .values(**values)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def mark_sent(
@@ -198,13 +230,13 @@ async def mark_sent_many(
     params = [{"row_id": i, "message_id": m, "sent_at": at} for i, m, at in sent]
     if not params:
         return
-    table = Outbox.__table__
+    rows = table(Outbox)
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("row_id"), table.c.sent_at.is_(None),
-               table.c.failed_at.is_(None))
+        update(rows)
+        .where(rows.c.id == bindparam("row_id"), rows.c.sent_at.is_(None),
+               rows.c.failed_at.is_(None))
         .values(sent_at=bindparam("sent_at"), message_id=bindparam("message_id"),
-                attempts=table.c.attempts + 1),
+                attempts=rows.c.attempts + 1),
         params,
     )
 
@@ -245,7 +277,7 @@ async def fail_pending_for_user(
         .values(failed_at=now or utcnow(), last_error=error[:MAX_ERROR_CHARS])
         .execution_options(synchronize_session="fetch")
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def pending_count(session: AsyncSession) -> int:
@@ -263,4 +295,4 @@ async def prune(session: AsyncSession, *, older_than: datetime) -> int:
             or_(Outbox.sent_at.is_not(None), Outbox.failed_at.is_not(None)),
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)

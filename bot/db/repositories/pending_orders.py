@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import PendingOrder, utcnow
+from bot.db.repositories._rows import rowcount
 
 
 def known_order_ids(row: PendingOrder) -> frozenset[int]:
@@ -55,7 +56,7 @@ async def discard(session: AsyncSession, pending_id: int) -> bool:
             PendingOrder.id == pending_id, PendingOrder.resolved_at.is_(None)
         )
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def get(session: AsyncSession, pending_id: int, user_id: int) -> PendingOrder | None:
@@ -96,7 +97,7 @@ async def taken_order_ids(session: AsyncSession, user_id: int) -> set[int]:
             PendingOrder.user_id == user_id, PendingOrder.order_id.is_not(None)
         )
     )
-    return {int(order_id) for order_id in result}
+    return {int(order_id) for order_id in result if order_id is not None}
 
 
 async def resolve(
@@ -118,7 +119,7 @@ async def resolve(
         .values(order_id=order_id, resolved_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def give_up(

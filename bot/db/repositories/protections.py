@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, BidProtection, User, UserBudget, utcnow
 from bot.db.repositories import audit
+from bot.db.repositories._rows import rowcount
 from bot.db.repositories.audit import Outcome
 
 RAISE_ACTION = "raise"
@@ -65,6 +66,7 @@ async def enable(
     cap: float,
     max_raises_per_hour: int,
     now: datetime | None = None,
+    use_power: bool = False,
 ) -> BidProtection:
     """Protect the order (or change its settings), enabled."""
     _check(cap, max_raises_per_hour)
@@ -76,6 +78,7 @@ async def enable(
     row.server_id = server_id
     row.cap = cap
     row.max_raises_per_hour = max_raises_per_hour
+    row.use_power = use_power
     row.enabled = True
     row.updated_at = stamp
     await session.flush()
@@ -98,7 +101,7 @@ async def set_enabled(session: AsyncSession, user_id: int, order_id: int, enable
         .values(enabled=enabled, updated_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def delete(session: AsyncSession, user_id: int, order_id: int) -> bool:
@@ -107,7 +110,7 @@ async def delete(session: AsyncSession, user_id: int, order_id: int) -> bool:
         .where(BidProtection.user_id == user_id, BidProtection.order_id == order_id)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def list_for_user(session: AsyncSession, user_id: int) -> list[BidProtection]:

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import BotState, utcnow
+from bot.db.repositories._rows import rowcount
 
 LAST_SNAPSHOT_URL = "last_snapshot_url"
 STALE_ANNOUNCED = "stale_announced"
@@ -31,4 +32,4 @@ async def set_value(
 
 async def delete_value(session: AsyncSession, key: str) -> bool:
     result = await session.execute(delete(BotState).where(BotState.key == key))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OrderTemplate, utcnow
+from bot.db.repositories._rows import rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,4 +77,4 @@ async def delete(session: AsyncSession, user_id: int) -> bool:
     result = await session.execute(
         sql_delete(OrderTemplate).where(OrderTemplate.user_id == user_id)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -9,6 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import User, utcnow
+from bot.db.repositories._rows import rowcount
+from bot.services.alert_prefs import AlertPrefs, parse_modes
 
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
@@ -19,12 +22,15 @@ async def get_by_telegram_id(session: AsyncSession, telegram_id: int) -> User | 
     return await session.scalar(select(User).where(User.telegram_id == telegram_id))
 
 
-async def get_or_create(session: AsyncSession, *, telegram_id: int, chat_id: int) -> User:
+async def get_or_create(
+    session: AsyncSession, *, telegram_id: int, chat_id: int, language: str | None = None
+) -> User:
     """The user for this Telegram id, created on first contact.
 
     A user who writes to the bot can be reached again, so this also sets `active` and keeps
     `chat_id` current. `chat_id` must be the user's private chat (their Telegram id): alerts
-    go there, so never pass the chat of a group the update came from.
+    go there, so never pass the chat of a group the update came from. `language` is used
+    only for a new user: a choice made with /lang is never overwritten.
     """
     user = await get_by_telegram_id(session, telegram_id)
     if user is None:
@@ -32,7 +38,7 @@ async def get_or_create(session: AsyncSession, *, telegram_id: int, chat_id: int
             # Savepoint: a concurrent first message from the same user must not poison the
             # caller's transaction (only possible on databases without BEGIN IMMEDIATE).
             async with session.begin_nested():
-                user = User(telegram_id=telegram_id, chat_id=chat_id)
+                user = User(telegram_id=telegram_id, chat_id=chat_id, language=language)
                 session.add(user)
             return user
         except IntegrityError:
@@ -53,7 +59,7 @@ async def _update(session: AsyncSession, user_id: int, **values: object) -> bool
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def set_api_key(
@@ -88,7 +94,7 @@ async def set_key_unreadable(session: AsyncSession, user_id: int, now: datetime)
         .values(api_key_unreadable_at=now, updated_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def clear_key_unreadable(session: AsyncSession, user_id: int) -> bool:
@@ -117,6 +123,10 @@ async def set_price_cap(session: AsyncSession, user_id: int, price_cap: float | 
     return await _update(session, user_id, price_cap=price_cap)
 
 
+async def set_language(session: AsyncSession, user_id: int, language: str) -> bool:
+    return await _update(session, user_id, language=language)
+
+
 async def set_alerts_paused(session: AsyncSession, user_id: int, paused: bool) -> bool:
     return await _update(session, user_id, alerts_paused=paused)
 
@@ -139,3 +149,53 @@ async def list_linked(session: AsyncSession) -> list[User]:
         .order_by(User.id)
     )
     return list(result)
+
+
+# -- alert control (see bot.services.alert_prefs) --------------------------------------------
+
+
+def prefs_of(user: User) -> AlertPrefs:
+    return AlertPrefs(
+        modes=parse_modes(user.alert_modes),
+        paused=user.alerts_paused,
+        paused_until=user.paused_until,
+        quiet_start=user.quiet_start,
+        quiet_end=user.quiet_end,
+        time_zone=user.time_zone,
+    )
+
+
+async def prefs_for(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, AlertPrefs]:
+    """Alert settings of these users, looked up by primary key in chunks."""
+    ids = sorted(set(user_ids))
+    found: dict[int, AlertPrefs] = {}
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(
+                User.id, User.alert_modes, User.alerts_paused, User.paused_until,
+                User.quiet_start, User.quiet_end, User.time_zone,
+            ).where(User.id.in_(ids[start : start + 500]))
+        )  # fmt: skip
+        for uid, modes, paused, until, q_start, q_end, zone in rows:
+            found[uid] = AlertPrefs(parse_modes(modes), paused, until, q_start, q_end, zone)
+    return found
+
+
+async def set_pause(
+    session: AsyncSession, user_id: int, paused: bool, until: datetime | None = None
+) -> bool:
+    return await _update(session, user_id, alerts_paused=paused, paused_until=until)
+
+
+async def set_alert_modes(session: AsyncSession, user_id: int, raw: str | None) -> bool:
+    return await _update(session, user_id, alert_modes=raw)
+
+
+async def set_quiet(
+    session: AsyncSession, user_id: int, start: int | None, end: int | None
+) -> bool:
+    return await _update(session, user_id, quiet_start=start, quiet_end=end)
+
+
+async def set_time_zone(session: AsyncSession, user_id: int, zone: str | None) -> bool:
+    return await _update(session, user_id, time_zone=zone)

@@ -1,4 +1,5 @@
-"""Migration 0002 and the repositories of issue 5, on a real SQLite file."""
+"""Migration 0002 and the repositories of templates, protections, budgets, pending orders
+and the audit log, on a real SQLite file."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.migrate import current_revision, downgrade_to, head_revision, upgrade_to_head
 from bot.db.models import User
 from bot.db.repositories import audit, pending_orders, protections, templates, users
-from bot.orders.history import history_line
+from bot.i18n import translator
+from bot.telegram.render.orders import history_line
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -205,7 +207,7 @@ async def test_pending_orders_resolve_once_and_give_up(sessions: Sessions) -> No
         assert [p.id for p in await pending_orders.unresolved(s)] == [second.id]
 
 
-async def test_deleting_a_user_removes_their_issue5_rows(sessions: Sessions) -> None:
+async def test_deleting_a_user_removes_their_order_rows(sessions: Sessions) -> None:
     alice = await _user(sessions, 1)
     async with sessions() as s, s.begin():
         await templates.set_text(s, alice, "image=ubuntu")
@@ -234,8 +236,9 @@ async def test_history_lines_show_manual_and_automatic_actions(sessions: Session
             s, user_id=alice, action="create", outcome="rejected", server_id="8", price=14.0,
             detail="too_low_bids_servers", now=T0 + timedelta(minutes=1),
         )  # fmt: skip
-        lines = [history_line(e) for e in await audit.recent_for_user(s, alice)]
+        lines = [history_line(translator("en"), e) for e in await audit.recent_for_user(s, alice)]
     assert lines == [
-        "2025-06-01 12:01 UTC  create on #8 at 14: refused by clore.ai (too_low_bids_servers)",
-        "2025-06-01 12:00 UTC  auto raise order 100 on #7 11 → 12.5: done",
+        "2025-06-01 12:01 UTC  create on #8 at 14 CLORE/day: refused by clore.ai "
+        "(too_low_bids_servers)",
+        "2025-06-01 12:00 UTC  auto raise order 100 on #7 11 → 12.5 CLORE/day: done",
     ]
