@@ -124,7 +124,8 @@ async def market_view(
     start = max(0, min(start, max(0, total - 1)))
     page = pairs.take(np.arange(start, min(total, start + MARKET_PAGE))).matches()
     items = [
-        MatchItem(-1, canonical, m.server_id, server, m.price_to_win)
+        MatchItem(-1, canonical, m.server_id, server, m.price_to_win,
+                  ctx.history.versus_median(server, m.price_to_win))
         for m in page
         if (server := ctx.market.server(m.server_id)) is not None
     ]

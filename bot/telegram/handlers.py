@@ -307,6 +307,8 @@ async def market(update: Update, context: Context, user: User) -> None:
     ctx, tr = services(context), translator_for(user)
     view = await watch.market_view(ctx, user, text)
     page = render.market_page(tr, view)
+    if view.ready and (note := insight_render.deal_note(tr, view.canonical, ctx.history.medians)):
+        page = Rendered(page.text + note, page.keyboard)
     if not view.total and (unmatched := watch.unmatched(ctx, watch.parse(text))):
         page = Rendered(page.text + "\n\n" + render.unmatched(tr, unmatched), page.keyboard)
     await show(context, user, page)

@@ -150,7 +150,7 @@ async def test_price_context_and_deal_after_a_day_of_history(bot_factory) -> Non
     await bot.cycle()
     market = await bot.ask(ALICE, "/market gpu=4090", expect="machines match")
     line = next(line for line in market.html.splitlines() if line.startswith("<b>#10</b>"))
-    assert line.endswith("<b>40</b> CLORE/day · DE · 99.0% · -20% vs 7-day median")
+    assert line.endswith("<b>40</b> CLORE/day (40/GPU) · DE · 99.0% · -20% vs 7-day median")
     saved = await bot.ask(ALICE, "/watch gpu=4090 deal>=15", expect="saved")
     assert "<b>3</b> machines match now" in saved.html  # 40, 41 and 42: at least 15% below 50
     assert "needs a day of price history" not in saved.text

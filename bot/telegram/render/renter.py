@@ -333,7 +333,10 @@ def market_page(tr: Translator, view: MarketView) -> Rendered:
             "Machines {first}–{last} of {total}, cheapest first:",
             first=view.start + 1, last=end, total=view.total,
         )]  # fmt: skip
-        lines.extend(server_line(tr, i.server_id, i.server, i.price_to_win) for i in view.items)
+        lines.extend(
+            server_line(tr, i.server_id, i.server, i.price_to_win, i.versus_median)
+            for i in view.items
+        )
         text = "\n".join(lines)
     keyboard: KeyboardToMake = [
         [ButtonToMake(bid_label(tr, o.server_id, o.price), "bid", {"server_id": o.server_id,
