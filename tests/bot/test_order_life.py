@@ -88,7 +88,7 @@ async def test_an_order_near_its_end_offers_bid_again_and_a_tap_creates_one(
     assert [(e.action, e.outcome, e.detail) for e in await bot.audit()] == [
         ("create", "ok", None)
     ]
-    assert "create on #300 at 12.5: done" in (await bot.ask(ALICE, "/history")).text
+    assert "create on #300 at 12.5 CLORE/day: done" in (await bot.ask(ALICE, "/history")).text
 
 
 async def test_the_warning_setting_moves_the_warning(bot: BotHarness) -> None:
@@ -137,7 +137,8 @@ async def test_outbid_offers_lead_by_power_and_the_tap_makes_one_edit_with_oc(
     assert edits == [[{"order_id": ORDER, "price": 25.0, "oc": [{"pl": 204}]}]]
     audit = [(e.action, e.outcome, e.price) for e in await bot.audit()]
     assert audit == [("power", "ok", 25.0)]
-    assert "power order 9001 on #300 at 25: done" in (await bot.ask(ALICE, "/history")).text
+    history = (await bot.ask(ALICE, "/history")).text
+    assert "power order 9001 on #300 at 25 CLORE/day: done" in history
     # the next snapshot shows Alice in front again: no new outbid alert
     assert not any("Outbid" in t for t in await texts_after_cycle(bot))
 

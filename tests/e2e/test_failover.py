@@ -171,10 +171,16 @@ def test_the_other_replica_takes_over_and_nothing_is_repeated_or_lost(
         telegram.wait_for_edit(USER, outbid.message_id, timeout=TIMEOUT)
         edits = clore.calls_for("edit_gigaspot_orders")
         assert [c.body for c in edits] == [[{"order_id": 9001, "price": 20.5}]]
-        # Cancel, tapped twice, once on each replica: one cancel call.
+        # Cancel asks first; Yes, tapped twice, once on each replica: one cancel call.
         cancel = outbid.callback_data_for("Cancel")
+        query = telegram.user_taps(USER, outbid.message_id, cancel, require_button=False)
+        deliver(telegram, b)
+        telegram.wait_for_callback_answer(query, timeout=TIMEOUT)
+        asked = telegram.wait_for_edit(USER, outbid.message_id, edits=2, timeout=TIMEOUT)
+        assert clore.calls_for("cancel_orders") == []
+        yes = asked.callback_data_for("Yes, cancel")
         for replica in (b, a):
-            query = telegram.user_taps(USER, outbid.message_id, cancel, require_button=False)
+            query = telegram.user_taps(USER, outbid.message_id, yes, require_button=False)
             deliver(telegram, replica)
             telegram.wait_for_callback_answer(query, timeout=TIMEOUT)
         clore.wait_for_calls(1, "cancel_orders", timeout=TIMEOUT)
@@ -183,7 +189,10 @@ def test_the_other_replica_takes_over_and_nothing_is_repeated_or_lost(
         clore.publish()
         wait_polls(clore, 2)
         time.sleep(0.5)  # let a repeated message, if any, reach the fake
-        assert len(sent_with(telegram, "#200")) == 1 + len(sent_with(telegram, "Outbid"))
+        # #200: its match alert, the outbid alert, and the news that the raise leads again
+        won = sent_with(telegram, "is now the best bid")
+        assert len(won) == 1
+        assert len(sent_with(telegram, "#200")) == 1 + len(sent_with(telegram, "Outbid")) + 1
         assert len(sent_with(telegram, "#201")) == 1
         assert len(sent_with(telegram, "Outbid")) == 1
         assert len(clore.calls_for("edit_gigaspot_orders")) == 1
