@@ -28,7 +28,7 @@ async def _fill(url: str) -> None:
                             alerts_paused=n % 2 == 0, price_cap=n / 3)  # fmt: skip
                 s.add(user)
                 await s.flush()
-                s.add(Rule(user_id=user.id, text=f"gpu=4090 price<{n}", created_at=T0))
+                s.add(Rule(user_id=user.id, number=1, text=f"gpu=4090 price<{n}", created_at=T0))
                 s.add(Outbox(user_id=user.id, chat_id=n, kind="match", priority=2,
                              text=f"<b>#{n}</b> ✅", dedupe_key=f"k{n}",
                              next_attempt_at=T0 + timedelta(seconds=n)))  # fmt: skip
@@ -63,7 +63,7 @@ async def test_sqlite_moves_to_postgresql_with_nothing_lost(
                 body = await s.scalar(select(AlertMemoryRecord.body))
                 assert body == bytes(range(256)) * 40
                 # The sequences continue after the copied ids (no conflict).
-                rule = Rule(user_id=user.id, text="gpu=3090")
+                rule = Rule(user_id=user.id, number=2, text="gpu=3090")
                 s.add(rule)
                 await s.flush()
                 assert rule.id == 30  # after the highest copied id, 29 (30 was deleted)
