@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import TelegramError
 from telegram.ext import Application
 
+from bot import runtime
 from bot.clore.client import CloreClient
 from bot.clore.fetcher import SnapshotFetcher
 from bot.config import ConfigError, Settings, load_settings, sqlite_file_path
@@ -56,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
     # bot's alone whatever umask it was started with.
     restrict_umask()
     secure_redirected_output()
+    runtime.tune()
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_file, settings.log_format)
@@ -221,6 +223,7 @@ async def _serve(
     await accounts.refresh_owners(ctx)
     await ctx.history.load(ctx)  # medians before the baseline is matched (`deal`)
     restored = await alert_state.restore(ctx)
+    runtime.settle()
     if restored.snapshot_url is not None and ctx.market.snapshot is not None:
         fetcher.seed(ctx.market.snapshot, restored.snapshot_url, ctx.market.clore_price)
     log.info(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot import runtime
 from bot.market.generate import generate_rules, mutate_snapshot
 from bot.market.matcher import Matcher
 from bot.market.rules import Rule, RuleError, parse_rule
@@ -137,6 +138,7 @@ def main(args: argparse.Namespace) -> int:
         from bot import bench_cycle  # imports the whole bot; the matcher bench needs none of it
 
         return bench_cycle.main(args)
+    runtime.tune()  # as `gigaspot-bot run` does
     try:
         data, changed, lines, source = inputs(args)
         start = time.perf_counter()

@@ -26,6 +26,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
+from bot import runtime
 from bot.bench import CHURN, LINKED_ACCOUNTS, inputs
 from bot.clore.client import CloreClient
 from bot.clore.fetcher import PollResult
@@ -113,6 +114,7 @@ class _Bench:
         await accounts.refresh_owners(self.ctx)
         await self.ctx.history.load(self.ctx)
         await alert_state.restore(self.ctx)
+        runtime.settle()
 
     def poll(self, snapshot: Snapshot) -> PollResult:
         self.sequence += 1
@@ -202,6 +204,7 @@ class _Bench:
 def restart_child(url: str, snapshot_file: str, secret: str, clore_price: float) -> None:
     """The child of `restart_in_child`: start as `gigaspot-bot run` does, then one cycle."""
 
+    runtime.tune()
     data = Path(snapshot_file).read_bytes()
 
     async def run() -> float:
@@ -306,6 +309,7 @@ def loads_in_child(data: bytes) -> float:
 
 
 def main(args: argparse.Namespace) -> int:
+    runtime.tune()  # as `gigaspot-bot run` does
     try:
         return asyncio.run(_run(args))
     except (OSError, ValueError, RuleError, SnapshotError) as exc:

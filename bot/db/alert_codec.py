@@ -51,7 +51,10 @@ def _unshuffle(data: bytes, dtype: str) -> np.ndarray:
     kind = np.dtype(dtype)
     count = len(data) // kind.itemsize
     planes = np.frombuffer(data, dtype=np.uint8).reshape(kind.itemsize, count)
-    return np.ascontiguousarray(planes.T).view(kind).reshape(count)
+    values = np.ascontiguousarray(planes.T).view(kind).reshape(count)
+    # a copy, except for 0 or 1 values, where the transpose is already contiguous and still
+    # a view of the (read-only) bytes: the memory writes into the arrays it adopts
+    return values if values.flags.writeable else values.copy()
 
 
 def encode_change(change: StoredChange) -> bytes:
@@ -71,12 +74,13 @@ def decode_change(data: bytes) -> StoredChange:
     record = msgspec.msgpack.decode(zstandard.ZstdDecompressor().decompress(data), type=_Record)
     if record.format != FORMAT:
         raise ValueError(f"alert memory record format {record.format} is not known")
+    # astype(copy=False): on a little-endian machine the planes already are native arrays
     return StoredChange(
-        _unshuffle(record.rule_ids, "<i8").astype(np.int64),
+        _unshuffle(record.rule_ids, "<i8").astype(np.int64, copy=False),
         record.server_ids,
         _unshuffle(record.servers, "<u4").astype(np.int64),
-        _unshuffle(record.announced, "<f8").astype(np.float64),
-        _unshuffle(record.stopped_at, "<f8").astype(np.float64),
+        _unshuffle(record.announced, "<f8").astype(np.float64, copy=False),
+        _unshuffle(record.stopped_at, "<f8").astype(np.float64, copy=False),
         record.purged_rules,
     )
 

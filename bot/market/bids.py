@@ -76,7 +76,13 @@ class BidTracker:
             check.update(sid for sid in changed if sid in self._by_server)
         if self.tracked:
             tracked = self.tracked
-            check.update(sid for sid in changed if any(o in tracked for o in owners_of(sid)))
+            theirs = [owner_rows[o] for o in tracked if o in owner_rows]
+            if sum(map(len, theirs)) < len(changed):  # e.g. a full update: from the owners
+                changed_ids = set(changed)
+                ids = (server_ids[row] for rows in theirs for row in rows)
+                check.update(sid for sid in ids if sid in changed_ids)
+            else:
+                check.update(sid for sid in changed if any(o in tracked for o in owners_of(sid)))
         for owner in self.newly_tracked:  # their bids on unchanged servers are news too
             check.update(server_ids[row] for row in owner_rows.get(owner, ()))
         return check
@@ -105,10 +111,8 @@ class BidTracker:
             server = snapshot.servers.get(server_id)
             now: dict[BidKey, ranking.BidStanding] = {}
             if server is not None:
-                for bid in server.bids:
-                    if bid.active and bid.owner in self.tracked:
-                        standing = ranking.bid_standing(server_id, server, bid, clore_price)
-                        now[(server_id, bid.id)] = standing
+                for standing in ranking.standings_of(server_id, server, self.tracked, clore_price):
+                    now[(server_id, standing.order_id)] = standing
             for key, standing in before.items():
                 if key not in now:
                     self._forget(key)

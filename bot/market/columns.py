@@ -180,18 +180,18 @@ class ServerTable:
 
     def put(self, rows: list[int], servers: list[Server], clore_price: float | None) -> None:
         """Fill `rows` from `servers` (the price to win counts every active bid)."""
-        price_to_win, model_of = ranking.price_to_win, operator.attrgetter("model")
+        model_of = operator.attrgetter("model")
         for row, server in zip(rows, servers, strict=True):
             self.servers[row] = server
         # one tuple per server, transposed into columns by zip (C speed)
         records = [
             (
-                price_to_win(s, clore_price, None), len(s.gpus), s.reliability, s.ram, s.cores,
+                ptw, len(s.gpus), s.reliability, s.ram, s.cores,
                 s.threads, s.energy_price, s.max_rental_length / 3600, s.max_rental_length > 0,
                 s.online, s.working_properly, s.on_demand_rented,
                 tuple(map(model_of, s.gpus)), s.cc, s.cpu, s.cuda, s.host,
             )
-            for s in servers
+            for s, ptw in zip(servers, ranking.prices_to_win(servers, clore_price), strict=True)
         ]  # fmt: skip
         if not records:
             return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
@@ -117,6 +117,8 @@ class RuleGroup:
     having: dict[str, np.ndarray]  # numeric key or category -> positions of rules that use it
     owned_owner: np.ndarray  # the owner of each rule that has one (int64) ...
     owned_local: np.ndarray  # ... and that rule's position in the group
+    # kind -> (interned values then, signatures x values table): the matcher's cache
+    stacked: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
 
 
 def build_group(key: GroupKey, rules: list[Member]) -> RuleGroup:

@@ -31,6 +31,7 @@ from bot.market.compiled import (
     GroupKey,
     Member,
     RuleGroup,
+    Signature,
     build_group,
     category_entry,
     group_key,
@@ -130,6 +131,8 @@ class Transitions:
 def _concat(parts: list[_Pairs]) -> _Pairs:
     if not parts:
         return _empty_pairs()
+    if len(parts) == 1:
+        return parts[0]
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
@@ -192,7 +195,7 @@ class Matcher:
         self._live_ids = None
         if self._snapshot is None:
             return self._no_pairs  # shared: thousands of rules are set before the first snapshot
-        rule_ids, rows, ptws = self._evaluate_group(build_group(key, [member]), self._alive_rows())
+        rule_ids, rows, ptws = self._evaluate_one(build_group(key, [member]), self._alive_rows())
         self._extra.append((rule_ids, rows, ptws))
         return self._pairs_of(rule_ids, rows, ptws).by_price()
 
@@ -279,7 +282,7 @@ class Matcher:
         if self._snapshot is None:
             return self._pairs_of(*_empty_pairs())
         group = build_group(group_key(rule), [Member(-1, rule, owner)])
-        return self._pairs_of(*self._evaluate_group(group, self._alive_rows())).by_price()
+        return self._pairs_of(*self._evaluate_one(group, self._alive_rows())).by_price()
 
     def set_medians(self, medians: Mapping[SeriesKey, float]) -> None:
         """The 7-day medians `deal` compares with (series with a day of history only); they
@@ -399,15 +402,26 @@ class Matcher:
         if not rows.size:
             return _empty_pairs()
         shared: dict[object, Any] = {}
-        return _concat(
-            [self._evaluate_group(group, rows, shared) for group in self._current_groups()]
-        )
+        parts: list[_Pairs] = []
+        for group in self._current_groups():
+            self._evaluate_group(group, rows, shared, parts)
+        return _concat(parts)
+
+    def _evaluate_one(self, group: RuleGroup, rows: np.ndarray) -> _Pairs:
+        parts: list[_Pairs] = []
+        self._evaluate_group(group, rows, {}, parts)
+        return _concat(parts)
 
     def _evaluate_group(
-        self, group: RuleGroup, rows: np.ndarray, shared: dict[object, Any] | None = None
-    ) -> _Pairs:
-        """Matches of one group among `rows`; `shared` caches what groups have in common."""
-        shared = {} if shared is None else shared
+        self,
+        group: RuleGroup,
+        rows: np.ndarray,
+        shared: dict[object, Any],
+        parts: list[_Pairs],
+    ) -> None:
+        """Appends the matches of one group among `rows` to `parts` (one concatenation at
+        the end copies millions of pairs once, not once per level); `shared` caches what
+        groups have in common."""
         table = self._table
         flags = group.key[1:]
         ok = shared.get(flags)
@@ -441,9 +455,11 @@ class Matcher:
             if "owner prices" not in shared:
                 shared["owner prices"] = self._owner_prices(rows)
             owners, owner_rows, _ = shared["owner prices"]
-            theirs = np.isin(owners, group.owned_owner)
-            if theirs.any():
-                bids_here = np.isin(servers, owner_rows[theirs])
+            theirs = _ranges(owners, np.unique(group.owned_owner))  # np.isin: ms per group
+            if theirs.size:
+                marked = np.zeros(table.size, dtype=bool)
+                marked[owner_rows[theirs]] = True
+                bids_here = marked[servers]
         for name, (lo, hi) in group.numeric.items():
             if group.having[name].size == len(group.rules):
                 above = columns[name] >= lo.min()
@@ -459,25 +475,18 @@ class Matcher:
             servers = servers[keep]
             columns = {name: column[keep] for name, column in columns.items()}
         if not servers.size:
-            return _empty_pairs()
+            return
         categories = {
-            kind: (
-                np.stack([self._interners[kind].table(sig) for sig in signatures]),
-                index,
-                table.codes[kind][servers],
-            )
+            kind: (self._stacked(group, kind, signatures), index, table.codes[kind][servers])
             for kind, (signatures, index) in group.categories.items()
         }
         corrections = self._corrections(group, rows, servers, shared)
         step = max(1, _BLOCK // servers.size)
-        parts = [
+        for start in range(0, len(group.rules), step):
             self._evaluate_block(
                 group, start, min(start + step, len(group.rules)), servers, columns, categories,
-                corrections,
-            )
-            for start in range(0, len(group.rules), step)
-        ]
-        return _concat(parts)
+                corrections, parts,
+            )  # fmt: skip
 
     def _evaluate_block(
         self,
@@ -488,7 +497,8 @@ class Matcher:
         columns: dict[str, np.ndarray],
         categories: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
         corrections: _Pairs,
-    ) -> _Pairs:
+        parts: list[_Pairs],
+    ) -> None:
         """Rules start..stop of `group` against `servers`, one (rules x servers) matrix.
 
         A condition most rules have is applied to the whole matrix (absent = unbounded);
@@ -521,18 +531,29 @@ class Matcher:
                 found[having - start] &= (values >= lo[having, None]) & (values <= hi[having, None])
         if others_hold is None:
             others_hold = found[local - start, column]
-        table = self._table
-        extra = _empty_pairs()
         if local.size:
             found[local - start, column] = False
             rows = servers[column]
             fits = others_hold & self._prices_fit(group, local, rows, ptw)
-            extra = (group.rule_ids[local[fits]], rows[fits], ptw[fits])
+            if fits.any():
+                parts.append((group.rule_ids[local[fits]], rows[fits], ptw[fits]))
         # 1-D search then divmod: several times faster than np.nonzero on a 2-D matrix
         hit_rules, hit_columns = np.divmod(np.flatnonzero(found), servers.size)
-        rows = servers[hit_columns]
-        pairs = (group.rule_ids[start:stop][hit_rules], rows, table.floats["ptw"][rows])
-        return _concat([pairs, extra]) if extra[0].size else pairs
+        if hit_rules.size:
+            rows = servers[hit_columns]
+            ptws = self._table.floats["ptw"][rows]
+            parts.append((group.rule_ids[start:stop][hit_rules], rows, ptws))
+
+    def _stacked(self, group: RuleGroup, kind: str, signatures: list[Signature]) -> np.ndarray:
+        """The group's (signatures x interned values) table of one kind, kept while no new
+        value is interned (a cycle re-evaluating a few servers reuses it)."""
+        interner = self._interners[kind]
+        cached = group.stacked.get(kind)
+        if cached is not None and cached[0] == len(interner.values):
+            return cached[1]
+        stacked = np.stack([interner.table(sig) for sig in signatures])
+        group.stacked[kind] = (len(interner.values), stacked)
+        return stacked
 
     def _owner_prices(self, rows: np.ndarray) -> _Pairs:
         """(owner, row, price to win) among `rows` where an owner with rules bids and its
@@ -540,13 +561,14 @@ class Matcher:
         table, common, rule_owners = self._table, self._table.floats["ptw"], self._rule_owners
         found: list[tuple[int, int, float]] = []
         if rule_owners:
+            row_owners = self._row_owners
             for row in rows.tolist():
-                for owner in self._row_owners.get(row, ()):
-                    if owner in rule_owners:
-                        server = table.servers[row]
-                        ptw = ranking.price_to_win(server, self._clore, owner)
-                        if ptw != common[row]:
-                            found.append((owner, row, ptw))
+                if row not in row_owners:
+                    continue  # no active bid here
+                # only the owner of the best bid can have a price of its own (see ranking)
+                lead = ranking.leader_price_to_win(table.servers[row], self._clore)
+                if lead is not None and lead[0] in rule_owners and lead[1] != common[row]:
+                    found.append((lead[0], row, lead[1]))
         if not found:
             return _empty_pairs()
         found.sort()
@@ -674,6 +696,16 @@ class Matcher:
 
     def _owners_of(self, server_id: str) -> frozenset[int]:
         return self._row_owners.get(self._table.rows[server_id], frozenset())
+
+
+def _ranges(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Positions in `ordered` (sorted) of every entry equal to one of `values` (unique)."""
+    first = np.searchsorted(ordered, values, side="left")
+    counts = np.searchsorted(ordered, values, side="right") - first
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(total)
 
 
 def _take(pairs: _Pairs, at: np.ndarray) -> _Pairs:

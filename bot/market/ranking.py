@@ -67,6 +67,45 @@ def price_to_win(server: Server, clore_price: float | None, exclude_owner: int |
     return max(server.min_bid, best[1] + energy(base_pl(server), server.energy_price, clore_price))
 
 
+def prices_to_win(servers: list[Server], clore_price: float | None) -> list[float]:
+    """`price_to_win(server, clore_price, None)` of every server, to the bit: the same
+    expressions in one loop (a full evaluation prices every server of the market)."""
+    known = clore_price is not None and clore_price > 0
+    found = []
+    for server in servers:
+        energy_price, best = server.energy_price, None
+        for bid in server.bids:
+            if bid.active:
+                bid_score = bid.price - (
+                    bid.pl * 24 / 1000 * energy_price / clore_price if known else 0.0  # type: ignore[operator]
+                )
+                if best is None or bid_score > best:
+                    best = bid_score
+        if best is None:
+            found.append(server.min_bid)
+            continue
+        pl = 0.0
+        for gpu in server.gpus:
+            pl += gpu.pl[0]
+        base = pl * 24 / 1000 * energy_price / clore_price if known else 0.0  # type: ignore[operator]
+        found.append(max(server.min_bid, best + base))
+    return found
+
+
+def leader_price_to_win(server: Server, clore_price: float | None) -> tuple[int, float] | None:
+    """(owner of the best active bid, that owner's own price to win); None without bids.
+
+    Every other owner's price to win is the common one (`price_to_win(server, p, None)`),
+    to the bit: excluding an owner that does not hold the best bid leaves the same best
+    bid (the first of the highest score), hence the same expression.
+    """
+    best = best_competitor(server, clore_price, None)
+    if best is None:
+        return None
+    owner = best[0].owner
+    return owner, price_to_win(server, clore_price, owner)
+
+
 class BidStanding(msgspec.Struct, frozen=True, gc=False):  # a Struct: built thousands of times
     server_id: str
     order_id: int
@@ -83,8 +122,40 @@ class BidStanding(msgspec.Struct, frozen=True, gc=False):  # a Struct: built tho
 def bid_standing(
     server_id: str, server: Server, bid: Bid, clore_price: float | None
 ) -> BidStanding:
+    return _standing(server_id, server, bid, clore_price,
+                     best_competitor(server, clore_price, bid.owner))  # fmt: skip
+
+
+def standings_of(
+    server_id: str, server: Server, owners: set[int], clore_price: float | None
+) -> list[BidStanding]:
+    """`bid_standing` of every active bid of `owners` on the server, in the server's order:
+    the best competitor of a bid is the best bid unless its owner holds that (see
+    `leader_price_to_win`), so a server's bids are scanned twice, not once per bid."""
+    mine = [bid for bid in server.bids if bid.active and bid.owner in owners]
+    if not mine:
+        return []
+    best = best_competitor(server, clore_price, None)
+    assert best is not None
+    leader = best[0].owner
+    found = []
+    looked = False
+    behind_leader: tuple[Bid, float] | None = None  # the best bid of another owner
+    for bid in mine:
+        if bid.owner != leader:
+            found.append(_standing(server_id, server, bid, clore_price, best))
+            continue
+        if not looked:
+            behind_leader, looked = best_competitor(server, clore_price, leader), True
+        found.append(_standing(server_id, server, bid, clore_price, behind_leader))
+    return found
+
+
+def _standing(
+    server_id: str, server: Server, bid: Bid, clore_price: float | None,
+    best: tuple[Bid, float] | None,
+) -> BidStanding:  # fmt: skip
     own_score = score(bid, server, clore_price)
-    best = best_competitor(server, clore_price, bid.owner)
     if best is None:
         state: State = "leading"
         top_price = top_score = None

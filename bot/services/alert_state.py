@@ -50,7 +50,7 @@ def stored(change: MemoryChange, matcher: Matcher) -> alert_codec.StoredChange:
     index = position[rows]
     ids = matcher.server_ids(distinct)
     return alert_codec.StoredChange(
-        key_rules(change.keys), ids, index.astype(np.int64), change.announced,
+        key_rules(change.keys), ids, index, change.announced,
         change.stopped_at, change.purged_rules.tolist(),
     )  # fmt: skip
 
@@ -58,11 +58,20 @@ def stored(change: MemoryChange, matcher: Matcher) -> alert_codec.StoredChange:
 def loaded(change: alert_codec.StoredChange, matcher: Matcher) -> MemoryChange:
     rows = matcher.rows_of(change.server_ids)[change.servers]
     keys = pair_keys(change.rule_ids, rows)
+    purged = np.array(change.purged_rules, dtype=np.int64)
+    if keys.size < 2 or bool((keys[1:] > keys[:-1]).all()):
+        # already in key order (rows are given in server id order, as records name them):
+        # no sort and no copies of millions of entries
+        return MemoryChange(keys, change.announced, change.stopped_at, purged)
     order = np.argsort(keys, kind="stable")
-    return MemoryChange(
-        keys[order], change.announced[order], change.stopped_at[order],
-        np.array(change.purged_rules, dtype=np.int64),
-    )  # fmt: skip
+    return MemoryChange(keys[order], change.announced[order], change.stopped_at[order], purged)
+
+
+def encoding(change: MemoryChange, matcher: Matcher) -> asyncio.Future[bytes]:
+    """`encode`, started now in a worker thread (it overlaps what the caller does next).
+    Caller holds the market lock while this is called (rows are read off the matcher)."""
+    record = stored(change, matcher)
+    return asyncio.get_running_loop().run_in_executor(None, alert_codec.encode_change, record)
 
 
 async def encode(change: MemoryChange, matcher: Matcher) -> bytes:

@@ -32,6 +32,8 @@ from bot.db.repositories import held_matches as held_repo
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.i18n import translator
+from bot.market.alert_memory import MemoryChange
+from bot.market.listing import listing
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server, Snapshot
@@ -92,11 +94,17 @@ class RuleView:
     def __init__(self, rules: list[ActiveRule], now: datetime | None = None) -> None:
         self.rules = {r.rule_id: r for r in rules}
         when = now or datetime.now(UTC)
-        self.ids = np.array(sorted(self.rules), dtype=np.int64)
-        self.users = np.array([self.rules[i].user_id for i in self.ids.tolist()], dtype=np.int64)
-        self.muted = np.array(
-            [i for i in self.ids.tolist() if self.rules[i].match_muted(when)], dtype=np.int64
-        )
+        ids = np.fromiter(self.rules, dtype=np.int64, count=len(self.rules))
+        users = np.fromiter((r.user_id for r in self.rules.values()), np.int64, len(ids))
+        # muting is the owner's setting: decided once per user, not once per rule
+        muted_users: dict[int, bool] = {}
+        for r in self.rules.values():
+            if r.user_id not in muted_users:
+                muted_users[r.user_id] = r.match_muted(when)
+        muted = np.fromiter((muted_users[r.user_id] for r in self.rules.values()), bool, len(ids))
+        order = np.argsort(ids, kind="stable")  # rules come by id: already in order
+        self.ids, self.users = ids[order], users[order]
+        self.muted = self.ids[muted[order]]
 
     def users_of(self, rule_ids: np.ndarray) -> np.ndarray:
         """The owner of each rule id, -1 for rules that are not active."""
@@ -112,47 +120,6 @@ class RuleView:
         inside = at < self.ids.size
         inside[inside] = self.ids[at[inside]] == rule_ids[inside]
         return np.where(inside, self.users[np.minimum(at, self.ids.size - 1)], -1)
-
-
-def _first_index(values: np.ndarray) -> np.ndarray:
-    """For small non-negative ints: value -> position of its first occurrence (-1: absent).
-    Linear, unlike np.unique's sort."""
-    first = np.full(int(values.max()) + 1, -1, dtype=np.int64)
-    first[values[::-1]] = np.arange(values.size - 1, -1, -1)  # the last write wins
-    return first
-
-
-def _listing_order(pairs: Pairs, owners: np.ndarray) -> np.ndarray:
-    """Positions sorting pairs by (owner, price, server id as a number, rule id).
-
-    One int64 argsort instead of a four-key lexsort: prices and server ids become one rank
-    over the few distinct (price, server) values (almost every pair of a server has the
-    server's common price), and owners become dense indexes.
-    """
-    first_of_row = _first_index(pairs.rows)
-    rows = np.flatnonzero(first_of_row >= 0)
-    common_at = first_of_row[rows]
-    common = np.full(first_of_row.size, np.nan)
-    common[rows] = pairs.prices[common_at]  # one price per server, from some pair of it
-    exceptional = pairs.prices != common[pairs.rows]
-    sid = pairs.sid_number
-    values_p = np.concatenate([common[rows], pairs.prices[exceptional]])
-    values_s = np.concatenate([sid[rows], sid[pairs.rows[exceptional]]])
-    order = np.lexsort((values_s, values_p))  # small: servers + exceptions
-    rank_of = np.empty(order.size, dtype=np.int64)
-    rank_of[order] = np.arange(order.size)
-    row_rank = np.zeros(first_of_row.size, dtype=np.int64)
-    row_rank[rows] = rank_of[: rows.size]
-    rank = row_rank[pairs.rows]
-    rank[exceptional] = rank_of[rows.size :]
-    first_of_owner = _first_index(owners)
-    present = first_of_owner >= 0
-    dense = (np.cumsum(present) - 1)[owners]
-    width_rank, width_rule = order.size, int(pairs.rule_ids.max()) + 1
-    if int(present.sum()) * width_rank * width_rule < 2**62:
-        key = (dense.astype(np.int64) * width_rank + rank) * width_rule + pairs.rule_ids
-        return np.argsort(key)
-    return np.lexsort((pairs.rule_ids, rank, dense))
 
 
 def user_alerts(
@@ -171,17 +138,8 @@ def user_alerts(
     pairs, owners = announce, users_of
     if not mine.all():
         pairs, owners = announce.take(np.flatnonzero(mine)), users_of[mine]
-    order = _listing_order(pairs, owners)
-    owners, rows = owners[order], pairs.rows[order]
-    # a user's rules share one owner, hence one price per machine: equal pairs are adjacent
-    first = np.ones(owners.size, dtype=bool)
-    first[1:] = (owners[1:] != owners[:-1]) | (rows[1:] != rows[:-1])
-    order, owners = order[first], owners[first]
-    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-    counts = np.diff(np.r_[starts, owners.size])
-    rank = np.arange(owners.size) - np.repeat(starts, counts)
-    listed = rank < limit
-    shown, shown_owners = pairs.take(order[listed]), owners[listed]
+    listed = listing(pairs, owners, limit)
+    shown, shown_owners = pairs.take(listed.listed), listed.listed_users
     found: dict[int, list[ev.MatchItem]] = defaultdict(list)
     for user_id, rule_id, server_id, price in zip(
         shown_owners.tolist(), shown.rule_ids.tolist(), shown.server_ids(),
@@ -195,7 +153,7 @@ def user_alerts(
                 versus_median=versus(server, price), number=rule.number,
             )
         )
-    totals = dict(zip(owners[starts].tolist(), counts.tolist(), strict=True))
+    totals = dict(zip(listed.users.tolist(), listed.totals.tolist(), strict=True))
     return [UserAlert(user_id, items, totals[user_id]) for user_id, items in found.items()]
 
 
@@ -252,7 +210,19 @@ class Cycle:
         assert poll.snapshot is not None
         market = self.ctx.market
         before = (market.snapshot, market.clore_price, market.snapshot_url)
-        transitions = await market.apply(poll.snapshot, poll.clore_price, poll.snapshot_url)
+        # New bytes: the rules are read while the matcher works (in its thread).
+        reading = (
+            asyncio.create_task(self._read_rules(self.ctx.clock()))
+            if poll.snapshot is not before[0]
+            else None
+        )
+        try:
+            transitions = await market.apply(poll.snapshot, poll.clore_price, poll.snapshot_url)
+        except BaseException:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+            raise
         if poll.snapshot is before[0] and not _has_news(transitions):
             # The same bytes again (a new URL): nothing to announce or to remember.
             async with self.ctx.sessions() as s, s.begin():
@@ -260,7 +230,7 @@ class Cycle:
             market.ready = True
             return
         try:
-            await self._commit(poll, transitions, before[0], report)
+            await self._commit(poll, transitions, before[0], report, reading)
         except Exception:
             self._protect = []
             await market.revert(*before)
@@ -273,16 +243,15 @@ class Cycle:
         transitions: Transitions,
         previous: Snapshot | None,
         report: CycleReport,
+        reading: asyncio.Task[tuple[RuleView, dict[int, User]]] | None = None,
     ) -> None:
         ctx, market = self.ctx, self.ctx.market
-        snapshot, url = poll.snapshot, poll.snapshot_url or ""
+        snapshot = poll.snapshot
         assert snapshot is not None
         now = ctx.clock()
-        async with ctx.reads() as s:
-            view = RuleView(await rules_repo.active_rules(s), now)
-            bidders = await _bidders(s) if len(transitions.started) or len(
-                transitions.repriced
-            ) else {}  # fmt: skip
+        view, bidders = await (reading or self._read_rules(now))
+        if not (len(transitions.started) or len(transitions.repriced)):
+            bidders = {}
         inactive = np.setdiff1d(
             np.array(sorted(market.matcher.rule_ids), dtype=np.int64), view.ids
         )
@@ -299,12 +268,42 @@ class Cycle:
             decision.announce, view, snapshot, ctx.settings.max_matches_per_message,
             ctx.history.versus_median,
         )  # fmt: skip
-        change_body = await alert_state.encode(decision.change, market.matcher)
+        # Encoded in worker threads while the messages are written (after the listing, so
+        # their memory does not add to the listing's peak); awaited before the commit.
+        change_body = alert_state.encoding(decision.change, market.matcher)
         baseline_body = (
-            await asyncio.to_thread(alert_codec.compress_snapshot, snapshot.source)
+            asyncio.get_running_loop().run_in_executor(
+                None, alert_codec.compress_snapshot, snapshot.source
+            )
             if snapshot is not previous
             else None
         )
+        try:
+            await self._write(poll, transitions, report, view, bidders, alerts_, decision.change,
+                              change_body, baseline_body, now)  # fmt: skip
+        finally:  # on a failure too: the threads are done before the cycle is reverted
+            await asyncio.gather(
+                *(f for f in (change_body, baseline_body) if f is not None), return_exceptions=True
+            )
+        market.memory.apply(decision.change)
+        report.match_alerts = sum(alert.total for alert in alerts_)
+
+    async def _write(
+        self,
+        poll: PollResult,
+        transitions: Transitions,
+        report: CycleReport,
+        view: RuleView,
+        bidders: dict[int, User],
+        alerts_: list[UserAlert],
+        change: MemoryChange,
+        change_body: asyncio.Future[bytes],
+        baseline_body: asyncio.Future[bytes] | None,
+        now: datetime,
+    ) -> None:
+        """The cycle's one write transaction: messages, memory change record, baseline."""
+        ctx = self.ctx
+        url = poll.snapshot_url or ""
         owners = {r.user_id: r for r in view.rules.values()}
         cards: CardCache = {}
         limit = ctx.settings.max_matches_per_message
@@ -350,11 +349,17 @@ class Cycle:
             news = await order_news.on_cycle(ctx, s, transitions, now)
             await outbox.enqueue_many(s, news, decided_at=now)
             report.order_messages = len(news) + await orders.confirm_pending(ctx, s)
-            await alert_state.record_change(ctx, s, decision.change, change_body)
+            await alert_state.record_change(ctx, s, change, await change_body)
             if baseline_body is not None:
-                await memory_records.save_baseline(s, url, poll.clore_price, baseline_body, now)
-        market.memory.apply(decision.change)
-        report.match_alerts = sum(alert.total for alert in alerts_)
+                await memory_records.save_baseline(
+                    s, url, poll.clore_price, await baseline_body, now
+                )
+
+    async def _read_rules(self, now: datetime) -> tuple[RuleView, dict[int, User]]:
+        """The active rules (muted as of `now`: when the read starts, before the matcher's
+        work) and the users who can bid from an alert."""
+        async with self.ctx.reads() as s:
+            return RuleView(await rules_repo.active_rules(s), now), await _bidders(s)
 
     async def _bids(self, s: AsyncSession, t: Transitions, url: str) -> int:
         if not t.bids and not t.gone_bids:

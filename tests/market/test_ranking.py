@@ -11,8 +11,11 @@ Bids: A (owner 1) 30 CLORE at 500 W -> score 30 - 24 = 6;
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from bot.market import ranking
 from bot.market.ranking import (
     base_pl,
     bid_standing,
@@ -22,6 +25,7 @@ from bot.market.ranking import (
     score,
     standings_for_owner,
 )
+from tests.market import factory
 from tests.market.factory import bid, gpu, server, server_dict, snapshot
 
 CLORE = 0.05
@@ -115,3 +119,62 @@ def test_standings_for_owner_sorted_by_server_number() -> None:
         ("9", 5, "leading"),
         ("10", 3, "outbid"),
     ]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_only_the_leader_has_a_price_to_win_of_its_own(seed: int) -> None:
+    """`leader_price_to_win` (what the matcher's owner corrections use) against
+    `price_to_win` for every owner, to the bit, ties and inactive bids included."""
+    rng = random.Random(seed)
+    bids = [
+        factory.bid(rng.randrange(1, 5), rng.choice([1.0, 2.0, 2.0, 3.5]),
+                    pl=rng.choice([150, 300]), active=rng.random() > 0.2, id=n + 1)
+        for n in range(rng.randrange(0, 7))
+    ]  # fmt: skip
+    server = factory.server(bids=bids)
+    for clore_price in (None, 0.02):
+        lead = ranking.leader_price_to_win(server, clore_price)
+        common = ranking.price_to_win(server, clore_price, None)
+        if lead is None:
+            assert not any(b.active for b in server.bids)
+            continue
+        for owner in range(1, 6):
+            own = ranking.price_to_win(server, clore_price, owner)
+            assert own == (lead[1] if owner == lead[0] else common)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_standings_of_equal_bid_standing(seed: int) -> None:
+    rng = random.Random(seed)
+    bids = [
+        factory.bid(rng.randrange(1, 5), rng.choice([1.0, 2.0, 2.0, 3.5]),
+                    pl=rng.choice([150, 300]), active=rng.random() > 0.2, id=n + 1)
+        for n in range(rng.randrange(0, 7))
+    ]  # fmt: skip
+    server = factory.server(bids=bids)
+    owners = set(rng.sample(range(1, 5), rng.randrange(0, 5)))
+    for clore_price in (None, 0.02):
+        expected = [
+            ranking.bid_standing("7", server, b, clore_price)
+            for b in server.bids
+            if b.active and b.owner in owners
+        ]
+        assert ranking.standings_of("7", server, owners, clore_price) == expected
+
+
+def test_prices_to_win_equal_price_to_win() -> None:
+    rng = random.Random(5)
+    servers = [
+        factory.server(
+            bids=[factory.bid(rng.randrange(1, 5), rng.choice([0.5, 1.0, 2.0, 3.5]),
+                              pl=rng.choice([150, 300]), active=rng.random() > 0.2, id=n + 1)
+                  for n in range(rng.randrange(0, 6))],
+            gpus=[gpu(pl=(rng.choice([100.0, 150.0]), 450.0)) for _ in range(rng.randrange(0, 4))],
+            min_bid=rng.choice([0.1, 1.0, 2.5]), energy_price=rng.choice([0.0, 0.1, 0.25]),
+        )
+        for _ in range(60)
+    ]  # fmt: skip
+    for clore_price in (None, 0.0, 0.02, float("nan")):
+        assert ranking.prices_to_win(servers, clore_price) == [
+            price_to_win(s, clore_price, None) for s in servers
+        ]
