@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 DEFAULT_TOKEN = "123456:TEST-token"
-DEFAULT_WAIT = 5.0
+DEFAULT_WAIT = 15.0  # a wait ends as soon as its event comes; long only on a loaded machine
 
 T = TypeVar("T")
 
