@@ -49,7 +49,16 @@ class Replica:
         self.process.start()
         telegram.wait_for(lambda fake: len(fake.requests("setWebhook")) > hooks,
                           timeout=TIMEOUT, what=f"replica {self.name} started")  # fmt: skip
-        return self
+        # PTB calls setWebhook before its server listens: wait for the port too.
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def post(self, update: dict[str, Any], secret: str | None = SECRET) -> int:
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
