@@ -51,7 +51,7 @@ class ProtectionSettings:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.cap) and 0 < self.cap <= MAX_PRICE):
             raise InputError(
-                Say("the cap must be above 0 and at most {max} CLORE/day", max=f"{MAX_PRICE:g}")
+                Say("the cap must be above 0 and at most {max} CLORE/day", max=float(MAX_PRICE))
             )
         if not 1 <= self.max_raises_per_hour <= MAX_RAISES_PER_HOUR:
             raise InputError(

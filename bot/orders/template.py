@@ -438,9 +438,9 @@ def build_order(template: Template, server_id: str, server: Server, price: float
         raise TemplateError(
             Say(
                 "A price of {price} CLORE/day is outside what clore accepts ({low} to {high}).",
-                price=f"{price:g}",
-                low=f"{MIN_PRICE:g}",
-                high=f"{MAX_PRICE:g}",
+                price=float(price),
+                low=float(MIN_PRICE),
+                high=float(MAX_PRICE),
             ),
             "price",
         )

@@ -108,21 +108,34 @@ def local_time(prefs: AlertPrefs, now: datetime) -> str:
 
 
 
-def mute_buttons(tr: Translator, items: Sequence[MatchItem]) -> KeyboardToMake:
+def mute_buttons(
+    tr: Translator, items: Sequence[MatchItem], more: bool = False
+) -> KeyboardToMake:
     """A match alert's buttons besides Bid (made when it is sent): Details (each machine in
-    full: CUDA, RAM, CPU, energy, longest rental) and a "mute rule N" per rule it lists."""
-    seen: dict[int, int] = {}
+    full: CUDA, RAM, CPU, energy, longest rental) and a "mute rule N" per rule it lists.
+
+    `more`: the alert lists only the cheapest of its machines; a "More ▶" per rule (at most
+    `MAX_MORE`) opens that rule's /market page, whose Next / Previous show the rest."""
+    seen: dict[int, tuple[int, str]] = {}
     for item in items:
-        seen.setdefault(item.rule_id, item.number or item.rule_id)
+        seen.setdefault(item.rule_id, (item.number or item.rule_id, item.rule_text))
     servers = list(dict.fromkeys(item.server_id for item in items))[:MAX_DETAILS]
     details = [[ButtonToMake(render.details_button(tr), "details", {"servers": servers})]]
+    if more:
+        rules = list(seen.values())[:MAX_MORE]
+        details.append([
+            ButtonToMake(render.more_button(tr, number if len(seen) > 1 else None),
+                         "market_page", {"rule": text, "start": 0})
+            for number, text in rules
+        ])  # fmt: skip
     return details + [
         [ButtonToMake(render.mute_rule_button(tr, number), "mute_rule",
                       {"rule_id": rule_id, "number": number})]
-        for rule_id, number in seen.items()
+        for rule_id, (number, _) in seen.items()
     ]  # fmt: skip
 
 
+MAX_MORE = 3  # "More ▶" buttons on one alert (one per rule it lists)
 MAX_DETAILS = 10
 
 

@@ -330,7 +330,7 @@ class Cycle:
                       await make_action(ctx, s, alert.user_id, "bid", **as_dict(o)))]
                     for o in offers or ()
                 ]  # fmt: skip
-                mute = alert_control.mute_buttons(tr, alert.items)
+                mute = alert_control.mute_buttons(tr, alert.items, more=alert.total > limit)
                 if keyboard:  # Bid buttons are made now: make the mute buttons with them
                     keyboard += await make_keyboard(ctx, s, alert.user_id, mute)
                 rows.append(

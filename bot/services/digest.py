@@ -81,7 +81,9 @@ async def _one(ctx: ServiceContext, s: AsyncSession, user_id: int, prefs: AlertP
           await make_action(ctx, s, user.id, "bid", **as_dict(o)))]
         for o in offers or ()
     ]  # fmt: skip
-    keyboard += await make_keyboard(ctx, s, user.id, alert_control.mute_buttons(tr, items))
+    keyboard += await make_keyboard(ctx, s, user.id, alert_control.mute_buttons(
+        tr, items, more=len(ev.machines(items)) > limit
+    ))
     text = render.digest_heading(tr) + "\n" + match_alert(tr, ev.MatchAlert(items, limit))
     queued = await outbox.enqueue_many(
         s,

@@ -163,3 +163,30 @@ async def test_pause_and_settings_in_russian(bot: BotHarness) -> None:
     asked = bot.telegram.user_message(ALICE, "/settings", language_code="ru")
     settings = await bot.telegram.await_bot_message(ALICE, after=asked)
     assert "🔔 Совпадения: вкл" in [label for label, _ in settings.buttons]
+
+
+async def test_a_long_alert_pages_through_the_rest(bot_factory: BotFactory) -> None:
+    """An alert listing 3 of 7 machines has "More ▶": the rule's /market page, with Next."""
+    bot = await alert_bot(bot_factory)
+    for n in range(7):
+        set_server(bot, str(60 + n), min_bid=20.0 + n)
+    await bot.publish_and_cycle()
+    alert = next(m for m in bot.telegram.bot_messages(ALICE) if "#60" in m.text)
+    assert "#63" not in alert.text and "4 more" in alert.text
+    labels = [label for label, _ in alert.buttons]
+    assert "More ▶" in labels and "🔕 Mute rule 1" in labels  # the mute button stays
+    await bot.tap(ALICE, alert, "More ▶")
+    page = await bot.edited(ALICE, alert.message_id, 1)
+    assert "#60" in page.text and "#64" in page.text and "#65" not in page.text
+    await bot.tap(ALICE, page, "Next ▶")
+    rest = await bot.edited(ALICE, alert.message_id, 2)
+    assert "#65" in rest.text and "#66" in rest.text and "#60" not in rest.text
+    assert "◀ Previous" in [label for label, _ in rest.buttons]
+
+
+async def test_a_short_alert_has_no_more_button(bot_factory: BotFactory) -> None:
+    bot = await alert_bot(bot_factory)
+    set_server(bot, "50", min_bid=20.0)
+    await bot.publish_and_cycle()
+    alert = next(m for m in bot.telegram.bot_messages(ALICE) if "#50" in m.text)
+    assert not any("More" in label for label, _ in alert.buttons)

@@ -73,7 +73,7 @@ async def test_match_alert_of_a_user_with_a_template_has_a_bid_button(bot: BotHa
 
     labels = [label for label, _ in alert.buttons]
     price = listed_price(alert) + STEP
-    assert labels == [f"Bid #{SERVER} at {price:g}", "ℹ️ Details", "🔕 Mute rule 1"]
+    assert labels == [f"Bid #{SERVER} at {price:.2f}", "ℹ️ Details", "🔕 Mute rule 1"]
 
 
 async def test_no_bid_button_without_a_template_or_a_linked_key(bot: BotHarness) -> None:
@@ -102,7 +102,7 @@ async def test_a_double_tap_on_bid_creates_exactly_one_order(bot: BotHarness) ->
     audit = [e for e in await bot.audit() if e.action == "create"]
     assert [(e.outcome, e.server_id, e.price) for e in audit] == [("ok", SERVER, price)]
     history = await bot.ask(ALICE, "/history")
-    assert f"create on #{SERVER} at {price:g} CLORE/day: done" in history.text
+    assert f"create on #{SERVER} at {price:.2f} CLORE/day: done" in history.text
 
 
 async def test_bid_rechecks_the_market_and_offers_a_fresh_price(bot: BotHarness) -> None:
@@ -142,8 +142,8 @@ async def test_clore_refusal_is_reported_in_plain_words(bot: BotHarness) -> None
     await bot.tap(ALICE, alert, "Bid")
     edited = await bot.edited(ALICE, alert.message_id, 1)
 
-    assert "refused 12.5 CLORE/day as too low" in edited.text
-    assert "Bid 13" in [label for label, _ in edited.buttons]  # the fix: the price that leads
+    assert "refused 12.50 CLORE/day as too low" in edited.text
+    assert "Bid 13.00" in [label for label, _ in edited.buttons]  # the fix: the price that leads
     assert [e.outcome for e in await bot.audit()] == ["rejected"]
 
 

@@ -26,7 +26,7 @@ async def test_buttons_exist_only_once_the_alert_is_sent(bot: BotHarness) -> Non
 
     await bot.deliver()
     (alert,) = [m for m in bot.telegram.bot_messages(ALICE) if "Outbid" in m.text]
-    assert [label for label, _ in alert.buttons] == ["Raise to 20.5", "Cancel", "🛡 Protect"]
+    assert [label for label, _ in alert.buttons] == ["Raise to 20.50", "Cancel", "🛡 Protect"]
     assert await actions(bot) == before + 3
     sent = await bot.query(lambda s: s.scalar(select(Outbox).where(Outbox.id == queued.id)))
     assert "inline_keyboard" in sent.reply_markup  # a retry would send these same buttons

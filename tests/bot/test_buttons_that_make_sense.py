@@ -20,7 +20,7 @@ async def test_a_leading_bid_has_no_raise(bot: BotHarness) -> None:
 
 async def test_an_outbid_bid_has_raise(bot: BotHarness) -> None:
     alert = await outbid_alert(bot, rival=20.0)
-    assert labels(alert) == ["Raise to 20.5", "Cancel", "🛡 Protect"]
+    assert labels(alert) == ["Raise to 20.50", "Cancel", "🛡 Protect"]
 
 
 async def test_cancel_asks_and_no_puts_the_buttons_back(bot: BotHarness) -> None:
@@ -32,7 +32,7 @@ async def test_cancel_asks_and_no_puts_the_buttons_back(bot: BotHarness) -> None
 
     await bot.tap(ALICE, asked, "No, keep it")
     back = await bot.edited(ALICE, alert.message_id, 2)
-    assert labels(back) == ["Raise to 20.5", "Cancel", "🛡 Protect"]
+    assert labels(back) == ["Raise to 20.50", "Cancel", "🛡 Protect"]
     assert bot.clore.calls_for("cancel_orders") == []
 
 
@@ -41,10 +41,10 @@ async def test_the_above_cap_confirmation_has_a_no(bot: BotHarness) -> None:
     await bot.ask(ALICE, "/settings cap 18", expect="18")
     await bot.tap(ALICE, alert, "Raise")
     asked = await bot.edited(ALICE, alert.message_id, 1)
-    assert labels(asked) == ["Yes, raise to 20.5", "No"]
+    assert labels(asked) == ["Yes, raise to 20.50", "No"]
     await bot.tap(ALICE, asked, "No")
     back = await bot.edited(ALICE, alert.message_id, 2)
-    assert "Raise to 20.5" in labels(back)
+    assert "Raise to 20.50" in labels(back)
     assert bot.clore.calls_for("edit_gigaspot_orders") == []
 
 

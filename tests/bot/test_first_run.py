@@ -48,9 +48,9 @@ async def test_bids_is_one_message_with_a_row_per_bid(bot: BotHarness) -> None:
     listing = await bot.ask(ALICE, "/bids")
     assert len(bot.sent_texts(ALICE, since=mark)) == 1
     assert "1. " in listing.text and "2. " in listing.text
-    assert "1 bid in front costs 15 CLORE/day in all" in listing.text
+    assert "1 bid in front costs 15.00 CLORE/day in all" in listing.text
     assert labels(listing) == ["1: Cancel", "1: 🛡 Protect",
-                               "2: Raise to 20.5", "2: Cancel", "2: 🛡 Protect"]
+                               "2: Raise to 20.50", "2: Cancel", "2: 🛡 Protect"]
 
     await bot.tap(ALICE, listing, "2: Raise")
     done = await bot.edited(ALICE, listing.message_id, 1)

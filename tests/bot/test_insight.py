@@ -99,7 +99,7 @@ async def test_chart_and_stats_from_recorded_history(bot_factory) -> None:
     assert "24 h ago: no data" in stats.text
     assert "Now per server (1 GPU): median 49.50 · min 47.00" in stats.text
     rig = await bot.ask(ALICE, "/stats 3090 2", expect="CLORE/day")
-    assert "Now: median <b>15.00</b>" in rig.html  # 30 CLORE/day for two GPUs
+    assert "Now: median <b>15.00</b>" in rig.html  # 30.00 CLORE/day for two GPUs
     assert "Now per server (2 GPUs): median 30.00 · min 30.00" in rig.text
     russian = bot.telegram.user_message(BOB, "/chart 3090 2 7d", language_code="ru")
     reply = await bot.telegram.await_bot_message(BOB, after=russian)
@@ -138,7 +138,7 @@ async def seed_history(bot: BotHarness, model: str, count: int, median: float, d
 
 async def test_price_context_and_deal_after_a_day_of_history(bot_factory) -> None:
     bot = await bot_factory()
-    set_market(bot, 40.0)  # RTX 4090 x1 at 40..45 CLORE/day
+    set_market(bot, 40.0)  # RTX 4090 x1 at 40..45.00 CLORE/day
     await bot.publish_and_cycle()
     before = await bot.ask(ALICE, "/market gpu=4090", expect="machines match")
     assert "vs 7-day median" not in before.text  # no history yet
@@ -150,7 +150,7 @@ async def test_price_context_and_deal_after_a_day_of_history(bot_factory) -> Non
     await bot.cycle()
     market = await bot.ask(ALICE, "/market gpu=4090", expect="machines match")
     line = next(line for line in market.html.splitlines() if line.startswith("<b>#10</b>"))
-    assert line.endswith("<b>40</b> CLORE/day (40/GPU) · DE · 99.0% · -20% vs 7-day median")
+    assert line.endswith("<b>40.00</b> CLORE/day (40.00/GPU) · DE · 99.0% · -20% vs 7-day median")
     saved = await bot.ask(ALICE, "/watch gpu=4090 deal>=15", expect="saved")
     assert "<b>3</b> machines match now" in saved.html  # 40, 41 and 42: at least 15% below 50
     assert "needs a day of price history" not in saved.text

@@ -77,22 +77,22 @@ async def test_the_daily_budget_counts_a_raise_cut_short_by_a_crash(
     bot: BotHarness
 ) -> None:
     await protected(bot, 60.0, cap=100.0, per_hour=10)
-    assert "2 CLORE/day" in (await bot.ask(ALICE, "/budget 2")).text
+    assert "2.00 CLORE/day" in (await bot.ask(ALICE, "/budget 2")).text
 
     told = await crash_during_automatic_raise(bot, rival=61.0)  # 60 -> 61.5
 
     assert alice_price(bot) == 61.5  # clore applied it before the crash
     assert len(told) == 1 and "stopped while automatically raising order 9001" in told[0]
     assert "I will not repeat it" in told[0]
-    assert "Used in the last 24 h: 1.5" in (await bot.ask(ALICE, "/budget")).text
+    assert "Used in the last 24 h: 1.50" in (await bot.ask(ALICE, "/budget")).text
     assert edits(bot) == [[{"order_id": ORDER, "price": 61.5}]]  # the same snapshot: no repeat
 
     move_rival(bot, 62.0)  # 61.5 -> 62.5 would add 1 more, with 0.5 left
     texts = await texts_after_cycle(bot)
     assert len(edits(bot)) == 1
-    assert len(texts) == 1 and "Outbid" in texts[0] and "budget has 0.5 left" in texts[0]
+    assert len(texts) == 1 and "Outbid" in texts[0] and "budget has 0.50 left" in texts[0]
     history = (await bot.ask(ALICE, "/history")).text
-    assert "auto raise order 9001 on #300 60 → 61.5 CLORE/day: not confirmed" in history
+    assert "auto raise order 9001 on #300 60.00 → 61.50 CLORE/day: not confirmed" in history
     assert "interrupted by a restart" in history
 
 
@@ -161,7 +161,7 @@ async def test_a_bid_cut_short_by_a_crash_is_still_recognised(
         bot.telegram.user_taps(ALICE, alert.message_id, alert.callback_data_for("Bid"))
         await taps_handled(bot)
     told = await restarted(bot)
-    assert len(told) == 1 and "stopped while placing your bid on #200 at 12.5" in told[0]
+    assert len(told) == 1 and "stopped while placing your bid on #200 at 12.50" in told[0]
 
     assert "already used" in await bot.tap(ALICE, alert, "Bid")  # it did act
     assert len(bot.clore.calls_for("create_gigaspot_orders", key=ALICE_KEY)) == 1

@@ -44,7 +44,7 @@ async def order_messages(bot: BotHarness, count: int) -> list[ChatMessage]:
     found = [await outbid(bot)]
     for _ in range(count - 1):
         found.append(await bot.ask(ALICE, "/bids", expect=f"order {ORDER}"))
-    assert all("Raise to 20.5" in [label for label, _ in m.buttons] for m in found)
+    assert all("Raise to 20.50" in [label for label, _ in m.buttons] for m in found)
     return found
 
 
@@ -77,7 +77,7 @@ async def test_three_raise_buttons_of_one_order_tapped_together_edit_it_once(
     assert edits(bot) == [[{"order_id": ORDER, "price": 20.5}]]
     results = texts(bot, messages)
     assert sum("raised to 20.5" in t for t in results) == 1, results
-    assert sum("already leads on #300 at 20.5" in t and "nothing was sent" in t
+    assert sum("already leads on #300 at 20.50" in t and "nothing was sent" in t
                for t in results) == 2, results
     raises = [(a.action, a.outcome, a.price) for a in await bot.audit()]
     assert raises == [("raise", "ok", 20.5)]
@@ -94,7 +94,7 @@ async def test_raise_buttons_tapped_while_the_first_edit_is_in_flight_wait_for_i
     assert edits(bot) == [[{"order_id": ORDER, "price": 20.5}]]
     results = texts(bot, messages)
     assert "raised to 20.5" in results[0]
-    assert all("already leads on #300 at 20.5" in t for t in results[1:]), results
+    assert all("already leads on #300 at 20.50" in t for t in results[1:]), results
 
 
 async def test_three_cancel_buttons_of_one_order_tapped_together_cancel_it_once(
@@ -140,7 +140,7 @@ async def test_a_snapshot_taken_before_the_raise_does_not_undo_it(bot: BotHarnes
     await bot.tap(ALICE, messages[1], "Raise")
     done = await bot.edited(ALICE, messages[1].message_id, 1)
 
-    assert "already leads on #300 at 20.5" in done.text and "nothing was sent" in done.text
+    assert "already leads on #300 at 20.50" in done.text and "nothing was sent" in done.text
     assert edits(bot) == [[{"order_id": ORDER, "price": 20.5}]]
 
 
@@ -152,7 +152,7 @@ async def test_raise_after_the_rival_left_sends_nothing(bot: BotHarness) -> None
     await bot.tap(ALICE, alert, "Raise")
     done = await bot.edited(ALICE, alert.message_id, 1)
 
-    assert "already leads on #300 at 15 CLORE/day: nothing was sent" in done.text
+    assert "already leads on #300 at 15.00 CLORE/day: nothing was sent" in done.text
     assert edits(bot) == []
     # It leads: Cancel and Protect still apply, Raise does not.
     assert [label for label, _ in done.buttons] == ["Cancel", "🛡 Protect"]
@@ -176,7 +176,7 @@ async def test_raise_after_the_rival_lowered_sends_only_what_leading_needs(
 async def test_a_tap_after_protection_raised_on_the_same_snapshot_sends_nothing(
     bot: BotHarness,
 ) -> None:
-    alert = await outbid(bot)  # an unprotected outbid: an alert with Raise to 20.5
+    alert = await outbid(bot)  # an unprotected outbid: an alert with Raise to 20.50
     assert "is protected" in (await bot.ask(ALICE, f"/protect {ORDER} 30 10")).text
     set_bids(bot, mine=15.0, rival=22.0)
     await bot.publish_and_cycle()  # protection raises to 22.5 in this cycle
@@ -186,7 +186,7 @@ async def test_a_tap_after_protection_raised_on_the_same_snapshot_sends_nothing(
     await bot.tap(ALICE, alert, "Raise")
     done = await bot.edited(ALICE, alert.message_id, 1)
 
-    assert "already leads on #300 at 22.5" in done.text
+    assert "already leads on #300 at 22.50" in done.text
     assert edits(bot) == [[{"order_id": ORDER, "price": 22.5}]]
 
 
@@ -216,7 +216,7 @@ async def two_alerts_for_one_server(bot_factory: BotFactory) -> tuple[BotHarness
     await bot.publish_and_cycle()
     alerts = [m for m in bot.telegram.bot_messages(ALICE) if "new machine" in m.text]
     assert [label for m in alerts for label, _ in m.buttons if label.startswith("Bid")] == [
-        "Bid #200 at 30.5", "Bid #200 at 20.5"]
+        "Bid #200 at 30.50", "Bid #200 at 20.50"]
     return bot, alerts
 
 
@@ -244,7 +244,7 @@ async def test_a_bid_button_tapped_while_the_first_create_is_in_flight_sends_not
         bot, ALICE, "create_gigaspot_orders", buttons(alerts[::-1], "Bid"))
 
     assert len(bot.clore.calls_for("create_gigaspot_orders", key=ALICE_KEY)) == 1
-    assert "Bid on #200 at 20.5 CLORE/day sent" in texts(bot, alerts)[1]
+    assert "Bid on #200 at 20.50 CLORE/day sent" in texts(bot, alerts)[1]
     assert "has not shown up in the market yet" in texts(bot, alerts)[0]
 
 

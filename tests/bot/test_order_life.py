@@ -79,7 +79,7 @@ async def test_an_order_near_its_end_offers_bid_again_and_a_tap_creates_one(
     await bot.tap(ALICE, alert, "Bid again")
     await bot.tap(ALICE, alert, "Bid again")  # a double tap: the button is used up
     edited = await bot.edited(ALICE, alert.message_id, 1)
-    assert "Bid on #300 at 12.5 CLORE/day sent" in edited.text  # rival 12 + step, re-checked
+    assert "Bid on #300 at 12.50 CLORE/day sent" in edited.text  # rival 12 + step, re-checked
     calls = bot.clore.calls_for("create_gigaspot_orders", key=ALICE_KEY)
     assert len(calls) == 1
     assert calls[0].body == [{"renting_server": 300, "price": 12.5, "image":
@@ -88,7 +88,7 @@ async def test_an_order_near_its_end_offers_bid_again_and_a_tap_creates_one(
     assert [(e.action, e.outcome, e.detail) for e in await bot.audit()] == [
         ("create", "ok", None)
     ]
-    assert "create on #300 at 12.5 CLORE/day: done" in (await bot.ask(ALICE, "/history")).text
+    assert "create on #300 at 12.50 CLORE/day: done" in (await bot.ask(ALICE, "/history")).text
 
 
 async def test_the_warning_setting_moves_the_warning(bot: BotHarness) -> None:
@@ -122,7 +122,7 @@ async def test_outbid_offers_lead_by_power_and_the_tap_makes_one_edit_with_oc(
     assert "asking 204 W instead of 300 W (32% less power)" in texts[0]
     assert "can slow your workload" in texts[0]
     alert = last_message(bot, "Outbid")
-    assert "Lead at 25 by lowering power to 204 W" in [label for label, _ in alert.buttons]
+    assert "Lead at 25.00 by lowering power to 204 W" in [label for label, _ in alert.buttons]
 
     await bot.tap(ALICE, alert, "lowering power")
     edited = await bot.edited(ALICE, alert.message_id, 1)
@@ -138,7 +138,7 @@ async def test_outbid_offers_lead_by_power_and_the_tap_makes_one_edit_with_oc(
     audit = [(e.action, e.outcome, e.price) for e in await bot.audit()]
     assert audit == [("power", "ok", 25.0)]
     history = (await bot.ask(ALICE, "/history")).text
-    assert "power order 9001 on #300 at 25 CLORE/day: done" in history
+    assert "power order 9001 on #300 at 25.00 CLORE/day: done" in history
     # the next snapshot shows Alice in front again: no new outbid alert
     assert not any("Outbid" in t for t in await texts_after_cycle(bot))
 
@@ -236,7 +236,7 @@ async def test_an_order_that_reached_its_end_offers_bid_again(bot: BotHarness) -
     lost = last_message(bot, "reached its end")
     await bot.tap(ALICE, lost, "Bid again")
     edited = await bot.edited(ALICE, lost.message_id, 1)
-    assert "Bid on #300 at 12.5 CLORE/day sent" in edited.text
+    assert "Bid on #300 at 12.50 CLORE/day sent" in edited.text
     assert len(bot.clore.calls_for("create_gigaspot_orders", key=ALICE_KEY)) == 1
 
 

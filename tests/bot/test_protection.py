@@ -66,8 +66,8 @@ async def test_competitors_raising_in_turn_stop_at_the_cap(bot: BotHarness) -> N
         needed = max(rival, other) + 0.5
         expected.append([{"order_id": ORDER, "price": needed}])
         assert edits(bot) == expected
-        assert texts == [f"🛡 Raised order {ORDER} on #{SERVER} to {needed:g} CLORE/day "
-                         f"(rival at {max(rival, other):g} CLORE/day)"]
+        assert texts == [f"🛡 Raised order {ORDER} on #{SERVER} to {needed:.2f} CLORE/day "
+                         f"(rival at {max(rival, other):.2f} CLORE/day)"]
         assert alice_price(bot) == needed
         assert await texts_after_cycle(bot) == []  # Alice leads again: nothing more
 
@@ -77,7 +77,7 @@ async def test_competitors_raising_in_turn_stop_at_the_cap(bot: BotHarness) -> N
     assert len(texts) == 1 and "Outbid" in texts[0] and "above your cap of 18" in texts[0]
     alert = next(m for m in bot.telegram.bot_messages(ALICE) if "Outbid" in m.text)
     labels = [label for label, _ in alert.buttons]
-    assert labels == ["Raise to 18.3", "Cancel", "🛡 Protect"]
+    assert labels == ["Raise to 18.30", "Cancel", "🛡 Protect"]
     raises = [(a.outcome, a.price, a.automatic) for a in await bot.audit()]
     assert raises == [("ok", 17.5 - 1.0, True), ("ok", 17.5, True)]
 
@@ -123,7 +123,7 @@ async def test_protection_survives_a_restart(bot: BotHarness) -> None:
     texts = await texts_after_cycle(bot)
     assert edits(bot) == [[{"order_id": ORDER, "price": 20.5}]]
     assert texts == [
-        f"🛡 Raised order {ORDER} on #{SERVER} to 20.5 CLORE/day (rival at 20 CLORE/day)"
+        f"🛡 Raised order {ORDER} on #{SERVER} to 20.50 CLORE/day (rival at 20.00 CLORE/day)"
     ]
 
 
@@ -139,7 +139,7 @@ async def test_unprotect_brings_back_the_outbid_alert(bot: BotHarness) -> None:
 
 async def test_the_daily_budget_stops_raises(bot: BotHarness) -> None:
     await protected(bot, cap=40.0, per_hour=10)
-    assert "2 CLORE/day" in (await bot.ask(ALICE, "/budget 2")).text
+    assert "2.00 CLORE/day" in (await bot.ask(ALICE, "/budget 2")).text
 
     competitors(bot, 16.0, 5.0)  # 15 -> 16.5 adds 1.5 of the 2
     await texts_after_cycle(bot)
@@ -148,8 +148,8 @@ async def test_the_daily_budget_stops_raises(bot: BotHarness) -> None:
     competitors(bot, 17.0, 5.0)  # 16.5 -> 17.5 would add 1 more
     texts = await texts_after_cycle(bot)
     assert len(edits(bot)) == 1
-    assert len(texts) == 1 and "Outbid" in texts[0] and "budget has 0.5 left" in texts[0]
-    assert "Used in the last 24 h: 1.5" in (await bot.ask(ALICE, "/budget")).text
+    assert len(texts) == 1 and "Outbid" in texts[0] and "budget has 0.50 left" in texts[0]
+    assert "Used in the last 24 h: 1.50" in (await bot.ask(ALICE, "/budget")).text
 
 
 async def test_protect_refuses_an_order_that_is_not_the_users(bot: BotHarness) -> None:
@@ -172,4 +172,4 @@ async def test_the_protect_button_answers_with_the_command(bot: BotHarness) -> N
     edited = await bot.edited(ALICE, alert.message_id, 1)
 
     assert f"/protect {ORDER} 20.5" in edited.text
-    assert [label for label, _ in edited.buttons] == ["Raise to 20.5", "Cancel"]
+    assert [label for label, _ in edited.buttons] == ["Raise to 20.50", "Cancel"]

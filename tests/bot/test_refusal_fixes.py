@@ -26,20 +26,20 @@ async def refused_bid(bot: BotHarness, template: str = "", **fake_server: object
 
 async def test_too_low_offers_the_leading_price_never_a_refused_one(bot: BotHarness) -> None:
     alert, edited = await refused_bid(bot, min_bid=100.0)
-    assert "refused 12.5 CLORE/day as too low" in edited.text
-    assert "Bid 13" in labels(edited)
+    assert "refused 12.50 CLORE/day as too low" in edited.text
+    assert "Bid 13.00" in labels(edited)
 
-    await bot.tap(ALICE, edited, "Bid 13")  # clore still refuses: the next offer is higher
+    await bot.tap(ALICE, edited, "Bid 13.00")  # clore still refuses: the next offer is higher
     again = await bot.edited(ALICE, alert.message_id, 2)
-    assert "refused 13 CLORE/day as too low" in again.text
-    assert "Bid 13.5" in labels(again) and "Bid 13" not in labels(again)
+    assert "refused 13.00 CLORE/day as too low" in again.text
+    assert "Bid 13.50" in labels(again) and "Bid 13.00" not in labels(again)
     assert len(bot.clore.calls_for(CREATE, key=ALICE_KEY)) == 2  # one per tap
 
     with bot.clore.lock:
         bot.clore.market[SERVER]["min_bid"] = 10.0
-    await bot.tap(ALICE, again, "Bid 13.5")
+    await bot.tap(ALICE, again, "Bid 13.50")
     placed = await bot.edited(ALICE, alert.message_id, 3)
-    assert "Bid on #200 at 13.5 CLORE/day sent" in placed.text
+    assert "Bid on #200 at 13.50 CLORE/day sent" in placed.text
     calls = bot.clore.calls_for(CREATE, key=ALICE_KEY)
     assert len(calls) == 3 and calls[-1].body[0]["price"] == 13.5
     outcomes = [(e.action, e.outcome) for e in await bot.audit()]
@@ -87,17 +87,17 @@ async def test_edit_too_low_offers_a_raise_above_the_refused_price(bot: BotHarne
     alert = await outbid_alert(bot)
     with bot.clore.lock:
         bot.clore.market["300"]["min_bid"] = 100.0  # clore now refuses 12.5
-    await bot.tap(ALICE, alert, "Raise to 12.5")
+    await bot.tap(ALICE, alert, "Raise to 12.50")
     edited = await bot.edited(ALICE, alert.message_id, 1)
-    assert "refused 12.5 CLORE/day as too low" in edited.text
-    assert "Raise to 13" in labels(edited)
+    assert "refused 12.50 CLORE/day as too low" in edited.text
+    assert "Raise to 13.00" in labels(edited)
     assert len(bot.clore.calls_for("edit_gigaspot_orders", key=ALICE_KEY)) == 1
 
     with bot.clore.lock:
         bot.clore.market["300"]["min_bid"] = 5.0
-    await bot.tap(ALICE, edited, "Raise to 13")  # the market says 12.5 leads: clore refused it
+    await bot.tap(ALICE, edited, "Raise to 13.00")  # the market says 12.5 leads: clore refused it
     raised = await bot.edited(ALICE, alert.message_id, 2)
-    assert "raised to 13 CLORE/day" in raised.text
+    assert "raised to 13.00 CLORE/day" in raised.text
     edits = [c.body for c in bot.clore.calls_for("edit_gigaspot_orders", key=ALICE_KEY)]
     assert edits == [[{"order_id": 9001, "price": 12.5}], [{"order_id": 9001, "price": 13.0}]]
 
@@ -108,7 +108,7 @@ async def test_edit_failed_to_update_offers_to_watch(bot: BotHarness) -> None:
         bot.clore.market["300"]["bids"] = [
             b for b in bot.clore.market["300"]["bids"] if b["id"] != 9001
         ]
-    await bot.tap(ALICE, alert, "Raise to 12.5")
+    await bot.tap(ALICE, alert, "Raise to 12.50")
     edited = await bot.edited(ALICE, alert.message_id, 1)
     assert "could not update order 9001" in edited.text
     assert "👁 Watch #300" in labels(edited)

@@ -12,8 +12,8 @@ async def test_gpus_lists_models_with_counts_and_cheapest_price(bot_factory: Bot
     set_server(bot, "12", gpu_model="RTX 4090", min_bid=20.0)
     await bot.publish_and_cycle()
     text = (await bot.ask(ALICE, "/gpus")).text
-    assert "RTX 4090 · 2 rentable · from 12 CLORE/day" in text
-    assert "RTX 3090 · 1 rentable · from 8 CLORE/day" in text
+    assert "RTX 4090 · 2 rentable · from 12.00 CLORE/day" in text
+    assert "RTX 3090 · 1 rentable · from 8.00 CLORE/day" in text
     assert text.index("RTX 4090") < text.index("RTX 3090")  # most rentable first
 
 

@@ -27,5 +27,5 @@ async def test_a_protection_cap_below_the_price_is_refused(bot: BotHarness) -> N
 
 async def test_a_budget_below_one_raise_step_is_warned_about(bot: BotHarness) -> None:
     answer = await bot.ask(ALICE, "/budget 0.2")
-    assert "less than one raise step (0.5 CLORE/day)" in answer.text
+    assert "less than one raise step (0.50 CLORE/day)" in answer.text
     assert "less than one raise step" not in (await bot.ask(ALICE, "/budget 5")).text

@@ -29,7 +29,7 @@ async def watch_pass(bot: BotHarness) -> list[str]:
 
 async def leading_bid(bot: BotHarness) -> None:
     await bot.ask(ALICE, f"/link {ALICE_KEY}", expect="Linked")
-    put(bot, mine=15.0, rival=12.0)  # Alice leads: 15 CLORE/day is being paid
+    put(bot, mine=15.0, rival=12.0)  # Alice leads: 15.00 CLORE/day is being paid
     await texts_after_cycle(bot)
 
 
@@ -39,7 +39,7 @@ async def test_balance_shows_wallets_cost_and_how_long_it_lasts(bot: BotHarness)
     answer = await bot.ask(ALICE, "/balance")
     assert "CLORE-Blockchain: 30" in answer.text
     assert "bitcoin" in answer.text
-    assert "Your 1 leading bid costs 15 CLORE/day" in answer.text
+    assert "Your 1 leading bid costs 15.00 CLORE/day" in answer.text
     assert "lasts about 2 d 0 h" in answer.text
     again = await bot.ask(ALICE, "/balance")  # within 10 minutes: the same read
     assert "lasts about 2 d 0 h" in again.text

@@ -33,7 +33,8 @@ def item(server_id: str, price: float, rule_id: int = 1, rule: str = "gpu=4090",
     return MatchItem(rule_id, rule, server_id, server(**fields), price)
 
 
-@pytest.mark.parametrize(("amount", "text"), [(0, "0"), (12.5, "12.5"), (20.0, "20"),
+@pytest.mark.parametrize(("amount", "text"), [(0, "0.00"), (12.5, "12.50"), (20.0, "20.00"),
+                                              (12.301, "12.301"),
                                               (1234.56789, "1,234.5679")])
 def test_clore_amounts(amount: float, text: str) -> None:
     assert common.clore(amount) == text
@@ -83,9 +84,9 @@ def test_outbid_alert_names_competitor_and_prices() -> None:
     text = html_to_text(alerts.outbid_alert(EN, OutbidAlert(standing, srv, 20.5)).text)
 
     assert "Outbid" in text and "Order 900" in text
-    assert "Top competitor: 20 CLORE/day" in text
-    assert "more than 20 · Raise sets 20.5" in text
-    assert "outbid by 5" in html_to_text(bids.bid_line(EN, standing, srv))
+    assert "Top competitor: 20.00 CLORE/day" in text
+    assert "more than 20.00 · Raise sets 20.50" in text
+    assert "outbid by 5.00" in html_to_text(bids.bid_line(EN, standing, srv))
 
 
 def test_matches_preview_counts_and_truncates() -> None:

@@ -11,8 +11,11 @@ from bot.telegram.html import esc
 
 
 def clore(amount: float) -> str:
-    """A CLORE amount: up to 4 decimals, thousands separated, no trailing zeros."""
-    return f"{amount:,.4f}".rstrip("0").rstrip(".") if amount else "0"
+    """A CLORE amount: two decimals, more (up to clore's 0.0001 step) only when the amount
+    is not a whole number of cents, so a price is never rounded for display; thousands
+    separated: 12.00, 12.50, 12.4567, 1,250.75."""
+    text = f"{amount + 0.0:,.4f}"  # + 0.0: no "-0.0000"
+    return text[:-2] + text[-2:].rstrip("0")
 
 
 def at(moment: datetime) -> str:

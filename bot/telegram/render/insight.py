@@ -35,7 +35,7 @@ def when(at: int) -> str:
 def price(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
-    return f"{value:,.2f}" if value < 1000 else f"{value:,.0f}"
+    return f"{value:,.2f}"  # statistics (medians, percentiles): two decimals, like prices
 
 
 def series_name(tr: Translator, model: str, count: int | None) -> str:

@@ -148,6 +148,13 @@ def digest_heading(tr: Translator) -> str:
     return tr.gettext("🌙 <b>While your quiet hours lasted</b> (still matching now):")
 
 
+def more_button(tr: Translator, number: int | None) -> str:
+    """A long match alert's way to the rest (None: the alert lists one rule)."""
+    if number is None:
+        return tr.gettext("More ▶")
+    return tr.gettext("Rule {number}: more ▶", number=number)
+
+
 def mute_rule_button(tr: Translator, number: int) -> str:
     return tr.gettext("🔕 Mute rule {number}", number=number)
 
