@@ -238,7 +238,7 @@ async def test_history_lines_show_manual_and_automatic_actions(sessions: Session
         )  # fmt: skip
         lines = [history_line(translator("en"), e) for e in await audit.recent_for_user(s, alice)]
     assert lines == [
-        "2025-06-01 12:01 UTC  create on #8 at 14 CLORE/day: refused by clore.ai "
+        "2025-06-01 12:01 UTC  create on #8 at 14.00 CLORE/day: refused by clore.ai "
         "(too_low_bids_servers)",
-        "2025-06-01 12:00 UTC  auto raise order 100 on #7 11 → 12.5 CLORE/day: done",
+        "2025-06-01 12:00 UTC  auto raise order 100 on #7 11.00 → 12.50 CLORE/day: done",
     ]
