@@ -132,27 +132,33 @@ async def on_cycle(
 
 async def _can_bid(s: AsyncSession, user: User) -> bool:
     """A linked, readable key and an order template: Bid again can work."""
-    return (
-        user.api_key_encrypted is not None
-        and user.api_key_unreadable_at is None
-        and await templates_repo.get(s, user.id) is not None
-    )
+    return _key_usable(user) and await templates_repo.get(s, user.id) is not None
+
+
+def _key_usable(user: User) -> bool:
+    return user.api_key_encrypted is not None and user.api_key_unreadable_at is None
 
 
 async def expiry_warnings(
     ctx: ServiceContext, s: AsyncSession, now: datetime
 ) -> list[outbox.NewMessage]:
-    """Warnings that are due (`order_lives.warn_at`), each with Bid again. Every poll."""
+    """Warnings that are due (`order_lives.warn_at`), each with Bid again. Every poll.
+    Each due warning is marked as given whether or not it is sent: it is sent at most once."""
+    due = await repo.due_warnings(s, now)
+    if not due:
+        return []
+    await repo.mark_warned(s, now)
+    people = await users.by_ids(s, {life.user_id for life in due})
+    templated = await templates_repo.users_with_template(s, people)
     queued: list[outbox.NewMessage] = []
-    for life in await repo.due_warnings(s, now):
-        await repo.mark_warned(s, life, now)
-        user = await users.get(s, life.user_id)
+    for life in due:
+        user = people.get(life.user_id)
         if user is None or not user.active or now >= life.ends_at:
             continue  # too late to warn: "lost" tells the rest
         server = ctx.market.server(life.server_id)
         if find_bid(server, life.order_id, user.clore_user_id) is None:
             continue
-        can_bid = await _can_bid(s, user)
+        can_bid = _key_usable(user) and user.id in templated
         source: Source = "created" if life.created_at is not None else "first_seen"
         rendered = render.expiry_alert(
             translator_for(user), life.order_id, life.server_id, life.ends_at,

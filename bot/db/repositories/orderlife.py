@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AccountWatch, OrderLife
@@ -151,9 +151,11 @@ def new_life(
 
 
 async def add_lives(session: AsyncSession, rows: list[dict[str, object]]) -> None:
-    """One Core executemany: a first cycle may see thousands of tracked orders."""
+    """One Core executemany on the table: a first cycle may see thousands of tracked orders.
+    (The ORM's bulk insert leaves out None values and so splits rows whose None columns
+    differ into separate statements: thousands of them.)"""
     if rows:
-        await session.execute(insert(OrderLife), rows)
+        await session.execute(insert(OrderLife.__table__), rows)
 
 
 async def set_created(
@@ -180,9 +182,14 @@ async def due_warnings(session: AsyncSession, now: datetime) -> list[OrderLife]:
     return list(rows)
 
 
-async def mark_warned(session: AsyncSession, row: OrderLife, now: datetime) -> None:
-    row.warned_at = now
-    row.warn_at = None
+async def mark_warned(session: AsyncSession, now: datetime) -> None:
+    """Every warning due by `now` is marked as given: one statement, after `due_warnings`."""
+    await session.execute(
+        update(OrderLife)
+        .where(OrderLife.warn_at <= now)
+        .values(warned_at=now, warn_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def prune_gone(session: AsyncSession, before: datetime) -> None:

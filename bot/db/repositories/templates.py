@@ -7,6 +7,7 @@ it, nor decrypt anything (`bot.services.templates` does both). Never log either 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +35,21 @@ async def get(session: AsyncSession, user_id: int) -> StoredTemplate | None:
         )
     ).first()
     return StoredTemplate(user_id, row.text, row.env_encrypted) if row is not None else None
+
+
+async def users_with_template(session: AsyncSession, user_ids: Iterable[int]) -> set[int]:
+    """Which of these users have a template, looked up by primary key in chunks."""
+    ids = sorted(set(user_ids))
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        found.update(
+            await session.scalars(
+                select(OrderTemplate.user_id).where(
+                    OrderTemplate.user_id.in_(ids[start : start + 500])
+                )
+            )
+        )
+    return found
 
 
 async def get_text(session: AsyncSession, user_id: int) -> str | None:

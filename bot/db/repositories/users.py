@@ -18,6 +18,16 @@ async def get(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+async def by_ids(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
+    """These users, by primary key in chunks: id -> user (missing ids are left out)."""
+    ids = sorted(set(user_ids))
+    found: dict[int, User] = {}
+    for start in range(0, len(ids), 500):
+        rows = await session.scalars(select(User).where(User.id.in_(ids[start : start + 500])))
+        found.update({user.id: user for user in rows})
+    return found
+
+
 async def get_by_telegram_id(session: AsyncSession, telegram_id: int) -> User | None:
     return await session.scalar(select(User).where(User.telegram_id == telegram_id))
 
