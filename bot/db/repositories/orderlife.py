@@ -14,6 +14,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AccountWatch, OrderLife
+from bot.db.repositories._rows import table
 from bot.orders.expiry import DEFAULT_WARN_AHEAD, lifetime
 from bot.orders.wallet import WalletLine
 
@@ -155,7 +156,7 @@ async def add_lives(session: AsyncSession, rows: list[dict[str, object]]) -> Non
     (The ORM's bulk insert leaves out None values and so splits rows whose None columns
     differ into separate statements: thousands of them.)"""
     if rows:
-        await session.execute(insert(OrderLife.__table__), rows)
+        await session.execute(insert(table(OrderLife)), rows)
 
 
 async def set_created(
