@@ -86,7 +86,9 @@ async def on_cycle(
     lives = await repo.lives_for_orders(
         s, [st.order_id for group in (*seen.values(), *gone.values()) for st in group]
     )
+    templated = await templates_repo.users_with_template(s, gone)
     fresh: list[dict[str, object]] = []
+    changed: dict[tuple[int, int], repo.LifeState] = {}
     for user_id, standings in seen.items():
         user = owners[user_id]
         tr = translator_for(user)
@@ -105,7 +107,10 @@ async def on_cycle(
                 life.won_told_at = now
                 text = render.won_alert(tr, st.order_id, st.server_id, st.price)
                 queued.append(_message(user, text, f"won:{user_id}:{st.order_id}"))
-            life.running = running
+                changed[user_id, st.order_id] = life
+            if life.running != running:
+                life.running = running
+                changed[user_id, st.order_id] = life
     await repo.add_lives(s, fresh)
     for user_id, standings in gone.items():
         user = owners[user_id]
@@ -119,20 +124,17 @@ async def on_cycle(
                 ended = now >= life.ends_at - ENDED_SLACK
                 text = render.lost_alert(tr, st.order_id, st.server_id, ended)
                 markup = None
-                if ended and await _can_bid(s, user):  # it reached its end: bid again?
+                if ended and _key_usable(user) and user_id in templated:  # bid again?
                     button = render.bid_again_button(tr, st.order_id, st.server_id)
                     markup = to_make_json([[button]])
                 queued.append(_message(user, text, f"lost:{user_id}:{st.order_id}", markup))
             life.running = False
             life.gone_at = now
             life.warn_at = None
+            changed[user_id, st.order_id] = life
+    await repo.save_states(s, changed.values())
     await repo.prune_gone(s, now - KEEP_GONE)
     return queued
-
-
-async def _can_bid(s: AsyncSession, user: User) -> bool:
-    """A linked, readable key and an order template: Bid again can work."""
-    return _key_usable(user) and await templates_repo.get(s, user.id) is not None
 
 
 def _key_usable(user: User) -> bool:

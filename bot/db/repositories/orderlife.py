@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AccountWatch, OrderLife
@@ -121,18 +122,62 @@ async def lives_of(
     return found
 
 
+@dataclass(slots=True)
+class LifeState:
+    """What a cycle reads and changes of one order's life (a plain row, not a tracked ORM
+    object: a cycle changes thousands at once and writes them with one executemany)."""
+
+    user_id: int
+    order_id: int
+    ends_at: datetime
+    running: bool
+    won_told_at: datetime | None
+    lost_told_at: datetime | None
+    gone_at: datetime | None
+    warn_at: datetime | None
+
+
+_STATE_COLUMNS = (
+    OrderLife.user_id, OrderLife.order_id, OrderLife.ends_at, OrderLife.running,
+    OrderLife.won_told_at, OrderLife.lost_told_at, OrderLife.gone_at, OrderLife.warn_at,
+)  # fmt: skip
+
+
 async def lives_for_orders(
     session: AsyncSession, order_ids: Iterable[int]
-) -> dict[tuple[int, int], OrderLife]:
+) -> dict[tuple[int, int], LifeState]:
     """(user id, order id) -> life, for the given orders of every user (by the order index)."""
     ids = sorted(set(order_ids))
-    found: dict[tuple[int, int], OrderLife] = {}
+    found: dict[tuple[int, int], LifeState] = {}
     for start in range(0, len(ids), _CHUNK):
-        rows = await session.scalars(
-            select(OrderLife).where(OrderLife.order_id.in_(ids[start : start + _CHUNK]))
+        rows = await session.execute(
+            select(*_STATE_COLUMNS).where(OrderLife.order_id.in_(ids[start : start + _CHUNK]))
         )
-        found.update({(row.user_id, row.order_id): row for row in rows})
+        found.update({(row[0], row[1]): LifeState(*row) for row in rows})
     return found
+
+
+async def save_states(session: AsyncSession, lives: Iterable[LifeState]) -> None:
+    """Write what a cycle changed of these lives: one executemany, by primary key."""
+    params = [
+        {"b_user": life.user_id, "b_order": life.order_id, "running": life.running,
+         "won_told_at": life.won_told_at, "lost_told_at": life.lost_told_at,
+         "gone_at": life.gone_at, "warn_at": life.warn_at}
+        for life in lives
+    ]  # fmt: skip
+    if not params:
+        return
+    table_ = table(OrderLife)
+    await session.execute(
+        update(table_)
+        .where(table_.c.user_id == bindparam("b_user"), table_.c.order_id == bindparam("b_order"))
+        .values(
+            running=bindparam("running"), won_told_at=bindparam("won_told_at"),
+            lost_told_at=bindparam("lost_told_at"), gone_at=bindparam("gone_at"),
+            warn_at=bindparam("warn_at"),
+        ),
+        params,
+    )
 
 
 def new_life(
