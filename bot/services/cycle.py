@@ -345,8 +345,10 @@ class Cycle:
                     )
                 )
             await outbox.enqueue_many(s, rows, decided_at=now)
-            report.outbid_alerts = await self._bids(s, transitions, url)
-            news = await order_news.on_cycle(ctx, s, transitions, now)
+            # the users whose bids are tracked: read once for both (thousands of rows)
+            linked = await users.list_linked(s) if _has_bid_news(transitions) else []
+            report.outbid_alerts = await self._bids(s, transitions, url, linked)
+            news = await order_news.on_cycle(ctx, s, transitions, now, linked)
             await outbox.enqueue_many(s, news, decided_at=now)
             report.order_messages = len(news) + await orders.confirm_pending(ctx, s)
             await alert_state.record_change(ctx, s, change, await change_body)
@@ -361,11 +363,11 @@ class Cycle:
         async with self.ctx.reads() as s:
             return RuleView(await rules_repo.active_rules(s), now), await _bidders(s)
 
-    async def _bids(self, s: AsyncSession, t: Transitions, url: str) -> int:
-        if not t.bids and not t.gone_bids:
+    async def _bids(self, s: AsyncSession, t: Transitions, url: str, linked: list[User]) -> int:
+        if not _has_bid_news(t):
             return 0
         by_owner: dict[int, list[User]] = defaultdict(list)
-        for user in await users.list_linked(s):
+        for user in linked:
             by_owner[user.clore_user_id or 0].append(user)
         known = await alerts.bid_states_for_orders(
             s, [c.standing.order_id for c in t.bids if c.standing.owner in by_owner]
@@ -521,7 +523,11 @@ async def _interested_users(s: AsyncSession) -> dict[int, tuple[int, str | None]
 
 
 def _has_news(t: Transitions) -> bool:
-    return bool(len(t.started) or len(t.stopped) or len(t.repriced) or t.bids or t.gone_bids)
+    return bool(len(t.started) or len(t.stopped) or len(t.repriced) or _has_bid_news(t))
+
+
+def _has_bid_news(t: Transitions) -> bool:
+    return bool(t.bids or t.gone_bids)
 
 
 async def _bidders(s: AsyncSession) -> dict[int, User]:

@@ -61,14 +61,14 @@ def _message(user: User, text: str, key: str, markup: str | None = None) -> outb
 
 
 async def on_cycle(
-    ctx: ServiceContext, s: AsyncSession, t: Transitions, now: datetime
+    ctx: ServiceContext, s: AsyncSession, t: Transitions, now: datetime, linked: list[User]
 ) -> list[outbox.NewMessage]:
     """Record first sightings and running state; won and lost news. In the cycle's
-    transaction."""
+    transaction. `linked`: `users.list_linked`, as the cycle read it."""
     if not t.bids and not t.gone_bids:
         return []
     by_owner: dict[int, list[User]] = defaultdict(list)
-    for user in await users.list_linked(s):
+    for user in linked:
         by_owner[user.clore_user_id or 0].append(user)
     seen: dict[int, list[BidStanding]] = defaultdict(list)  # user id -> changes of their orders
     owners: dict[int, User] = {}
