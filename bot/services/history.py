@@ -116,6 +116,8 @@ class PriceHistory:
     def versus_median(self, server: Server, price_to_win: float) -> float | None:
         """Percent of a price to win per GPU against its series' 7-day median: -18.0 means
         18% below. None while the series has less than a day of history."""
+        if not self.medians:  # the first day: no series has a median yet
+            return None
         key = series_key(g.model for g in server.gpus)
         if key is None or key not in self.medians:
             return None
