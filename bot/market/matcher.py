@@ -657,9 +657,7 @@ class Matcher:
             width = len(live) + 1
             old_keys = old_rows * width + np.searchsorted(live, old_ids)
             new_keys = new_rows * width + np.searchsorted(live, new_ids)
-            _, old_at, new_at = np.intersect1d(
-                old_keys, new_keys, assume_unique=True, return_indices=True
-            )
+            old_at, new_at = _common(old_keys, new_keys)
         else:
             old_at = new_at = np.zeros(0, dtype=np.int64)
         stopped = np.ones(old_ids.size, dtype=bool)
@@ -706,6 +704,20 @@ def _ranges(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
     if not total:
         return np.zeros(0, dtype=np.int64)
     return np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(total)
+
+
+def _common(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in `old` and in `new` of the keys in both, in key order: what
+    `np.intersect1d(..., assume_unique=True, return_indices=True)` gives, three times
+    faster. Keys are unique on each side, so equal keys sort next to each other in twos and
+    an unstable (much faster) sort will do."""
+    both = np.concatenate((old, new))
+    order = np.argsort(both)
+    ordered = both[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    first, second = order[same], order[same + 1]
+    old_first = first < old.size
+    return np.where(old_first, first, second), np.where(old_first, second, first) - old.size
 
 
 def _take(pairs: _Pairs, at: np.ndarray) -> _Pairs:
