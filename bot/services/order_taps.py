@@ -156,6 +156,18 @@ def refused_tap(server_id: str, price: float, refusal: refusals.Refusal,
     return TapResult(toast, note, watch)
 
 
+def server_gone(server_id: str) -> TapResult:
+    """A Bid tap's answer when its server left the market."""
+    return TapResult(
+        Say("Server gone"), Say("Server #{server} is no longer in the market.", server=server_id)
+    )
+
+
+NO_TEMPLATE = TapResult(
+    Say("No template"), Say("You have no order template. Set one with /template.")
+)
+
+
 def _raise_button(order_id: int, server_id: str, price: float) -> list[list[TapButton]]:
     return _button(Say("Raise to {price}", price=price), "raise",
                    OrderPrice(order_id, server_id, price))  # fmt: skip
@@ -179,10 +191,7 @@ async def _create(
     money.snapshot_url(ctx)  # not served before the market is loaded
     server = ctx.market.server(server_id)
     if server is None:
-        return TapResult(
-            Say("Server gone"),
-            Say("Server #{server} is no longer in the market.", server=server_id),
-        )
+        return server_gone(server_id)
     async with ctx.reads() as s:
         rows = await pending_orders.on_server(s, user.id, server_id)
         template = await templates.stored(ctx, s, user.id)  # says if its env is unreadable
@@ -194,9 +203,7 @@ async def _create(
                 server=server_id, price=row.price, time=row.created_at,
             ))  # fmt: skip
     if template is None:
-        return TapResult(
-            Say("No template"), Say("You have no order template. Set one with /template.")
-        )
+        return NO_TEMPLATE
     if payload.lowest:
         template = lowest(template)
     profile = accounts.profile(ctx, user)

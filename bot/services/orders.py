@@ -119,19 +119,14 @@ async def _bid(
     money.snapshot_url(ctx)  # not served before the market is loaded
     server = ctx.market.server(server_id)
     if server is None:
-        return TapResult(
-            Say("Server gone"),
-            Say("Server #{server} is no longer in the market.", server=server_id),
-        )
+        return order_taps.server_gone(server_id)
     placed = await _placed_already(ctx, user, server_id, server)
     if placed is not None:
         return placed
     async with ctx.reads() as s:
         template = await templates.stored(ctx, s, user.id)  # says if its env is unreadable
     if template is None:
-        return TapResult(
-            Say("No template"), Say("You have no order template. Set one with /template.")
-        )
+        return order_taps.NO_TEMPLATE
     lead = price_to_lead(template, server, ctx.market.clore_price, user.clore_user_id)
     needed = lead + accounts.profile(ctx, user).raise_step
     if offered <= lead + EPS:
