@@ -37,6 +37,7 @@ from bot.market.listing import listing
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
 from bot.market.snapshot import Server, Snapshot
+from bot.orders import power
 from bot.orders.protection import Raise
 from bot.services import (
     alert_control,
@@ -375,20 +376,21 @@ class Cycle:
         protected = await protection.protected_orders(s)
         prefs = await users.prefs_for(s, [u.id for group in by_owner.values() for u in group])
         now = self.ctx.clock()
+        # Turning outbid alerts off silences them, not the protection the user asked for.
+        # /pause and quiet hours never hold them back.
+        silenced = {uid for uid, p in prefs.items() if p.mode("outbid") == "off"}
         changes: list[alerts.BidState] = []
         queued: list[outbox.NewMessage] = []
         for change in t.bids:
             standing = change.standing
             for user in by_owner.get(standing.owner, []):
-                settings = protected.get((user.id, standing.order_id))
+                user_id = user.id
+                settings = protected.get((user_id, standing.order_id))
                 new, alert = alert_policy.on_bid(
-                    known.get((user.id, standing.order_id)),
-                    user.id,
+                    known.get((user_id, standing.order_id)),
+                    user_id,
                     standing,
-                    # Turning outbid alerts off silences them, not the protection the
-                    # user asked for. /pause and quiet hours never hold them back.
-                    muted=settings is None
-                    and prefs.get(user.id, AlertPrefs()).mode("outbid") == "off",
+                    muted=settings is None and user_id in silenced,
                 )
                 changes.append(new)
                 if alert and settings is not None:
@@ -455,16 +457,16 @@ class Cycle:
         held: ev.ProtectionHeld | None = None,
     ) -> outbox.NewMessage | None:
         server = self.ctx.market.server(standing.server_id)
-        if find_bid(server, standing.order_id, standing.owner) is None:
+        bid = find_bid(server, standing.order_id, standing.owner)
+        if server is None or bid is None:
             return None
         step = user.raise_step or self.ctx.settings.default_raise_step
         raise_to = standing.lead_price + step
         tr = translator(user.language)
         alert = notice(tr, ev.OutbidAlert(standing, server, raise_to, held))
-        lead = order_taps.power_offer(
-            self.ctx, standing.server_id, standing.order_id, user.clore_user_id
-        )
-        if lead is not None:  # it can lead again at the same price with less power
+        # it can lead again at the same price with less power: offered with the alert
+        lead = power.lead_by_power(server, bid, self.ctx.market.clore_price)
+        if lead is not None:
             alert = orderlife_render.with_power_offer(tr, alert, lead, standing.server_id)
         return outbox.NewMessage(
             user_id=user.id,

@@ -316,17 +316,6 @@ async def tap_watch(ctx: ServiceContext, user: User, payload: ServerOnly) -> Tap
 # ---------------------------------------------------------------------------- power
 
 
-def power_offer(
-    ctx: ServiceContext, server_id: str, order_id: int, owner: int | None
-) -> power.PowerLead | None:
-    """What the outbid alert offers: lead at the same price with a lower power limit."""
-    server = ctx.market.server(server_id)
-    bid = find_bid(server, order_id, owner)
-    if server is None or bid is None:
-        return None
-    return power.lead_by_power(server, bid, ctx.market.clore_price)
-
-
 async def tap_power(ctx: ServiceContext, user: User, payload: PowerLimit) -> TapResult:
     """Lead at the same price by lowering the power limit: re-check, ONE edit with `oc`."""
     order_id, server_id = payload.order_id, payload.server_id
