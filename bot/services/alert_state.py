@@ -97,8 +97,8 @@ async def restore(ctx: ServiceContext) -> Restored:
     async with ctx.reads() as s:
         baseline = await records.load_baseline(s)
         bodies = await records.replay(s)
-    # The change records decode in threads while the baseline is decoded and applied: on
-    # two cores this halves a restart (both are zstd and numpy, which release the GIL).
+    # The change records decode in threads while the baseline is decoded and applied, not
+    # after it (zstd and numpy release the GIL, so the two use both cores).
     decoding = [asyncio.to_thread(alert_codec.decode_change, body) for body in bodies]
     changes = asyncio.ensure_future(asyncio.gather(*decoding))
     async with market.lock:
