@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clore.fetcher import PollResult
 from bot.db import alert_codec
 from bot.db.models import OrderTemplate, User
-from bot.db.repositories import actions, alerts, outbox, state, users
+from bot.db.repositories import actions, alerts, outbox, pending_orders, state, users
 from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import held_matches as held_repo
+from bot.db.repositories import orderlife as orderlife_repo
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.i18n import translator
@@ -187,12 +188,19 @@ class Cycle:
             poll.snapshot is market.snapshot
         ):  # the baseline restored at start is still the latest snapshot
             market.ready = True
-        async with self.ctx.sessions() as s, s.begin():
-            report.status_messages = await self._stale_status(s, poll)
-            if market.ready:  # orders near their end: checked at every poll
-                warnings = await order_news.expiry_warnings(self.ctx, s, self.ctx.clock())
-                await outbox.enqueue_many(s, warnings, decided_at=self.ctx.clock())
-                report.order_messages += len(warnings)
+        # Market status and orders near their end are checked at every poll: a read first,
+        # a write transaction only when there is something to write.
+        now = self.ctx.clock()
+        async with self.ctx.reads() as s:
+            stale_news = await _stale_news(s, poll)
+            due = market.ready and await orderlife_repo.any_due(s, now)
+        if stale_news or due:
+            async with self.ctx.sessions() as s, s.begin():
+                report.status_messages = await self._stale_status(s, poll)
+                if market.ready:
+                    warnings = await order_news.expiry_warnings(self.ctx, s, now)
+                    await outbox.enqueue_many(s, warnings, decided_at=now)
+                    report.order_messages += len(warnings)
         if market.ready:
             report.digests = await digest.send_due(self.ctx)
         if (
@@ -226,8 +234,11 @@ class Cycle:
             raise
         if poll.snapshot is before[0] and not _has_news(transitions):
             # The same bytes again (a new URL): nothing to announce or to remember.
-            async with self.ctx.sessions() as s, s.begin():
-                report.order_messages = await orders.confirm_pending(self.ctx, s)
+            async with self.ctx.reads() as s:
+                pending = await pending_orders.any_unresolved(s)
+            if pending:
+                async with self.ctx.sessions() as s, s.begin():
+                    report.order_messages = await orders.confirm_pending(self.ctx, s)
             market.ready = True
             return
         try:
@@ -481,7 +492,7 @@ class Cycle:
     async def _stale_status(self, s: AsyncSession, poll: PollResult) -> int:
         """Tell users once when the market data goes stale, and once when it recovers."""
         announced = await state.get_value(s, state.STALE_ANNOUNCED)
-        if poll.stale == (announced is not None):
+        if not _stale_changed(poll, announced):
             return 0
         now = self.ctx.clock()
         if poll.stale:
@@ -522,6 +533,15 @@ async def _interested_users(s: AsyncSession) -> dict[int, tuple[int, str | None]
     found = {r.user_id: (r.chat_id, r.language) for r in await rules_repo.active_rules(s)}
     found.update({u.id: (u.chat_id, u.language) for u in await users.list_linked(s)})
     return found
+
+
+def _stale_changed(poll: PollResult, announced: str | None) -> bool:
+    return poll.stale != (announced is not None)
+
+
+async def _stale_news(s: AsyncSession, poll: PollResult) -> bool:
+    """Has the market gone stale, or recovered, since users were last told?"""
+    return _stale_changed(poll, await state.get_value(s, state.STALE_ANNOUNCED))
 
 
 def _has_news(t: Transitions) -> bool:

@@ -221,6 +221,14 @@ async def set_created(
     return changed
 
 
+async def any_due(session: AsyncSession, now: datetime) -> bool:
+    """Is an expiry warning due? (A poll asks before it opens a write transaction.)"""
+    found = await session.scalar(
+        select(OrderLife.order_id).where(OrderLife.warn_at <= now).limit(1)
+    )
+    return found is not None
+
+
 async def due_warnings(session: AsyncSession, now: datetime) -> list[OrderLife]:
     rows = await session.scalars(
         select(OrderLife).where(OrderLife.warn_at <= now).order_by(OrderLife.warn_at)

@@ -67,6 +67,15 @@ async def get(session: AsyncSession, pending_id: int, user_id: int) -> PendingOr
     )
 
 
+async def any_unresolved(session: AsyncSession) -> bool:
+    """Is any pending order still waiting for its order id? (A poll asks before it opens a
+    write transaction for them.)"""
+    found = await session.scalar(
+        select(PendingOrder.id).where(PendingOrder.resolved_at.is_(None)).limit(1)
+    )
+    return found is not None
+
+
 async def unresolved(session: AsyncSession, user_id: int | None = None) -> list[PendingOrder]:
     """Pending orders still waiting for their order id (one user's, or everyone's), oldest
     first."""
