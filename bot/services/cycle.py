@@ -356,7 +356,7 @@ class Cycle:
                         alert="match",
                     )
                 )
-            await outbox.enqueue_many(s, rows, decided_at=now)
+            await outbox.enqueue_many(s, rows, decided_at=now, prefs=prefs)
             # the users whose bids are tracked: read once for both (thousands of rows)
             linked = await users.list_linked(s) if _has_bid_news(transitions) else []
             report.outbid_alerts = await self._bids(s, transitions, url, linked)
@@ -408,7 +408,7 @@ class Cycle:
                     self._protect.append(protection.Candidate(user, standing, settings))
                 elif alert and (message := await self._outbid_alert(s, user, standing, url)):
                     queued.append(message)
-        await outbox.enqueue_many(s, queued, decided_at=now)
+        await outbox.enqueue_many(s, queued, decided_at=now, prefs=prefs)
         await alerts.upsert_bid_states(s, changes)
         await alerts.delete_bid_states(
             s, [st.order_id for st in t.gone_bids if st.owner in by_owner]

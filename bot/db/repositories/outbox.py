@@ -69,6 +69,7 @@ async def enqueue_many(
     *,
     now: datetime | None = None,
     decided_at: datetime | None = None,
+    prefs: dict[int, AlertPrefs] | None = None,
 ) -> list[bool]:
     """Queue messages; returns for each whether it was queued (False when its dedupe key
     was already queued, now or earlier, or twice in this batch, or when the user turned
@@ -76,12 +77,13 @@ async def enqueue_many(
 
     An alert (`NewMessage.alert`) goes through its user's settings at `decided_at` (the
     service clock; default `now`): off drops it, silent or quiet hours make it silent.
-    Match alerts in quiet hours are held by the cycle before they get here.
+    Match alerts in quiet hours are held by the cycle before they get here. `prefs`: the
+    settings of some of these users as the caller already read them (the others are read).
     """
     batch = list(messages)
     if bad := {m.kind for m in batch} - MESSAGE_KINDS:
         raise ValueError(f"unknown message kind(s): {sorted(bad)}")
-    ways = await _routes(session, batch, decided_at or now or utcnow())
+    ways = await _routes(session, batch, decided_at or now or utcnow(), prefs or {})
     keys = {m.dedupe_key for m in batch if m.dedupe_key is not None}
     taken: set[str] = set()
     if keys:
@@ -123,10 +125,12 @@ async def enqueue_many(
     return fresh
 
 
-async def _routes(session: AsyncSession, batch: list[NewMessage], when: datetime) -> list[Route]:
+async def _routes(
+    session: AsyncSession, batch: list[NewMessage], when: datetime, known: dict[int, AlertPrefs]
+) -> list[Route]:
     """Each message's way to its user; answers (no `alert`) are always sent."""
-    alerting = {m.user_id for m in batch if m.alert is not None}
-    prefs = await users_repo.prefs_for(session, alerting) if alerting else {}
+    alerting = {m.user_id for m in batch if m.alert is not None} - known.keys()
+    prefs = {**known, **(await users_repo.prefs_for(session, alerting) if alerting else {})}
     return [
         "send" if m.alert is None else route(prefs.get(m.user_id, AlertPrefs()), m.alert, when)
         for m in batch
