@@ -409,7 +409,7 @@ class Cycle:
                 elif alert and (message := await self._outbid_alert(s, user, standing, url)):
                     queued.append(message)
         await outbox.enqueue_many(s, queued, decided_at=now, prefs=prefs)
-        await alerts.upsert_bid_states(s, changes)
+        await alerts.upsert_bid_states(s, changes, stored=known)
         await alerts.delete_bid_states(
             s, [st.order_id for st in t.gone_bids if st.owner in by_owner]
         )

@@ -85,15 +85,23 @@ async def _existing(session: AsyncSession, keys: Iterable[tuple[int, int]]) -> s
 
 
 async def upsert_bid_states(
-    session: AsyncSession, states: Iterable[BidState], *, now: datetime | None = None
+    session: AsyncSession,
+    states: Iterable[BidState],
+    *,
+    now: datetime | None = None,
+    stored: Iterable[tuple[int, int]] | None = None,
 ) -> None:
+    """Insert or update these standings. `stored`: the (user id, order id) keys of these
+    states that have a row, when the caller has just read them (else they are read)."""
     by_key = {(s.user_id, s.order_id): s for s in states}
     if bad := {s.state for s in by_key.values()} - BID_STANDINGS:
         raise ValueError(f"unknown bid standing(s): {sorted(bad)}")
     if not by_key:
         return
     stamp = now or utcnow()
-    existing = await _existing(session, by_key)
+    existing = (
+        await _existing(session, by_key) if stored is None else set(stored) & by_key.keys()
+    )
     values = {
         key: {"user_id": s.user_id, "order_id": s.order_id, "server_id": s.server_id,
               "state": s.state, "last_alerted_top_score": s.last_alerted_top_score,
