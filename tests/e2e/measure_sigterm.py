@@ -96,16 +96,20 @@ def round_(data: bytes, rules: list[str], users: int, delay: float) -> tuple[flo
         bot = BotProcess(work, telegram, clore, **env).start()
         try:
             _wait_for_calls(clore, SNAPSHOT, 1)
+            time.sleep(delay)
+            seconds, code = _stop(bot)
         except TimeoutError:
             print(bot.log()[-3000:])
             raise
-        time.sleep(delay)
-        seconds, code = _stop(bot)
+        finally:
+            bot.stop()  # never leave a process behind (a no-op once it has exited)
         cut = _match_alerts(db)
         again = BotProcess(work, telegram, clore, **env).start()
-        # a poll after the restart's first one: that first cycle has finished
-        _wait_for_calls(clore, POLL, len(clore.calls_for(POLL)) + 2)
-        _stop(again)
+        try:
+            # a poll after the restart's first one: that first cycle has finished
+            _wait_for_calls(clore, POLL, len(clore.calls_for(POLL)) + 2)
+        finally:
+            _stop(again)
         after = _match_alerts(db)
         repeated = sum(1 for count in after.values() if count > 1)
         verdict = (
