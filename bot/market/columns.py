@@ -18,7 +18,8 @@ from bot.market import ranking
 from bot.market.compiled import contains
 from bot.market.snapshot import Server
 
-FLOAT_COLUMNS = ("ptw", "pergpu", "rel", "ram", "cores", "threads", "energy", "hours")
+# lead_ptw: the best bidder's own price to win (NaN without bids); `leader` holds who it is
+FLOAT_COLUMNS = ("ptw", "lead_ptw", "pergpu", "rel", "ram", "cores", "threads", "energy", "hours")
 BOOL_COLUMNS = ("rentable", "online", "working", "rented")
 CODE_KINDS = ("gpus", "cc", "cpu", "cuda", "host", "server")
 _INT64_MAX = 2**63 - 1
@@ -137,6 +138,7 @@ class ServerTable:
         self.codes: dict[str, np.ndarray] = {}
         self.sid_number = np.zeros(0, dtype=np.int64)
         self.ngpus = np.zeros(0, dtype=np.float64)
+        self.leader = np.zeros(0, dtype=np.int64)  # owner of the best active bid, -1: none
         self._grow(1024)
 
     def _grow(self, capacity: int) -> None:
@@ -154,6 +156,7 @@ class ServerTable:
             self.codes[name] = grown(self.codes.get(name), np.int64)
         self.sid_number = grown(self.sid_number, np.int64)
         self.ngpus = grown(self.ngpus, np.float64)
+        self.leader = grown(self.leader, np.int64)
         self._capacity = capacity
 
     def add(self, server_ids: list[str]) -> None:
@@ -186,23 +189,25 @@ class ServerTable:
         # one tuple per server, transposed into columns by zip (C speed)
         records = [
             (
-                ptw, len(s.gpus), s.reliability, s.ram, s.cores,
+                len(s.gpus), s.reliability, s.ram, s.cores,
                 s.threads, s.energy_price, s.max_rental_length / 3600, s.max_rental_length > 0,
                 s.online, s.working_properly, s.on_demand_rented,
                 tuple(map(model_of, s.gpus)), s.cc, s.cpu, s.cuda, s.host,
             )
-            for s, ptw in zip(servers, ranking.prices_to_win(servers, clore_price), strict=True)
+            for s in servers
         ]  # fmt: skip
         if not records:
             return
-        (ptw, ngpus, rel, ram, cores, threads, energy, hours, rentable, online, working, rented,
+        (ngpus, rel, ram, cores, threads, energy, hours, rentable, online, working, rented,
          models, cc, cpu, cuda, host) = zip(*records, strict=True)  # fmt: skip
+        ptw, leader, lead_ptw = zip(*ranking.prices_to_win(servers, clore_price), strict=True)
         index = np.array(rows, dtype=np.int64)
         prices, counts = np.array(ptw, dtype=np.float64), np.array(ngpus, dtype=np.float64)
         pergpu = np.full(len(rows), np.nan)
         np.divide(prices, counts, out=pergpu, where=counts > 0)
-        floats = {"ptw": prices, "pergpu": pergpu, "rel": rel, "ram": ram, "cores": cores,
-                  "threads": threads, "energy": energy, "hours": hours}  # fmt: skip
+        floats = {"ptw": prices, "lead_ptw": lead_ptw, "pergpu": pergpu, "rel": rel,
+                  "ram": ram, "cores": cores, "threads": threads, "energy": energy,
+                  "hours": hours}  # fmt: skip
         for name, values in floats.items():
             self.floats[name][index] = values
         bools = {"rentable": rentable, "online": online, "working": working, "rented": rented}
@@ -215,5 +220,6 @@ class ServerTable:
                 interner.code(value)
             self.codes[name][index] = list(map(interner.codes.__getitem__, values))
         self.ngpus[index] = counts
+        self.leader[index] = leader
         self.bools["alive"][index] = True
 

@@ -117,6 +117,7 @@ class RuleGroup:
     having: dict[str, np.ndarray]  # numeric key or category -> positions of rules that use it
     owned_owner: np.ndarray  # the owner of each rule that has one (int64) ...
     owned_local: np.ndarray  # ... and that rule's position in the group
+    owners: np.ndarray  # the distinct owners, sorted
     # kind -> (interned values then, signatures x values table): the matcher's cache
     stacked: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
 
@@ -171,4 +172,5 @@ def build_group(key: GroupKey, rules: list[Member]) -> RuleGroup:
         having={name: np.array(rows, dtype=np.int64) for name, rows in having.items()},
         owned_owner=np.array([o for o, p in owners.items() for _ in p], dtype=np.int64),
         owned_local=np.array([i for p in owners.values() for i in p], dtype=np.int64),
+        owners=np.array(sorted(owners), dtype=np.int64),
     )

@@ -17,7 +17,7 @@ Design (docs/market-contract.md gives the meaning; `rules.rule_matches` is the r
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,9 @@ from bot.market.rules import Rule, uses_deal
 from bot.market.snapshot import EMPTY, Snapshot, changed_servers
 
 _BLOCK = 1 << 21  # cells of one (rules x servers) matrix: bounded memory, cache friendly
+# Pair keys of a cycle's re-evaluated servers a bitmap may cover (bytes, kept between cycles);
+# beyond it (a full re-evaluation after a CLORE price change) keys are sorted instead.
+_MARKS = 1 << 24
 _COLUMN = {"price": "ptw"}
 _PRICES = ("price", "pergpu", "deal")  # depend on the rule owner's price to win
 _MAY_BE_NAN = ("pergpu", "deal")
@@ -154,10 +157,13 @@ class Matcher:
         self._clore: float | None = None
         self._rules: dict[int, GroupKey] = {}  # rule id -> its group
         self._rule_owners: dict[int, int] = {}  # owner -> how many rules it has
+        self._owner_ids: np.ndarray | None = None  # sorted `_rule_owners`, when asked for
         self._members: dict[GroupKey, dict[int, Member]] = {}
         self._groups: dict[GroupKey, RuleGroup] = {}
         self._dirty: set[GroupKey] = set()
         self._live_ids: np.ndarray | None = None  # sorted rule ids, for dense pair keys
+        self._place_of: np.ndarray | None = None  # rule id -> place in _live_ids
+        self._marks = np.zeros(0, dtype=bool)  # see _compare
         # Every current match as parallel arrays (rule id, row, price to win), in no order;
         # `_pairs[_live]` plus every segment in `_extra` (pairs found later: new matches of a
         # cycle, a rule's matches from set_rule). A cycle marks the pairs of the servers it
@@ -187,6 +193,7 @@ class Matcher:
         member = Member(rule_id, rule, owner)
         if owner is not None:
             self._rule_owners[owner] = self._rule_owners.get(owner, 0) + 1
+            self._owner_ids = None
         self._rules[rule_id] = key
         if uses_deal(rule):
             self._deal_rules.add(rule_id)
@@ -210,6 +217,7 @@ class Matcher:
             self._rule_owners[owner] -= 1
             if not self._rule_owners[owner]:
                 del self._rule_owners[owner]
+                self._owner_ids = None
         del members[rule_id]
         if not members:
             del self._members[key]
@@ -368,6 +376,7 @@ class Matcher:
         table.add(sorted((sid for sid in changed if sid not in table.rows), key=int))
         changed_rows = [table.rows[sid] for sid in changed]
         servers = [snapshot.servers[sid] for sid in changed]
+        before = table.floats["ptw"][: table.size].copy()  # common prices to win until now
         table.put(changed_rows, servers, clore_price)
         for row, server in zip(changed_rows, servers, strict=True):
             if server.bids or row in self._row_owners:
@@ -376,7 +385,7 @@ class Matcher:
         if refresh.size:  # servers whose median moved, for rules with `deal`
             refresh = refresh[table.bools["alive"][refresh]]
             rows = np.union1d(rows, refresh).astype(np.int64)
-        transitions = self._diff(rows, np.array(removed_rows, dtype=np.int64))
+        transitions = self._diff(rows, np.array(removed_rows, dtype=np.int64), before)
         transitions.bids, transitions.gone_bids = self._bids.update(
             snapshot, clore_price, changed, removed, self._owner_rows, self._owners_of, table.ids
         )
@@ -455,7 +464,7 @@ class Matcher:
             if "owner prices" not in shared:
                 shared["owner prices"] = self._owner_prices(rows)
             owners, owner_rows, _ = shared["owner prices"]
-            theirs = _ranges(owners, np.unique(group.owned_owner))  # np.isin: ms per group
+            theirs = _ranges(owners, group.owners)  # np.isin: ms per group
             if theirs.size:
                 marked = np.zeros(table.size, dtype=bool)
                 marked[owner_rows[theirs]] = True
@@ -557,23 +566,19 @@ class Matcher:
 
     def _owner_prices(self, rows: np.ndarray) -> _Pairs:
         """(owner, row, price to win) among `rows` where an owner with rules bids and its
-        own price to win differs from the common one; sorted by owner."""
-        table, common, rule_owners = self._table, self._table.floats["ptw"], self._rule_owners
-        found: list[tuple[int, int, float]] = []
-        if rule_owners:
-            row_owners = self._row_owners
-            for row in rows.tolist():
-                if row not in row_owners:
-                    continue  # no active bid here
-                # only the owner of the best bid can have a price of its own (see ranking)
-                lead = ranking.leader_price_to_win(table.servers[row], self._clore)
-                if lead is not None and lead[0] in rule_owners and lead[1] != common[row]:
-                    found.append((lead[0], row, lead[1]))
-        if not found:
+        own price to win differs from the common one; sorted by owner, then row. Only the
+        owner of the best bid can have a price of its own (see `ranking.prices_to_win`)."""
+        if not self._rule_owners:
             return _empty_pairs()
-        found.sort()
-        owners_, rows_, ptws = zip(*found, strict=True)
-        return np.array(owners_), np.array(rows_), np.array(ptws, dtype=np.float64)
+        table = self._table
+        if self._owner_ids is None:
+            self._owner_ids = np.array(sorted(self._rule_owners), dtype=np.int64)
+        leaders, own = table.leader[rows], table.floats["lead_ptw"][rows]
+        # NaN (no bid) differs from every price: `leader` is -1 there, never a rule owner
+        differs = own != table.floats["ptw"][rows]
+        at = np.flatnonzero(differs & np.isin(leaders, self._owner_ids))
+        at = at[np.argsort(leaders[at], kind="stable")]  # rows stay in order per owner
+        return leaders[at], rows[at], own[at]
 
     def _corrections(
         self, group: RuleGroup, rows: np.ndarray, servers: np.ndarray, shared: dict[object, Any]
@@ -623,7 +628,9 @@ class Matcher:
 
     # ------------------------------------------------------------------ diff
 
-    def _diff(self, rows: np.ndarray, removed_rows: np.ndarray) -> Transitions:
+    def _diff(self, rows: np.ndarray, removed_rows: np.ndarray, before: np.ndarray) -> Transitions:
+        """Re-evaluate `rows`; what started, stopped or changed price there and at
+        `removed_rows`. `before`: each row's common price to win before this update."""
         new_ids, new_rows, new_ptws = self._evaluate(rows)
         touched = np.zeros(self._table.size, dtype=bool)
         touched[rows] = True
@@ -649,31 +656,82 @@ class Matcher:
         dead = self._live.size - int(np.count_nonzero(self._live))
         if dead + sum(e[0].size for e in self._extra) > self._live.size // 2:
             self._all_pairs()  # amortised: a compaction after about every 5th busy cycle
-        old_ids, old_rows, old_ptws = _concat(olds)
-        if new_ids.size:
-            if self._live_ids is None:
-                self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
-            live = self._live_ids
-            width = len(live) + 1
-            old_keys = old_rows * width + np.searchsorted(live, old_ids)
-            new_keys = new_rows * width + np.searchsorted(live, new_ids)
-            old_at, new_at = _common(old_keys, new_keys)
-        else:
-            old_at = new_at = np.zeros(0, dtype=np.int64)
-        stopped = np.ones(old_ids.size, dtype=bool)
-        stopped[old_at] = False
-        started = np.ones(new_ids.size, dtype=bool)
-        started[new_at] = False
-        moved = old_ptws[old_at] != new_ptws[new_at]
-        old_at, new_at = old_at[moved], new_at[moved]
-
+        old = _concat(olds)
+        started, stopped, repriced, old_prices = self._compare(
+            old, (new_ids, new_rows, new_ptws), np.concatenate((rows, removed_rows)), before
+        )
         return Transitions(
             started=self._pairs_of(new_ids[started], new_rows[started], new_ptws[started]),
-            stopped=self._pairs_of(old_ids[stopped], old_rows[stopped], old_ptws[stopped]),
+            stopped=self._pairs_of(*_take(old, stopped)),
             repriced=self._pairs_of(
-                new_ids[new_at], new_rows[new_at], new_ptws[new_at], old_ptws[old_at]
+                new_ids[repriced], new_rows[repriced], new_ptws[repriced], old_prices
             ),
         )
+
+    def _rule_places(self) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+        """(rule ids -> their places among the rules, how many places there are)."""
+        if self._live_ids is None:
+            live = self._live_ids = np.array(sorted(self._rules), dtype=np.int64)
+            # a table indexed by rule id while ids are dense enough: 10x a binary search
+            if live.size and live[0] >= 0 and live[-1] < 4 * live.size + (1 << 16):
+                self._place_of = np.zeros(int(live[-1]) + 1, dtype=np.int64)
+                self._place_of[live] = np.arange(live.size)
+            else:
+                self._place_of = None
+        live, table = self._live_ids, self._place_of
+        if table is None:
+            return (lambda ids: np.searchsorted(live, ids)), live.size + 1
+        return table.__getitem__, live.size + 1
+
+    def _compare(
+        self, old: _Pairs, new: _Pairs, span: np.ndarray, before: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(started, stopped, repriced, old prices of the repriced) between the old and the
+        new pairs of the rows in `span`: masks over `new`, `old`, `new`, and an array.
+
+        A pair is a key (row's place in `span`, rule's place among the rules). While that
+        key space is small (a cycle re-evaluating a share of the servers) membership is
+        looked up in a bitmap; an old price is only needed where a pair's price is not its
+        row's common price (an owner's own), as the others follow from `before`."""
+        (old_ids, old_rows, old_ptws), (new_ids, new_rows, new_ptws) = old, new
+        place, width = self._rule_places()
+        rank = np.zeros(self._table.size, dtype=np.int64)
+        rank[span] = np.arange(span.size)
+        old_keys = rank[old_rows] * width + place(old_ids)
+        new_keys = rank[new_rows] * width + place(new_ids)
+        if span.size * width > _MARKS or not (old_ids.size and new_ids.size):
+            return _compare_sorted(old_keys, new_keys, old_ptws, new_ptws)
+        marks = self._marks
+        if marks.size < span.size * width:
+            marks = self._marks = np.zeros(span.size * width, dtype=bool)
+        # `marks` is all False between calls: every key set here is cleared again
+        marks[new_keys] = True
+        in_new = marks[old_keys]
+        marks[new_keys] = False
+        marks[old_keys] = True
+        in_old = marks[new_keys]
+        marks[old_keys] = False
+        now = self._table.floats["ptw"]
+        common_before = np.zeros(now.size)
+        common_before[: before.size] = before
+        own_old = old_keys[in_new & (old_ptws != common_before[old_rows])]
+        own_new = new_keys[in_old & (new_ptws != now[new_rows])]
+        marks[own_old] = True
+        marks[own_new] = True
+        exact_old = np.flatnonzero(in_new & marks[old_keys])
+        exact_new = np.flatnonzero(in_old & marks[new_keys])
+        marks[own_old] = False
+        marks[own_new] = False
+        plain = in_old.copy()
+        plain[exact_new] = False
+        repriced = plain & (common_before[new_rows] != now[new_rows])
+        old_prices = np.where(repriced, common_before[new_rows], np.nan)
+        old_at, new_at = _common(old_keys[exact_old], new_keys[exact_new])
+        old_at, new_at = exact_old[old_at], exact_new[new_at]
+        moved = old_ptws[old_at] != new_ptws[new_at]
+        repriced[new_at[moved]] = True
+        old_prices[new_at[moved]] = old_ptws[old_at[moved]]
+        return ~in_old, ~in_new, repriced, old_prices[repriced]
 
     def _no_transitions(self) -> Transitions:
         none = self._pairs_of(*_empty_pairs())
@@ -718,6 +776,23 @@ def _common(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first, second = order[same], order[same + 1]
     old_first = first < old.size
     return np.where(old_first, first, second), np.where(old_first, second, first) - old.size
+
+
+def _compare_sorted(
+    old_keys: np.ndarray, new_keys: np.ndarray, old_ptws: np.ndarray, new_ptws: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`Matcher._compare` by sorting the keys: for a key space too large for a bitmap."""
+    old_at, new_at = _common(old_keys, new_keys)
+    stopped = np.ones(old_keys.size, dtype=bool)
+    stopped[old_at] = False
+    started = np.ones(new_keys.size, dtype=bool)
+    started[new_at] = False
+    moved = old_ptws[old_at] != new_ptws[new_at]
+    repriced = np.zeros(new_keys.size, dtype=bool)
+    repriced[new_at[moved]] = True
+    old_prices = np.full(new_keys.size, np.nan)
+    old_prices[new_at] = old_ptws[old_at]
+    return started, stopped, repriced, old_prices[repriced]
 
 
 def _take(pairs: _Pairs, at: np.ndarray) -> _Pairs:

@@ -8,6 +8,7 @@ that every caller (scalar or numpy) gets bit-identical prices.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import msgspec
@@ -67,28 +68,40 @@ def price_to_win(server: Server, clore_price: float | None, exclude_owner: int |
     return max(server.min_bid, best[1] + energy(base_pl(server), server.energy_price, clore_price))
 
 
-def prices_to_win(servers: list[Server], clore_price: float | None) -> list[float]:
-    """`price_to_win(server, clore_price, None)` of every server, to the bit: the same
-    expressions in one loop (a full evaluation prices every server of the market)."""
+def prices_to_win(
+    servers: list[Server], clore_price: float | None
+) -> list[tuple[float, int, float]]:
+    """Per server: (`price_to_win(server, clore_price, None)`, the owner of the best active
+    bid, that owner's own price to win, as `leader_price_to_win` gives it), to the bit: the
+    same expressions in one loop (a full evaluation prices every server of the market).
+    Without an active bid: (min bid, -1, NaN)."""
     known = clore_price is not None and clore_price > 0
     found = []
     for server in servers:
-        energy_price, best = server.energy_price, None
+        energy_price = server.energy_price
+        best: float | None = None
+        leader: int | None = None
+        behind: float | None = None  # the best score of another owner than the leader
         for bid in server.bids:
             if bid.active:
                 bid_score = bid.price - (
                     bid.pl * 24 / 1000 * energy_price / clore_price if known else 0.0  # type: ignore[operator]
                 )
                 if best is None or bid_score > best:
-                    best = bid_score
-        if best is None:
-            found.append(server.min_bid)
+                    if bid.owner != leader:
+                        behind = best
+                    best, leader = bid_score, bid.owner
+                elif bid.owner != leader and (behind is None or bid_score > behind):
+                    behind = bid_score
+        if best is None or leader is None:
+            found.append((server.min_bid, -1, math.nan))
             continue
         pl = 0.0
         for gpu in server.gpus:
             pl += gpu.pl[0]
         base = pl * 24 / 1000 * energy_price / clore_price if known else 0.0  # type: ignore[operator]
-        found.append(max(server.min_bid, best + base))
+        own = server.min_bid if behind is None else max(server.min_bid, behind + base)
+        found.append((max(server.min_bid, best + base), leader, own))
     return found
 
 

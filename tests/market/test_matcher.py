@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 import random
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.market import matcher as matcher_module
 from bot.market.generate import (
     generate_rules,
     generate_snapshot,
@@ -145,7 +147,7 @@ def test_tracked_bids_first_seen_outbid_top_rising_and_gone() -> None:
 # ------------------------------------------------------------------ incremental property
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     steps=st.lists(
@@ -153,10 +155,21 @@ def test_tracked_bids_first_seen_outbid_top_rising_and_gone() -> None:
         min_size=1,
         max_size=4,
     ),
+    sorted_keys=st.booleans(),
+    sparse_ids=st.booleans(),
 )
-def test_incremental_transitions_equal_full_re_evaluation(seed: int, steps) -> None:
+def test_incremental_transitions_equal_full_re_evaluation(
+    seed: int, steps, sorted_keys: bool, sparse_ids: bool
+) -> None:
+    """Both ways of comparing a cycle's pairs (a bitmap, or sorted keys when the bitmap
+    would be too large), with rule ids dense or not, against the reference."""
+    with mock.patch("bot.market.matcher._MARKS", 0 if sorted_keys else matcher_module._MARKS):
+        _check_incremental(seed, steps, 1_000_003 if sparse_ids else 1)
+
+
+def _check_incremental(seed: int, steps, id_step: int) -> None:
     document = generate_snapshot_dict(60, seed)
-    rules = mixed_rules(document, seed, 40)
+    rules = {rid * id_step: rule for rid, rule in mixed_rules(document, seed, 40).items()}
     owners = set(owners_in(document)[:4])
     matcher = Matcher()
     for rule_id, (rule, owner) in rules.items():

@@ -11,6 +11,7 @@ Bids: A (owner 1) 30 CLORE at 500 W -> score 30 - 24 = 6;
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -162,8 +163,9 @@ def test_standings_of_equal_bid_standing(seed: int) -> None:
         assert ranking.standings_of("7", server, owners, clore_price) == expected
 
 
-def test_prices_to_win_equal_price_to_win() -> None:
-    rng = random.Random(5)
+@pytest.mark.parametrize("seed", range(8))
+def test_prices_to_win_equal_price_to_win(seed: int) -> None:
+    rng = random.Random(seed)
     servers = [
         factory.server(
             bids=[factory.bid(rng.randrange(1, 5), rng.choice([0.5, 1.0, 2.0, 3.5]),
@@ -175,6 +177,13 @@ def test_prices_to_win_equal_price_to_win() -> None:
         for _ in range(60)
     ]  # fmt: skip
     for clore_price in (None, 0.0, 0.02, float("nan")):
-        assert ranking.prices_to_win(servers, clore_price) == [
+        found = ranking.prices_to_win(servers, clore_price)
+        assert [common for common, _, _ in found] == [
             price_to_win(s, clore_price, None) for s in servers
         ]
+        for one, (_, leader, own) in zip(servers, found, strict=True):
+            lead = ranking.leader_price_to_win(one, clore_price)
+            if lead is None:
+                assert leader == -1 and math.isnan(own)
+            else:
+                assert (leader, own) == lead
