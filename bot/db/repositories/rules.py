@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select, update
@@ -14,9 +14,11 @@ from bot.db.repositories._rows import rowcount
 from bot.services.alert_prefs import AlertPrefs, match_muted, parse_modes
 
 
-@dataclass(frozen=True, slots=True)
-class ActiveRule:
-    """A rule the matcher should evaluate, with what alerting needs about its owner."""
+class ActiveRule(NamedTuple):
+    """A rule the matcher should evaluate, with what alerting needs about its owner.
+
+    A named tuple: a cycle reads every active rule, and building one costs a third of a
+    frozen dataclass's."""
 
     rule_id: int
     user_id: int
@@ -111,7 +113,9 @@ async def active_rules(session: AsyncSession) -> list[ActiveRule]:
     Rules of users with alerts paused are included (flagged) so that the alert state stays
     current and resuming does not flood the user with old news.
     """
-    rows = await session.execute(
+    # Core rows (no ORM loading): ten thousand of them every cycle
+    connection = await session.connection()
+    rows = await connection.execute(
         select(
             Rule.id, Rule.user_id, Rule.text, User.clore_user_id, User.chat_id,
             User.alerts_paused, User.language, User.paused_until, User.alert_modes, Rule.number,
@@ -119,10 +123,5 @@ async def active_rules(session: AsyncSession) -> list[ActiveRule]:
         .join(User, User.id == Rule.user_id)
         .where(Rule.paused.is_(False), User.active.is_(True))
         .order_by(Rule.id)
-    )
-    return [
-        ActiveRule(rule_id, user_id, text, clore_id, chat_id, paused, language, until, modes,
-                   number)
-        for rule_id, user_id, text, clore_id, chat_id, paused, language, until, modes, number
-        in rows
-    ]  # fmt: skip
+    )  # fmt: skip
+    return list(map(ActiveRule._make, rows.all()))
