@@ -44,7 +44,9 @@ def _shown(url: str) -> str:
 
 
 def _tables() -> list[Table]:
-    return list(Base.metadata.sorted_tables)  # parents before children
+    """Parents before children; not derived tables (`info={"copy": False}`), which the
+    target's own migrations and triggers fill."""
+    return [table for table in Base.metadata.sorted_tables if table.info.get("copy", True)]
 
 
 async def _counts(connection: AsyncConnection) -> dict[str, int]:

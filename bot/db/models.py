@@ -443,3 +443,20 @@ class PricePoint(Base):
     p25: Mapped[int | None] = mapped_column(Integer)
     median: Mapped[int | None] = mapped_column(Integer)
     p90: Mapped[int | None] = mapped_column(Integer)
+
+
+class ChangeCounter(Base):
+    """How many writes a group of tables has seen, counted by database triggers (migration
+    0010): a cache of what those tables hold is current while its count has not moved,
+    whoever wrote (this process, another replica, an operator's SQL).
+
+    `watch` counts writes to `rules`, `users` and `order_templates`: what a poll cycle reads
+    as the active rules and who can bid from an alert (`bot.services.rule_reads`). Derived
+    data: `copy-db` leaves it out (the target's migration and triggers keep their own).
+    """
+
+    __tablename__ = "change_counters"
+    __table_args__ = ({"info": {"copy": False}},)
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -15,6 +15,7 @@ from bot.secrets import KeyBox
 from bot.services.history import PriceHistory
 from bot.services.locks import MoneyLocks
 from bot.services.market_state import MarketState
+from bot.services.rule_reads import RuleReads
 
 
 class UserError(Exception):
@@ -41,3 +42,4 @@ class ServiceContext:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     money_locks: MoneyLocks = field(default_factory=MoneyLocks)  # see bot.services.locks
     history: PriceHistory = field(default_factory=PriceHistory)  # see bot.services.history
+    rule_reads: RuleReads = field(default_factory=RuleReads)  # see bot.services.rule_reads

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clore.fetcher import PollResult
 from bot.db import alert_codec
-from bot.db.models import OrderTemplate, User
+from bot.db.models import User
 from bot.db.repositories import actions, alerts, outbox, pending_orders, state, users
 from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import held_matches as held_repo
@@ -373,7 +372,8 @@ class Cycle:
         """The active rules (muted as of `now`: when the read starts, before the matcher's
         work) and the users who can bid from an alert."""
         async with self.ctx.reads() as s:
-            return RuleView(await rules_repo.active_rules(s), now), await _bidders(s)
+            rules, bidders = await self.ctx.rule_reads.read(s)
+        return RuleView(rules, now), bidders
 
     async def _bids(self, s: AsyncSession, t: Transitions, url: str, linked: list[User]) -> int:
         if not _has_bid_news(t):
@@ -550,13 +550,3 @@ def _has_news(t: Transitions) -> bool:
 
 def _has_bid_news(t: Transitions) -> bool:
     return bool(t.bids or t.gone_bids)
-
-
-async def _bidders(s: AsyncSession) -> dict[int, User]:
-    """Users who can bid from an alert (linked key and a template): id -> user."""
-    found = await s.scalars(
-        select(User)
-        .join(OrderTemplate, OrderTemplate.user_id == User.id)
-        .where(User.api_key_encrypted.is_not(None), User.clore_user_id.is_not(None))
-    )
-    return {user.id: user for user in found}

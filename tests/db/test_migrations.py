@@ -44,6 +44,7 @@ TABLES = {
     "account_watch",
     "price_series",
     "price_points",
+    "change_counters",
 }
 
 
@@ -145,7 +146,12 @@ async def test_batch_rebuild_of_a_parent_table_keeps_child_rows(
     with sqlite3.connect(db_file) as conn:
         assert conn.execute("SELECT count(*) FROM rules").fetchone() == (1,)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+        triggers = {row[0] for row in conn.execute("SELECT tbl_name FROM sqlite_master"
+                                                   " WHERE type = 'trigger'")}  # fmt: skip
     assert "nickname" in columns
+    # The rebuilt table lost its write-counting triggers: what the start-up check reports
+    # (`change_counts.missing_triggers`), and why the bot then reads the rules every cycle.
+    assert triggers == {"rules", "order_templates"}
 
 
 async def test_0003_moves_announced_pairs_into_the_alert_memory_and_back(db_url: str) -> None:
