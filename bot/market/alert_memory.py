@@ -68,6 +68,9 @@ class MemoryChange:
     announced: np.ndarray  # price shown in the alert
     stopped_at: np.ndarray  # unix time it stopped matching; NaN while it matches
     purged_rules: np.ndarray
+    # (memory version, position, found) per key as `decide` looked them up: `apply` skips
+    # its own search of millions of entries while the memory has not changed since
+    positions: tuple[int, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.keys.size + self.purged_rules.size)
@@ -96,6 +99,7 @@ class AlertMemory:
         self.keys = _ints()  # sorted
         self.announced = _floats()
         self.stopped_at = _floats()
+        self.version = 0  # moves whenever the entries change
 
     def __len__(self) -> int:
         return int(self.keys.size)
@@ -113,12 +117,18 @@ class AlertMemory:
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(found, announced price, stopped at) per key; NaN where absent."""
+        return self._lookup(keys)[1:]
+
+    def _lookup(
+        self, keys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(position, found, announced price, stopped at) per key."""
         at, found = self._find(keys)
         announced = np.full(keys.size, np.nan)
         stopped = np.full(keys.size, np.nan)
         announced[found] = self.announced[at[found]]
         stopped[found] = self.stopped_at[at[found]]
-        return found, announced, stopped
+        return at, found, announced, stopped
 
     def decide(
         self,
@@ -135,19 +145,19 @@ class AlertMemory:
         if not self.keys.size:
             return self._decide_afresh(started, muted_rules)
         s_keys = pair_keys(started.rule_ids, started.rows)
-        s_found, s_announced, s_stopped = self.lookup(s_keys)
+        s_at, s_found, s_announced, s_stopped = self._lookup(s_keys)
         s_fell = s_found & (started.prices <= s_announced * (1 - price_drop) + EPS)
         off_long = ~s_found | (now - s_stopped >= realert_after)  # NaN (still matching): False
         s_muted = member(started.rule_ids, muted_rules)
         s_announce = (off_long | s_fell) & ~s_muted
 
         r_keys = pair_keys(repriced.rule_ids, repriced.rows)
-        r_found, r_announced, _ = self.lookup(r_keys)
+        r_at, r_found, r_announced, _ = self._lookup(r_keys)
         r_fell = r_found & (repriced.prices <= r_announced * (1 - price_drop) + EPS)
         r_announce = r_fell & ~member(repriced.rule_ids, muted_rules)
 
         t_keys = pair_keys(stopped.rule_ids, stopped.rows)
-        t_found, t_announced, _ = self.lookup(t_keys)
+        t_at, t_found, t_announced, _ = self._lookup(t_keys)
 
         # started: announced -> new price; known but not announced -> matching again
         s_keep = s_announce | s_found
@@ -164,7 +174,10 @@ class AlertMemory:
              np.full(int(t_found.sum()), float(now))]
         )  # fmt: skip
         order = np.argsort(keys, kind="stable")
-        change = MemoryChange(keys[order], announced[order], stopped_at[order], _ints())
+        at = np.concatenate([s_at[s_keep], r_at[r_announce], t_at[t_found]])
+        found = np.concatenate([s_found[s_keep], r_found[r_announce], t_found[t_found]])
+        change = MemoryChange(keys[order], announced[order], stopped_at[order], _ints(),
+                              (self.version, at[order], found[order]))  # fmt: skip
         if not r_announce.any():
             announce = started if s_announce.all() else started.take(np.flatnonzero(s_announce))
         else:
@@ -200,7 +213,11 @@ class AlertMemory:
             self.forget_rules(change.purged_rules)
         if not change.keys.size:
             return
-        at, found = self._find(change.keys)
+        self.version += 1
+        if change.positions is not None and change.positions[0] == self.version - 1:
+            at, found = change.positions[1:]
+        else:
+            at, found = self._find(change.keys)
         self.announced[at[found]] = change.announced[found]
         self.stopped_at[at[found]] = change.stopped_at[found]
         new = ~found
@@ -241,6 +258,7 @@ class AlertMemory:
         return int(stale.sum())
 
     def _keep(self, mask: np.ndarray) -> None:
+        self.version += 1
         self.keys, self.announced = self.keys[mask], self.announced[mask]
         self.stopped_at = self.stopped_at[mask]
 

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clore import errors as clore_errors
 from bot.db.models import User
 from bot.db.repositories import outbox, users
-from bot.db.repositories import rules as rules_repo
 from bot.i18n import LANGUAGES, pick_language, translator
 from bot.market.rules import parse_rule
 from bot.secrets import DecryptionError
@@ -192,7 +191,7 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
     The owner's own bids are left out of a rule's competition, so a (un)link changes prices.
     """
     async with ctx.reads() as s:
-        active = await rules_repo.active_rules(s)
+        active, _ = await ctx.rule_reads.read(s)  # at start: what the first cycle reuses
         linked = await users.list_linked(s)
     async with ctx.market.lock:
         await ctx.market.set_rules(

@@ -127,3 +127,35 @@ def test_lookup_of_many_unsorted_keys() -> None:
     assert [a for a, f in zip(announced.tolist(), found, strict=True) if f] == [
         known[k] for k in wanted.tolist() if k in known
     ]
+
+
+def test_apply_reuses_the_positions_decide_found_only_while_the_memory_is_unchanged() -> None:
+    """The positions a decision carries give the same memory as a fresh search; a memory
+    changed since (a preview shown, a rule forgotten) searches again."""
+    rng = np.random.default_rng(5)
+    memory, searched = AlertMemory(), AlertMemory()
+    first = [(int(r), int(w), float(p)) for r, w, p in zip(
+        rng.integers(1, 60, 400), rng.integers(0, 10, 400), rng.random(400) + 1, strict=True
+    )]  # fmt: skip
+    for target in (memory, searched):
+        step(target, T0, started=list({(r, w): (r, w, p) for r, w, p in first}.values()))
+    later = [(int(r), int(w), 0.5) for r, w in zip(
+        rng.integers(1, 80, 300), rng.integers(0, 10, 300), strict=True
+    )]  # fmt: skip
+    started = list({(r, w): (r, w, p) for r, w, p in later if (r, w) not in
+                    {(a, b) for a, b, _ in first}}.values())  # fmt: skip
+    stopped = list({(r, w): (r, w, p) for r, w, p in first[:50]}.values())
+    args = {"muted_rules": np.zeros(0, np.int64), "realert_after": HOUR, "price_drop": 0.2}
+    change = memory.decide(pairs(*started), pairs(*stopped), pairs(), T0 + 1, **args).change
+    assert change.positions is not None
+    memory.apply(change)
+    searched.apply(MemoryChange(change.keys, change.announced, change.stopped_at,
+                                change.purged_rules))  # fmt: skip
+    for name in ("keys", "announced", "stopped_at"):
+        assert np.array_equal(getattr(memory, name), getattr(searched, name), equal_nan=True)
+    # a decision made before the memory changed: its positions are stale, not used
+    stale = memory.decide(pairs((99, 1, 1.0), (1, 9, 1.0)), pairs(), pairs(), T0 + 2, **args)
+    memory.apply(memory.shown(pairs((0, 3, 2.0))))  # a new first entry: every position moves
+    memory.apply(stale.change)
+    found, announced, _ = memory.lookup(pair_keys(np.array([99, 1, 0]), np.array([1, 9, 3])))
+    assert found.all() and announced.tolist() == [1.0, 1.0, 2.0]
