@@ -75,6 +75,7 @@ class _Bench:
         self.clore = CloreClient("http://127.0.0.1:9", interval=0)
         self.sequence = 0
         self.ctx = self._context()
+        self.runner = Cycle(self.ctx)  # one for the process's life, as `gigaspot-bot run` has
 
     def _context(self) -> ServiceContext:
         secret = self.settings.secret_key
@@ -124,7 +125,7 @@ class _Bench:
 
     async def cycle(self, data: bytes) -> None:
         snapshot = await asyncio.to_thread(decode_snapshot, data, self.ctx.market.snapshot)
-        await Cycle(self.ctx).run(self.poll(snapshot))
+        await self.runner.run(self.poll(snapshot))
 
     def restart_in_child(self, data: bytes) -> tuple[float, float]:
         """A restart is a new process: (seconds from start to the cycle's commit, its peak
@@ -218,6 +219,7 @@ def restart_child(url: str, snapshot_file: str, secret: str, clore_price: float)
         bench.engine = create_engine(url)
         bench.clore = CloreClient("http://127.0.0.1:9", interval=0)
         bench.ctx = bench._context()
+        bench.runner = Cycle(bench.ctx)
         try:
             gc.collect()
             start = time.perf_counter()

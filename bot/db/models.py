@@ -451,7 +451,7 @@ class ChangeCounter(Base):
     whoever wrote (this process, another replica, an operator's SQL).
 
     `watch` counts writes to `rules`, `users` and `order_templates`: what a poll cycle reads
-    as the active rules and who can bid from an alert (`bot.services.rule_reads`). Derived
+    as the active rules and who can bid from an alert (`bot.services.watch_reads`). Derived
     data: `copy-db` leaves it out (the target's migration and triggers keep their own).
     """
 

@@ -191,7 +191,7 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
     The owner's own bids are left out of a rule's competition, so a (un)link changes prices.
     """
     async with ctx.reads() as s:
-        active, _ = await ctx.rule_reads.read(s)  # at start: what the first cycle reuses
+        active, _ = await ctx.watch_reads.read(s)  # at start: what the first cycle reuses
         linked = await users.list_linked(s)
     async with ctx.market.lock:
         await ctx.market.set_rules(

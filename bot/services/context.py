@@ -15,7 +15,7 @@ from bot.secrets import KeyBox
 from bot.services.history import PriceHistory
 from bot.services.locks import MoneyLocks
 from bot.services.market_state import MarketState
-from bot.services.rule_reads import RuleReads
+from bot.services.watch_reads import WatchReads
 
 
 class UserError(Exception):
@@ -42,4 +42,4 @@ class ServiceContext:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     money_locks: MoneyLocks = field(default_factory=MoneyLocks)  # see bot.services.locks
     history: PriceHistory = field(default_factory=PriceHistory)  # see bot.services.history
-    rule_reads: RuleReads = field(default_factory=RuleReads)  # see bot.services.rule_reads
+    watch_reads: WatchReads = field(default_factory=WatchReads)  # see bot.services.watch_reads

@@ -13,6 +13,7 @@ transitions' columns, and Python objects are built only for the machines a messa
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from bot.db.repositories import orderlife as orderlife_repo
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.i18n import translator
-from bot.market.alert_memory import MemoryChange
+from bot.market.alert_memory import MemoryChange, member
 from bot.market.listing import listing
 from bot.market.matcher import Pairs, Transitions
 from bot.market.ranking import BidStanding
@@ -93,19 +94,28 @@ class RuleView:
     """The active rules as arrays: rule id -> owner (user), muted or not."""
 
     def __init__(self, rules: list[ActiveRule], now: datetime | None = None) -> None:
+        self.source = rules
         self.rules = {r.rule_id: r for r in rules}
-        when = now or datetime.now(UTC)
         ids = np.fromiter(self.rules, dtype=np.int64, count=len(self.rules))
         users = np.fromiter((r.user_id for r in self.rules.values()), np.int64, len(ids))
         # muting is the owner's setting: decided once per user, not once per rule
-        muted_users: dict[int, bool] = {}
+        self.owners: dict[int, ActiveRule] = {}
         for r in self.rules.values():
-            if r.user_id not in muted_users:
-                muted_users[r.user_id] = r.match_muted(when)
-        muted = np.fromiter((muted_users[r.user_id] for r in self.rules.values()), bool, len(ids))
+            self.owners.setdefault(r.user_id, r)
         order = np.argsort(ids, kind="stable")  # rules come by id: already in order
         self.ids, self.users = ids[order], users[order]
-        self.muted = self.ids[muted[order]]
+        self.muted = self._muted(now or datetime.now(UTC))
+
+    def at(self, now: datetime) -> RuleView:
+        """The same rules, muted as of `now` (a cycle whose rules were not read again)."""
+        view = copy.copy(self)
+        view.muted = self._muted(now)
+        return view
+
+    def _muted(self, now: datetime) -> np.ndarray:
+        users = [user_id for user_id, r in self.owners.items() if r.match_muted(now)]
+        muted: np.ndarray = self.ids[member(self.users, np.array(users, dtype=np.int64))]
+        return muted
 
     def users_of(self, rule_ids: np.ndarray) -> np.ndarray:
         """The owner of each rule id, -1 for rules that are not active."""
@@ -162,6 +172,7 @@ class Cycle:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self._protect: list[protection.Candidate] = []  # collected in the transaction
+        self._view: RuleView | None = None  # the last cycle's, while its rules still hold
 
     async def run(self, poll: PollResult) -> CycleReport:
         report = CycleReport()
@@ -321,7 +332,7 @@ class Cycle:
         prefs: dict[int, AlertPrefs] = {}
         if alerts_:
             async with ctx.reads() as s:
-                prefs = await users.prefs_for(s, [a.user_id for a in alerts_])
+                prefs = await ctx.watch_reads.prefs(s, [a.user_id for a in alerts_])
         async with ctx.sessions() as s, s.begin(), actions.batch(s):
             rows = []
             for alert in alerts_:
@@ -360,7 +371,8 @@ class Cycle:
             linked = await users.list_linked(s) if _has_bid_news(transitions) else []
             report.outbid_alerts = await self._bids(s, transitions, url, linked)
             news = await order_news.on_cycle(ctx, s, transitions, now, linked)
-            await outbox.enqueue_many(s, news, decided_at=now)
+            news_prefs = await ctx.watch_reads.prefs(s, [m.user_id for m in news])
+            await outbox.enqueue_many(s, news, decided_at=now, prefs=news_prefs)
             report.order_messages = len(news) + await orders.confirm_pending(ctx, s)
             await alert_state.record_change(ctx, s, change, await change_body)
             if baseline_body is not None:
@@ -372,8 +384,11 @@ class Cycle:
         """The active rules (muted as of `now`: when the read starts, before the matcher's
         work) and the users who can bid from an alert."""
         async with self.ctx.reads() as s:
-            rules, bidders = await self.ctx.rule_reads.read(s)
-        return RuleView(rules, now), bidders
+            rules, bidders = await self.ctx.watch_reads.read(s)
+        last = self._view
+        view = last.at(now) if last is not None and last.source is rules else RuleView(rules, now)
+        self._view = view
+        return view, bidders
 
     async def _bids(self, s: AsyncSession, t: Transitions, url: str, linked: list[User]) -> int:
         if not _has_bid_news(t):
@@ -385,7 +400,9 @@ class Cycle:
             s, [c.standing.order_id for c in t.bids if c.standing.owner in by_owner]
         )
         protected = await protection.protected_orders(s)
-        prefs = await users.prefs_for(s, [u.id for group in by_owner.values() for u in group])
+        prefs = await self.ctx.watch_reads.prefs(
+            s, [u.id for group in by_owner.values() for u in group]
+        )
         now = self.ctx.clock()
         # Turning outbid alerts off silences them, not the protection the user asked for.
         # /pause and quiet hours never hold them back.

@@ -49,7 +49,7 @@ async def test_a_cycle_writes_each_table_in_one_statement(tmp_path: Path) -> Non
         with writes(bench) as churn:
             await bench.cycle(changed)
         counts = await bench.counts()
-        rule_reads = bench.ctx.rule_reads.reads
+        watch_reads = bench.ctx.watch_reads.reads
     finally:
         await bench.close()
     assert counts["bid alert rows"] > 50 and counts["outbox rows"] > 20  # thousands at scale
@@ -59,4 +59,4 @@ async def test_a_cycle_writes_each_table_in_one_statement(tmp_path: Path) -> Non
         assert cycle["INSERT bid_alerts"] <= 1 and cycle["UPDATE bid_alerts"] <= 1, cycle
         assert cycle["INSERT outbox"] <= 4, cycle  # match, outbid, order news, expiry
     assert first["INSERT order_lives"] == 1  # the first sight of every tracked order
-    assert rule_reads == 1  # no rule, user or template written since: not read again
+    assert watch_reads == 1  # no rule, user or template written since: not read again

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.engine import create_engine, session_factory
 from bot.db.migrate import upgrade_to_head
 from bot.db.repositories import rules, templates, users
-from bot.services.rule_reads import RuleReads
+from bot.services.watch_reads import WatchReads
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -31,7 +31,7 @@ async def two_processes(database_url: str) -> AsyncIterator[tuple[Sessions, Sess
         await other.dispose()
 
 
-async def _read(reads: RuleReads, sessions: Sessions) -> tuple[list[int], list[int]]:
+async def _read(reads: WatchReads, sessions: Sessions) -> tuple[list[int], list[int]]:
     async with sessions() as s:
         active, bidders = await reads.read(s)
     return [r.rule_id for r in active], sorted(bidders)
@@ -44,7 +44,7 @@ async def test_rules_are_read_again_only_after_a_write(
     async with other() as s, s.begin():
         user = await users.get_or_create(s, telegram_id=7, chat_id=7)
         first = await rules.add(s, user.id, "gpu=4090")
-    reads = RuleReads()
+    reads = WatchReads()
     assert await _read(reads, mine) == ([first.id], [])
     assert await _read(reads, mine) == ([first.id], [])
     assert reads.reads == 1  # nothing written in between: the same rows
@@ -75,9 +75,29 @@ async def test_without_the_triggers_every_cycle_reads(
             else "DROP TRIGGER count_watch_rules_update"
         )
         await s.execute(text(dropped))
-    reads = RuleReads()
-    with caplog.at_level(logging.WARNING, logger="bot.services.rule_reads"):
+    reads = WatchReads()
+    with caplog.at_level(logging.WARNING, logger="bot.services.watch_reads"):
         for _ in range(3):
             assert await _read(reads, mine) == ([rule.id], [])
     assert reads.reads == 3
     assert "count_watch_rules" in caplog.text
+
+
+async def test_alert_settings_are_kept_until_a_write(
+    two_processes: tuple[Sessions, Sessions],
+) -> None:
+    mine, other = two_processes
+    async with other() as s, s.begin():
+        alice = await users.get_or_create(s, telegram_id=7, chat_id=7)
+        bob = await users.get_or_create(s, telegram_id=8, chat_id=8)
+    reads = WatchReads()
+
+    async def outbid_modes() -> dict[int, str]:
+        async with mine() as s:
+            found = await reads.prefs(s, [alice.id, bob.id, 999])
+        return {user_id: prefs.mode("outbid") for user_id, prefs in found.items()}
+
+    assert await outbid_modes() == {alice.id: "on", bob.id: "on"}  # 999: no such user
+    async with other() as s, s.begin():
+        await users.set_alert_modes(s, bob.id, '{"outbid":"off"}')
+    assert await outbid_modes() == {alice.id: "on", bob.id: "off"}

@@ -1,29 +1,34 @@
-"""What every poll cycle reads about the rules: the active rules and who can bid from an
-alert. Ten thousand rules cost tens of milliseconds to read and run beside the matcher's
-own work, so they are read again only when the database's `watch` write count moved
-(`bot.db.models.ChangeCounter`: triggers count every write to rules, users and templates,
-from this process or any other). Without the counter or its triggers, every cycle reads.
+"""What every poll cycle reads about rules and users: the active rules, who can bid from
+an alert, and users' alert settings. Ten thousand rules cost tens of milliseconds to read
+and run beside the matcher's own work, so all of it is read again only when the database's
+`watch` write count moved (`bot.db.models.ChangeCounter`: triggers count every write to
+rules, users and templates, from this process or any other). Without the counter or its
+triggers, every cycle reads.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OrderTemplate, User
-from bot.db.repositories import change_counts
+from bot.db.repositories import change_counts, users
 from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
+from bot.services.alert_prefs import AlertPrefs
 
 log = logging.getLogger(__name__)
 
 
-class RuleReads:
+class WatchReads:
     def __init__(self) -> None:
         self._count: int | None = None
         self._read: tuple[list[ActiveRule], dict[int, User]] | None = None
+        self._prefs: dict[int, AlertPrefs] = {}  # users' alert settings read at `_prefs_count`
+        self._prefs_count: int | None = None
         self._triggers_ok: bool | None = None  # checked once per process
         self.reads = 0  # how many times the rules were read (for tests and the bench)
 
@@ -38,6 +43,19 @@ class RuleReads:
         self._count = count
         self.reads += 1
         return self._read
+
+    async def prefs(self, s: AsyncSession, user_ids: Iterable[int]) -> dict[int, AlertPrefs]:
+        """Alert settings of these users (those that exist), as committed when `s` reads."""
+        count = await self._usable_count(s)
+        if count is None:
+            return await users.prefs_for(s, user_ids)
+        if count != self._prefs_count:
+            self._prefs, self._prefs_count = {}, count
+        known = self._prefs
+        wanted = set(user_ids)
+        if missing := wanted - known.keys():
+            known.update(await users.prefs_for(s, missing))
+        return {user_id: known[user_id] for user_id in wanted if user_id in known}
 
     async def _usable_count(self, s: AsyncSession) -> int | None:
         if self._triggers_ok is None:
