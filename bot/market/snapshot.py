@@ -71,7 +71,8 @@ _server = msgspec.json.Decoder(Server)
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     servers: dict[str, Server]
-    raw: dict[str, bytes]
+    # each server's JSON: slices of `source` (no copies), compared with the next document's
+    raw: dict[str, msgspec.Raw]
     skipped: dict[str, str] = field(default_factory=dict)
     source: bytes = b""
 
@@ -95,25 +96,24 @@ def decode_snapshot(data: bytes, previous: Snapshot | None = None) -> Snapshot:
     old_raw = previous.raw if previous is not None else {}
     old_servers = previous.servers if previous is not None else {}
     servers: dict[str, Server] = {}
-    raw: dict[str, bytes] = {}
+    raw: dict[str, msgspec.Raw] = {}
     skipped: dict[str, str] = {}
     server_like = False  # some entry is a numeric id mapping to an object
     for server_id, part in parts.items():
-        body = bytes(part)
         if not (server_id.isascii() and server_id.isdigit()):
             skipped[server_id] = "server id is not a number"
             continue
-        if old_raw.get(server_id) == body and server_id in old_servers:
+        if old_raw.get(server_id) == part and server_id in old_servers:
             servers[server_id] = old_servers[server_id]
-            raw[server_id] = body
+            raw[server_id] = part
             continue
-        server_like = server_like or body.lstrip().startswith(b"{")
+        server_like = server_like or bytes(memoryview(part)[:1]) == b"{"  # no leading space
         try:
-            servers[server_id] = _server.decode(body)
+            servers[server_id] = _server.decode(part)
         except msgspec.ValidationError as exc:
             skipped[server_id] = " ".join(str(exc).split())
             continue
-        raw[server_id] = body
+        raw[server_id] = part
     if parts and not servers and not server_like:
         raise SnapshotError(
             f"not a GigaSPOT snapshot: none of its {len(parts)} entries is a server"
