@@ -273,6 +273,7 @@ async def _run(args: argparse.Namespace) -> int:
             await bench.close()
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, child_peak)
     loads = loads_in_child(data)
+    tuned = loads_in_child(data, tuned=True)
     print(
         f"snapshot: {source}, {len(decode_snapshot(data).servers)} servers, "
         f"{len(data) / 1e6:.1f} MB; {len(rules)} rules of {args.users} users, all linked, "
@@ -281,6 +282,11 @@ async def _run(args: argparse.Namespace) -> int:
     )
     for label, seconds in zip(LABELS, [loads, *times], strict=True):
         print(f"{label:<30} {seconds * 1000:9.1f} ms  {seconds / loads:6.3f}x json.loads")
+    first, churn, _, restart = times[:4]
+    label = "json.loads, bot's GC settings"
+    print(f"{label:<30} {tuned * 1000:9.1f} ms  first "
+          f"{first / tuned:.2f}x, 10% changed {churn / tuned:.2f}x, restart "
+          f"{restart / tuned:.2f}x against it")  # fmt: skip
     print(f"{'slowest chat answer':<30} {slowest * 1000:9.1f} ms  (during the first cycle)")
     print(f"{'price history point':<30} {history_time * 1000:9.1f} ms  (in every cycle above)")
     print(f"{'peak RSS':<30} {peak:9.1f} MB")
@@ -290,15 +296,18 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def loads_in_child(data: bytes) -> float:
-    """Best of 3 `json.loads` of the bytes in a fresh process: a clean heap makes it as fast
-    as it gets, so the ratios are the strict ones (a full heap slows json.loads down)."""
+def loads_in_child(data: bytes, *, tuned: bool = False) -> float:
+    """Best of 3 `json.loads` of the bytes in a fresh process (a clean heap), with Python's
+    default settings as a plain script has them, or `tuned`: with the bot's
+    (`bot.runtime.tune`: far fewer garbage collections), which makes json.loads itself
+    faster, so ratios against it are the stricter ones."""
     with tempfile.NamedTemporaryFile(suffix=".json") as file:
         file.write(data)
         file.flush()
         code = (
             "import gc, json, sys, time\n"
-            "data = open(sys.argv[1], 'rb').read()\n"
+            + ("from bot import runtime; runtime.tune()\n" if tuned else "")
+            + "data = open(sys.argv[1], 'rb').read()\n"
             "best = float('inf')\n"
             "for _ in range(3):\n"
             "    gc.collect(); start = time.perf_counter(); json.loads(data)\n"
