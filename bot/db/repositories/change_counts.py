@@ -37,5 +37,3 @@ async def missing_triggers(session: AsyncSession) -> list[str]:
         found = await session.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
     present = set(found)
     return [name for name in wanted if name not in present]
-
-
