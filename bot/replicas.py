@@ -17,7 +17,8 @@ What every replica knows. The leader's matcher and alert memory must also learn 
 other replicas changed (a rule saved, paused or deleted, an account linked), and a
 follower's must follow the leader's cycles, so that previews, `/bids` and taps see the
 market. `ReplicaSync.catch_up` reads the database: the active rules (registered or removed
-where they differ from what this process registered), the linked owners, the alert memory
+where they differ from what this process registered) and the linked owners, both only when
+the `watch` write count moved (`bot.services.watch_reads`), the alert memory
 records written since the last look (applied in id order, which is commit order on both
 engines; a new checkpoint means a rebuild from it), and, on a follower, the baseline
 snapshot the leader's last cycle committed. The leader catches up before every cycle, a
@@ -43,8 +44,8 @@ from bot.config import ConfigError
 from bot.db import alert_codec
 from bot.db.engine import LEADER_LOCK, LOCK_SPACE, is_sqlite, lock_options, money_lock_key
 from bot.db.repositories import alert_memory as records
-from bot.db.repositories import rules as rules_repo
 from bot.db.repositories import users
+from bot.db.repositories.rules import ActiveRule
 from bot.market.alert_memory import AlertMemory
 from bot.market.rules import Rule, RuleError, parse_rule
 from bot.market.snapshot import SnapshotError, decode_snapshot
@@ -222,28 +223,53 @@ class ReplicaSync:
         self.ctx = ctx
         self.seen_record = 0  # highest alert memory record applied
         self.registered: dict[int, tuple[str, int | None]] = {}  # rule id -> (text, owner)
+        # The rules and linked owners the last catch-up applied: the watch reads hand back
+        # the very same list while no rule, user or template was written, and then neither
+        # is read or compared again (the leader catches up before every cycle).
+        self._applied: tuple[list[ActiveRule], set[int | None]] | None = None
 
     async def start(self) -> None:
         """Before `alert_state.restore`: what the restore will have applied (records
         written meanwhile are applied again, which changes nothing)."""
         async with self.ctx.reads() as s:
             self.seen_record = await records.last_id(s)
-            self.registered = {
-                r.rule_id: (r.text, r.clore_user_id) for r in await rules_repo.active_rules(s)
-            }
+            active, _ = await self.ctx.watch_reads.read(s)
+            self.registered = {r.rule_id: (r.text, r.clore_user_id) for r in active}
+
+    async def _register(self, active: list[ActiveRule], owners: set[int | None]) -> None:
+        """Register what differs from what this process registered. Caller holds the lock."""
+        market = self.ctx.market
+        wanted = {r.rule_id: (r.text, r.clore_user_id) for r in active}
+        changed: list[tuple[int, Rule, int | None]] = []
+        for rule_id, (rule_text, owner) in wanted.items():
+            if self.registered.get(rule_id) != (rule_text, owner):
+                try:
+                    changed.append((rule_id, parse_rule(rule_text), owner))
+                except RuleError:
+                    continue
+        await market.set_rules(changed)
+        for rule_id in self.registered.keys() - wanted.keys():
+            await market.remove_rule(rule_id)
+        self.registered = wanted
+        await market.track_owners(owner for owner in owners if owner is not None)
+        self._applied = (active, owners)
 
     async def catch_up(self, *, baseline: bool) -> None:
         ctx, market = self.ctx, self.ctx.market
         async with ctx.reads() as s:
-            active = await rules_repo.active_rules(s)
-            owners = {u.clore_user_id for u in await users.list_linked(s)}
+            active, _ = await ctx.watch_reads.read(s)
+            unchanged = self._applied is not None and self._applied[0] is active
+            owners = (
+                self._applied[1]
+                if self._applied is not None and unchanged
+                else {u.clore_user_id for u in await users.list_linked(s)}
+            )
             new_records = await records.records_after(s, self.seen_record)
             stored = await records.load_baseline(s) if baseline else None
             if any(r.kind == records.CHECKPOINT for r in new_records):
                 bodies = await records.replay(s)
             else:
                 bodies = None
-        wanted = {r.rule_id: (r.text, r.clore_user_id) for r in active}
         async with market.lock:
             if stored is not None and stored.snapshot_url != market.snapshot_url:
                 try:
@@ -254,18 +280,8 @@ class ReplicaSync:
                 else:
                     await market.apply(snapshot, stored.clore_price, stored.snapshot_url)
                     market.ready = True  # polled by the leader a moment ago
-            changed: list[tuple[int, Rule, int | None]] = []
-            for rule_id, (rule_text, owner) in wanted.items():
-                if self.registered.get(rule_id) != (rule_text, owner):
-                    try:
-                        changed.append((rule_id, parse_rule(rule_text), owner))
-                    except RuleError:
-                        continue
-            await market.set_rules(changed)
-            for rule_id in self.registered.keys() - wanted.keys():
-                await market.remove_rule(rule_id)
-            self.registered = wanted
-            await market.track_owners(owner for owner in owners if owner is not None)
+            if not unchanged:
+                await self._register(active, owners)
             if bodies is not None:  # a checkpoint replaced the log: rebuild the memory
                 market.memory = AlertMemory()
                 for body in bodies:
