@@ -227,6 +227,7 @@ class ReplicaSync:
         # the very same list while no rule, user or template was written, and then neither
         # is read or compared again (the leader catches up before every cycle).
         self._applied: tuple[list[ActiveRule], set[int | None]] | None = None
+        ctx.market.own_records = set()
 
     async def start(self) -> None:
         """Before `alert_state.restore`: what the restore will have applied (records
@@ -253,6 +254,20 @@ class ReplicaSync:
         self.registered = wanted
         await market.track_owners(owner for owner in owners if owner is not None)
         self._applied = (active, owners)
+
+    async def _apply_records(self, new_records: list[records.StoredRecord]) -> None:
+        """Apply records in id order (commit order). This process's own records at the head
+        are in its memory already (the leader's cycles write one each): skipped. After any
+        other replica's record, the rest is applied again, own ones too, so the memory ends
+        as the records' order says. Caller holds the lock."""
+        market, own = self.ctx.market, self.ctx.market.own_records or set()
+        head = True
+        for record in new_records:
+            if head and record.id in own:
+                continue
+            head = False
+            change = await asyncio.to_thread(alert_codec.decode_change, record.body)
+            market.memory.apply(alert_state.loaded(change, market.matcher))
 
     async def catch_up(self, *, baseline: bool) -> None:
         ctx, market = self.ctx, self.ctx.market
@@ -288,8 +303,9 @@ class ReplicaSync:
                     change = await asyncio.to_thread(alert_codec.decode_change, body)
                     market.memory.apply(alert_state.loaded(change, market.matcher))
             else:
-                for record in new_records:
-                    change = await asyncio.to_thread(alert_codec.decode_change, record.body)
-                    market.memory.apply(alert_state.loaded(change, market.matcher))
+                await self._apply_records(new_records)
             if new_records:
                 self.seen_record = new_records[-1].id
+            own = market.own_records
+            if own:
+                market.own_records = {i for i in own if i > self.seen_record}

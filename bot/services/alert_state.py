@@ -82,10 +82,12 @@ async def encode(change: MemoryChange, matcher: Matcher) -> bytes:
 
 async def record_change(
     ctx: ServiceContext, s: AsyncSession, change: MemoryChange, body: bytes
-) -> None:
-    """Append an encoded change in the caller's transaction (apply it after the commit)."""
-    if len(change):
-        await records.append_change(s, body, len(change), ctx.clock())
+) -> int | None:
+    """Append an encoded change in the caller's transaction (apply it after the commit, then
+    tell `market.applied_own` its id); None when there is nothing to record."""
+    if not len(change):
+        return None
+    return await records.append_change(s, body, len(change), ctx.clock())
 
 
 async def restore(ctx: ServiceContext) -> Restored:

@@ -301,13 +301,16 @@ class Cycle:
             else None
         )
         try:
-            await self._write(poll, transitions, report, view, bidders, alerts_, decision.change,
-                              change_body, baseline_body, now)  # fmt: skip
+            record_id = await self._write(
+                poll, transitions, report, view, bidders, alerts_, decision.change, change_body,
+                baseline_body, now,
+            )  # fmt: skip
         finally:  # on a failure too: the threads are done before the cycle is reverted
             await asyncio.gather(
                 *(f for f in (change_body, baseline_body) if f is not None), return_exceptions=True
             )
         market.memory.apply(decision.change)
+        market.applied_own(record_id)
         report.match_alerts = sum(alert.total for alert in alerts_)
 
     async def _write(
@@ -322,8 +325,9 @@ class Cycle:
         change_body: asyncio.Future[bytes],
         baseline_body: asyncio.Future[bytes] | None,
         now: datetime,
-    ) -> None:
-        """The cycle's one write transaction: messages, memory change record, baseline."""
+    ) -> int | None:
+        """The cycle's one write transaction: messages, memory change record (its id is
+        returned), baseline."""
         ctx = self.ctx
         url = poll.snapshot_url or ""
         owners = {r.user_id: r for r in view.rules.values()}
@@ -374,11 +378,12 @@ class Cycle:
             news_prefs = await ctx.watch_reads.prefs(s, [m.user_id for m in news])
             await outbox.enqueue_many(s, news, decided_at=now, prefs=news_prefs)
             report.order_messages = len(news) + await orders.confirm_pending(ctx, s)
-            await alert_state.record_change(ctx, s, change, await change_body)
+            record_id = await alert_state.record_change(ctx, s, change, await change_body)
             if baseline_body is not None:
                 await memory_records.save_baseline(
                     s, url, poll.clore_price, await baseline_body, now
                 )
+        return record_id
 
     async def _read_rules(self, now: datetime) -> tuple[RuleView, dict[int, User]]:
         """The active rules (muted as of `now`: when the read starts, before the matcher's

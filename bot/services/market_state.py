@@ -36,6 +36,15 @@ class MarketState:
         self.clore_price: float | None = None
         self.snapshot_url: str | None = None
         self.ready = False  # a snapshot polled by this process is in force
+        # Replicas only (`bot.replicas.ReplicaSync` sets it): ids of the alert memory records
+        # this process wrote and applied to its memory itself, which catching up need not
+        # decode and apply again.
+        self.own_records: set[int] | None = None
+
+    def applied_own(self, record_id: int | None) -> None:
+        """The record `record_id` (None: none was written) is in the memory already."""
+        if record_id is not None and self.own_records is not None:
+            self.own_records.add(record_id)
 
     def server(self, server_id: str) -> Server | None:
         return self.snapshot.servers.get(server_id) if self.snapshot is not None else None

@@ -201,11 +201,12 @@ async def _activate(ctx: ServiceContext, rule_id: int, rule: Rule, owner: int | 
         try:
             body = await alert_state.encode(change, market.matcher)
             async with ctx.sessions() as s, s.begin():
-                await alert_state.record_change(ctx, s, change, body)
+                record_id = await alert_state.record_change(ctx, s, change, body)
         except Exception:
             await market.remove_rule(rule_id)
             raise
         market.memory.apply(change)
+        market.applied_own(record_id)
     return pairs
 
 
@@ -217,8 +218,9 @@ async def _deactivate(ctx: ServiceContext, rule_id: int) -> None:
     change = MemoryChange.forgetting(rule_id)
     body = await alert_state.encode(change, market.matcher)
     async with ctx.sessions() as s, s.begin():
-        await alert_state.record_change(ctx, s, change, body)
+        record_id = await alert_state.record_change(ctx, s, change, body)
     market.memory.apply(change)
+    market.applied_own(record_id)
 
 
 async def list_rules(ctx: ServiceContext, user: User) -> list[RuleRow]:
