@@ -712,9 +712,7 @@ class Matcher:
         in_old = marks[new_keys]
         marks[old_keys] = False
         now = self._table.floats["ptw"]
-        common_before = np.zeros(now.size)
-        common_before[: before.size] = before
-        own_old = old_keys[in_new & (old_ptws != common_before[old_rows])]
+        own_old = old_keys[in_new & (old_ptws != before[old_rows])]
         own_new = new_keys[in_old & (new_ptws != now[new_rows])]
         marks[own_old] = True
         marks[own_new] = True
@@ -724,8 +722,8 @@ class Matcher:
         marks[own_new] = False
         plain = in_old.copy()
         plain[exact_new] = False
-        repriced = plain & (common_before[new_rows] != now[new_rows])
-        old_prices = np.where(repriced, common_before[new_rows], np.nan)
+        repriced = plain & (before[new_rows] != now[new_rows])
+        old_prices = np.where(repriced, before[new_rows], np.nan)
         old_at, new_at = _common(old_keys[exact_old], new_keys[exact_new])
         old_at, new_at = exact_old[old_at], exact_new[new_at]
         moved = old_ptws[old_at] != new_ptws[new_at]

@@ -124,7 +124,7 @@ def test_standings_for_owner_sorted_by_server_number() -> None:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_only_the_leader_has_a_price_to_win_of_its_own(seed: int) -> None:
-    """`leader_price_to_win` (what the matcher's owner corrections use) against
+    """`leader_price_to_win` (the rule behind the matcher's owner columns) against
     `price_to_win` for every owner, to the bit, ties and inactive bids included."""
     rng = random.Random(seed)
     bids = [
