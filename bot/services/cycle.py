@@ -30,7 +30,6 @@ from bot.db.repositories import actions, alerts, outbox, pending_orders, state, 
 from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import held_matches as held_repo
 from bot.db.repositories import orderlife as orderlife_repo
-from bot.db.repositories import rules as rules_repo
 from bot.db.repositories.rules import ActiveRule
 from bot.i18n import translator
 from bot.market.alert_memory import MemoryChange, member
@@ -525,7 +524,7 @@ class Cycle:
             await state.delete_value(s, state.STALE_ANNOUNCED)
             event = ev.MarketFresh()
             key = f"recovered:{announced}"
-        recipients = await _interested_users(s)
+        recipients = await _interested_users(self.ctx, s)
         texts: dict[str | None, str] = {}  # one rendering per language
         for _chat, language in recipients.values():
             if language not in texts:
@@ -548,11 +547,14 @@ class Cycle:
         return len(recipients)
 
 
-async def _interested_users(s: AsyncSession) -> dict[int, tuple[int, str | None]]:
+async def _interested_users(
+    ctx: ServiceContext, s: AsyncSession
+) -> dict[int, tuple[int, str | None]]:
     """Users who have a rule or a linked account: user id -> (chat, language). (Their
     settings for market status alerts apply when the notices are queued; /pause does not
     hold these.)"""
-    found = {r.user_id: (r.chat_id, r.language) for r in await rules_repo.active_rules(s)}
+    active, _ = await ctx.watch_reads.read(s)
+    found = {r.user_id: (r.chat_id, r.language) for r in active}
     found.update({u.id: (u.chat_id, u.language) for u in await users.list_linked(s)})
     return found
 
