@@ -82,11 +82,10 @@ def listing(pairs: Pairs, owners: np.ndarray, limit: int) -> Listing:
     bitmap = np.zeros(users.size * n_ranks, dtype=bool)
     bitmap[cells] = True
     machines = np.flatnonzero(bitmap)  # by user, then price and server: no sort needed
-    machine_users = machines // n_ranks
-    totals = np.bincount(machine_users, minlength=users.size)
-    starts = np.cumsum(totals) - totals
-    place = np.arange(machines.size) - np.repeat(starts, totals)
-    shown = machines[place < limit]
+    # each user's machines are one run of `machines`: its bounds, not a user per machine
+    bounds = np.searchsorted(machines, np.arange(users.size + 1, dtype=np.int64) * n_ranks)
+    totals = np.diff(bounds)
+    shown = machines[_first_of_runs(bounds[:-1], totals, limit)]
     # the lowest rule id of each shown cell: only the pairs of shown cells are sorted
     bitmap[:] = False
     bitmap[shown] = True
@@ -97,6 +96,13 @@ def listing(pairs: Pairs, owners: np.ndarray, limit: int) -> Listing:
     first[1:] = their_cells[1:] != their_cells[:-1]
     listed = candidates[first]
     return Listing(users, totals, listed, users[their_cells[first] // n_ranks])
+
+
+def _first_of_runs(starts: np.ndarray, sizes: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the first `limit` items of each run (`starts`, `sizes`), in order:
+    users x limit positions, not one per machine."""
+    steps = np.arange(limit, dtype=np.int64)
+    return (starts[:, None] + steps)[steps < sizes[:, None]]
 
 
 def _by_sorting(
@@ -114,7 +120,5 @@ def _by_sorting(
     first[1:] = (owners[1:] != owners[:-1]) | (cells[1:] != cells[:-1])
     order, owners = order[first], owners[first]
     totals = np.bincount(owners, minlength=users.size)
-    starts = np.cumsum(totals) - totals
-    place = np.arange(order.size) - np.repeat(starts, totals)
-    listed = place < limit
+    listed = _first_of_runs(np.cumsum(totals) - totals, totals, limit)
     return Listing(users, totals, order[listed], users[owners[listed]])
