@@ -44,7 +44,6 @@ from bot.config import ConfigError
 from bot.db import alert_codec
 from bot.db.engine import LEADER_LOCK, LOCK_SPACE, is_sqlite, lock_options, money_lock_key
 from bot.db.repositories import alert_memory as records
-from bot.db.repositories import users
 from bot.db.repositories.rules import ActiveRule
 from bot.market.alert_memory import AlertMemory
 from bot.market.rules import Rule, RuleError, parse_rule
@@ -277,7 +276,7 @@ class ReplicaSync:
             owners = (
                 self._applied[1]
                 if self._applied is not None and unchanged
-                else {u.clore_user_id for u in await users.list_linked(s)}
+                else {u.clore_user_id for u in await ctx.watch_reads.linked(s)}
             )
             new_records = await records.records_after(s, self.seen_record)
             stored = await records.load_baseline(s) if baseline else None

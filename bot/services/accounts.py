@@ -192,7 +192,7 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
     """
     async with ctx.reads() as s:
         active, _ = await ctx.watch_reads.read(s)  # at start: what the first cycle reuses
-        linked = await users.list_linked(s)
+        linked = await ctx.watch_reads.linked(s)
     async with ctx.market.lock:
         await ctx.market.set_rules(
             [

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clore.fetcher import PollResult
 from bot.db import alert_codec
 from bot.db.models import User
-from bot.db.repositories import actions, alerts, outbox, pending_orders, state, users
+from bot.db.repositories import actions, alerts, outbox, pending_orders, state
 from bot.db.repositories import alert_memory as memory_records
 from bot.db.repositories import held_matches as held_repo
 from bot.db.repositories import orderlife as orderlife_repo
@@ -371,7 +371,7 @@ class Cycle:
                 )
             await outbox.enqueue_many(s, rows, decided_at=now, prefs=prefs)
             # the users whose bids are tracked: read once for both (thousands of rows)
-            linked = await users.list_linked(s) if _has_bid_news(transitions) else []
+            linked = await ctx.watch_reads.linked(s) if _has_bid_news(transitions) else []
             report.outbid_alerts = await self._bids(s, transitions, url, linked)
             news = await order_news.on_cycle(ctx, s, transitions, now, linked)
             news_prefs = await ctx.watch_reads.prefs(s, [m.user_id for m in news])
@@ -555,7 +555,7 @@ async def _interested_users(
     hold these.)"""
     active, _ = await ctx.watch_reads.read(s)
     found = {r.user_id: (r.chat_id, r.language) for r in active}
-    found.update({u.id: (u.chat_id, u.language) for u in await users.list_linked(s)})
+    found.update({u.id: (u.chat_id, u.language) for u in await ctx.watch_reads.linked(s)})
     return found
 
 

@@ -1,9 +1,9 @@
 """What every poll cycle reads about rules and users: the active rules, who can bid from
-an alert, and users' alert settings. Ten thousand rules cost tens of milliseconds to read
-and run beside the matcher's own work, so all of it is read again only when the database's
-`watch` write count moved (`bot.db.models.ChangeCounter`: triggers count every write to
-rules, users and templates, from this process or any other). Without the counter or its
-triggers, every cycle reads.
+an alert, whose bids are tracked, and users' alert settings. Ten thousand rules cost tens
+of milliseconds to read and run beside the matcher's own work, so all of it is read again
+only when the database's `watch` write count moved (`bot.db.models.ChangeCounter`:
+triggers count every write to rules, users and templates, from this process or any
+other). Without the counter or its triggers, every cycle reads.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class WatchReads:
         self._read: tuple[list[ActiveRule], dict[int, User]] | None = None
         self._prefs: dict[int, AlertPrefs] = {}  # users' alert settings read at `_prefs_count`
         self._prefs_count: int | None = None
+        self._linked: list[User] | None = None  # `users.list_linked` read at `_linked_count`
+        self._linked_count: int | None = None
         self._triggers_ok: bool | None = None  # checked once per process
         self.reads = 0  # how many times the rules were read (for tests and the bench)
 
@@ -43,6 +45,16 @@ class WatchReads:
         self._count = count
         self.reads += 1
         return self._read
+
+    async def linked(self, s: AsyncSession) -> list[User]:
+        """`users.list_linked` (whose bids are tracked), as committed when `s` reads."""
+        count = await self._usable_count(s)
+        if count is None or count != self._linked_count or self._linked is None:
+            found = await users.list_linked(s)
+            for user in found:  # kept across sessions: a rollback of `s` must not expire them
+                s.expunge(user)
+            self._linked, self._linked_count = found, count
+        return list(self._linked)  # a copy: callers may filter it
 
     async def prefs(self, s: AsyncSession, user_ids: Iterable[int]) -> dict[int, AlertPrefs]:
         """Alert settings of these users (those that exist), as committed when `s` reads."""

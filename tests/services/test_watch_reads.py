@@ -101,3 +101,30 @@ async def test_alert_settings_are_kept_until_a_write(
     async with other() as s, s.begin():
         await users.set_alert_modes(s, bob.id, '{"outbid":"off"}')
     assert await outbid_modes() == {alice.id: "on", bob.id: "off"}
+
+
+async def test_linked_users_are_kept_until_a_write(
+    two_processes: tuple[Sessions, Sessions],
+) -> None:
+    mine, other = two_processes
+    async with other() as s, s.begin():
+        alice = await users.get_or_create(s, telegram_id=7, chat_id=7)
+        await users.set_api_key(s, alice.id, api_key_encrypted="sealed", clore_user_id=5)
+        bob = await users.get_or_create(s, telegram_id=8, chat_id=8)
+    reads = WatchReads()
+
+    async def linked() -> list[tuple[int, int | None]]:
+        async with mine() as s:
+            return [(u.id, u.clore_user_id) for u in await reads.linked(s)]
+
+    assert await linked() == [(alice.id, 5)]
+    async with mine() as s:
+        first = await reads.linked(s)
+    async with mine() as s:  # another session would load other objects: not read again
+        assert [id(u) for u in await reads.linked(s)] == [id(u) for u in first]
+    async with other() as s, s.begin():
+        await users.set_api_key(s, bob.id, api_key_encrypted="sealed", clore_user_id=6)
+    assert await linked() == [(alice.id, 5), (bob.id, 6)]
+    async with other() as s, s.begin():
+        await users.set_api_key(s, alice.id, api_key_encrypted="sealed", clore_user_id=9)
+    assert await linked() == [(alice.id, 9), (bob.id, 6)]
