@@ -220,9 +220,7 @@ async def _serve(
     await accounts.check_stored_keys(ctx)
     if sync is not None:
         await sync.start()
-    await accounts.refresh_owners(ctx)
-    await ctx.history.load(ctx)  # medians before the baseline is matched (`deal`)
-    restored = await alert_state.restore(ctx)
+    restored = await alert_state.restore(ctx, accounts.register_at_start(ctx))
     runtime.settle()
     if restored.snapshot_url is not None and ctx.market.snapshot is not None:
         fetcher.seed(ctx.market.snapshot, restored.snapshot_url, ctx.market.clore_price)

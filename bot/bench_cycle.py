@@ -112,9 +112,7 @@ class _Bench:
 
     async def start(self) -> None:
         """What `gigaspot-bot run` does before its first poll."""
-        await accounts.refresh_owners(self.ctx)
-        await self.ctx.history.load(self.ctx)
-        await alert_state.restore(self.ctx)
+        await alert_state.restore(self.ctx, accounts.register_at_start(self.ctx))
         runtime.settle()
 
     def poll(self, snapshot: Snapshot) -> PollResult:

@@ -27,6 +27,19 @@ class _Record(msgspec.Struct, frozen=True):
     purged_rules: list[int]
 
 
+class _RecordView(msgspec.Struct, frozen=True):
+    """`_Record` as decoded: the columns are views of the decompressed bytes, not copies
+    (tens of MB for a first cycle's record)."""
+
+    format: int
+    server_ids: list[str]
+    rule_ids: memoryview
+    servers: memoryview
+    announced: memoryview
+    stopped_at: memoryview
+    purged_rules: list[int]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredChange:
     """An alert memory change keyed by server id (matcher rows do not survive a restart)."""
@@ -47,13 +60,14 @@ def _shuffle(values: np.ndarray, dtype: str) -> bytes:
     return array.view(np.uint8).reshape(-1, array.itemsize).T.tobytes()
 
 
-def _unshuffle(data: bytes, dtype: str) -> np.ndarray:
+def _unshuffle(data: bytes | memoryview, dtype: str) -> np.ndarray:
     kind = np.dtype(dtype)
     count = len(data) // kind.itemsize
     planes = np.frombuffer(data, dtype=np.uint8).reshape(kind.itemsize, count)
     values = np.ascontiguousarray(planes.T).view(kind).reshape(count)
     # a copy, except for 0 or 1 values, where the transpose is already contiguous and still
-    # a view of the (read-only) bytes: the memory writes into the arrays it adopts
+    # a view of the (read-only) bytes: the memory writes into the arrays it adopts, and the
+    # decompressed bytes are not kept alive by the views
     return values if values.flags.writeable else values.copy()
 
 
@@ -71,7 +85,8 @@ def encode_change(change: StoredChange) -> bytes:
 
 
 def decode_change(data: bytes) -> StoredChange:
-    record = msgspec.msgpack.decode(zstandard.ZstdDecompressor().decompress(data), type=_Record)
+    raw = zstandard.ZstdDecompressor().decompress(data)
+    record = msgspec.msgpack.decode(raw, type=_RecordView)
     if record.format != FORMAT:
         raise ValueError(f"alert memory record format {record.format} is not known")
     # astype(copy=False): on a little-endian machine the planes already are native arrays

@@ -214,6 +214,11 @@ class AlertMemory:
         if not change.keys.size:
             return
         self.version += 1
+        if not self.keys.size:  # nothing to find; the change is spent once applied: ours now
+            self.keys, self.announced, self.stopped_at = (
+                change.keys, change.announced, change.stopped_at
+            )
+            return
         if change.positions is not None and change.positions[0] == self.version - 1:
             at, found = change.positions[1:]
         else:
@@ -222,11 +227,6 @@ class AlertMemory:
         self.stopped_at[at[found]] = change.stopped_at[found]
         new = ~found
         if not new.any():
-            return
-        if not self.keys.size:  # the change is spent once applied: its arrays are ours
-            self.keys, self.announced, self.stopped_at = (
-                change.keys, change.announced, change.stopped_at
-            )
             return
         # A linear merge: the new keys (sorted) go where searchsorted put them.
         where = at[new]

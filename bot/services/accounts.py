@@ -206,6 +206,14 @@ async def refresh_owners(ctx: ServiceContext, user_id: int | None = None) -> Non
         )
 
 
+async def register_at_start(ctx: ServiceContext) -> None:
+    """What start-up registers before `alert_state.restore` applies the baseline: every
+    rule with its owner's clore id, the tracked bid owners, and the price medians (rules
+    with `deal` need them when the baseline is matched)."""
+    await refresh_owners(ctx)
+    await ctx.history.load(ctx)
+
+
 async def set_raise_step(ctx: ServiceContext, user: User, step: float | None) -> None:
     if step is not None and not 0 < step <= MAX_PRICE:
         raise UserError(

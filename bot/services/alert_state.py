@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import alert_codec
 from bot.db.repositories import alert_memory as records
-from bot.market.alert_memory import MemoryChange, key_rows, key_rules, pair_keys
+from bot.market.alert_memory import AlertMemory, MemoryChange, key_rows, key_rules, pair_keys
 from bot.market.matcher import Matcher
-from bot.market.snapshot import SnapshotError, decode_snapshot
+from bot.market.snapshot import Snapshot, SnapshotError, decode_snapshot
 from bot.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,12 @@ def stored(change: MemoryChange, matcher: Matcher) -> alert_codec.StoredChange:
 
 
 def loaded(change: alert_codec.StoredChange, matcher: Matcher) -> MemoryChange:
-    rows = matcher.rows_of(change.server_ids)[change.servers]
+    return loaded_at(change, matcher.rows_of(change.server_ids))
+
+
+def loaded_at(change: alert_codec.StoredChange, server_rows: np.ndarray) -> MemoryChange:
+    """`loaded`, given the matcher's rows of `change.server_ids` (pure: runs in a thread)."""
+    rows = server_rows[change.servers]
     keys = pair_keys(change.rule_ids, rows)
     purged = np.array(change.purged_rules, dtype=np.int64)
     if keys.size < 2 or bool((keys[1:] > keys[:-1]).all()):
@@ -90,41 +96,88 @@ async def record_change(
     return await records.append_change(s, body, len(change), ctx.clock())
 
 
-async def restore(ctx: ServiceContext) -> Restored:
+async def restore(ctx: ServiceContext, meanwhile: Awaitable[object] | None = None) -> Restored:
     """Rebuild the matcher's baseline and the alert memory from the database.
 
-    Call once at start, after the rules are registered and before the first cycle.
+    Call once at start, before the first cycle. The rules must be registered before the
+    baseline is applied: `meanwhile` (start-up work that registers them, or None when they
+    already are) runs while what is stored is read and decoded in worker threads.
     """
     market = ctx.market
+    stored = asyncio.ensure_future(_read_stored(ctx))
+    try:
+        if meanwhile is not None:
+            await meanwhile
+        baseline, snapshot, decoded = await stored
+    finally:  # a failure of `meanwhile`: the reads are not left running unobserved
+        stored.cancel()
+        await asyncio.gather(stored, return_exceptions=True)
+    async with market.lock:
+        # Every row the records name exists before the matcher's thread starts (it adds
+        # rows itself otherwise): the baseline's servers first, in id order, as applying
+        # it would give them, then servers only the records name.
+        if snapshot is not None:
+            market.matcher.rows_of(list(snapshot.servers))
+        server_rows = [market.matcher.rows_of(change.server_ids) for change in decoded]
+        registered = np.array(sorted(market.matcher.rule_ids), dtype=np.int64)
+        stale = (ctx.clock().timestamp(), ctx.settings.realert_after_seconds, registered)
+        # The memory is rebuilt in a thread while the matcher applies the baseline in its own
+        # (numpy releases the GIL, so the two use both cores).
+        rebuilding = asyncio.to_thread(_rebuild, market.memory, decoded, server_rows, stale)
+        if baseline is not None and snapshot is not None:
+            applying = market.apply(snapshot, baseline.clore_price, baseline.snapshot_url)
+            await _both(applying, rebuilding)
+        else:
+            await rebuilding
+        entries = len(market.memory)
+    return Restored(baseline.snapshot_url if baseline is not None else None, entries)
+
+
+async def _read_stored(
+    ctx: ServiceContext,
+) -> tuple[records.Baseline | None, Snapshot | None, list[alert_codec.StoredChange]]:
+    """(baseline, its snapshot, the memory's change records), decoded in worker threads:
+    the records while the baseline is decompressed and decoded."""
     async with ctx.reads() as s:
         baseline = await records.load_baseline(s)
         bodies = await records.replay(s)
-    # The change records decode in threads while the baseline is decoded and applied, not
-    # after it (zstd and numpy release the GIL, so the two use both cores).
     decoding = [asyncio.to_thread(alert_codec.decode_change, body) for body in bodies]
     changes = asyncio.ensure_future(asyncio.gather(*decoding))
-    async with market.lock:
-        try:
-            if baseline is not None:
-                try:
-                    data = await asyncio.to_thread(alert_codec.decompress_snapshot, baseline.body)
-                    snapshot = await asyncio.to_thread(decode_snapshot, data)
-                except (SnapshotError, ValueError) as exc:  # zstd raises a ValueError subclass
-                    log.warning("baseline snapshot unreadable (%s); starting without it", exc)
-                    baseline = None
-                else:
-                    await market.apply(snapshot, baseline.clore_price, baseline.snapshot_url)
-            for change in await changes:
-                market.memory.apply(loaded(change, market.matcher))
-        finally:
-            changes.cancel()
-            await asyncio.gather(changes, return_exceptions=True)
-        registered = np.array(sorted(market.matcher.rule_ids), dtype=np.int64)
-        market.memory.forget_stale(
-            ctx.clock().timestamp(), ctx.settings.realert_after_seconds, registered
-        )
-        entries = len(market.memory)
-    return Restored(baseline.snapshot_url if baseline is not None else None, entries)
+    try:
+        snapshot = None
+        if baseline is not None:
+            try:
+                data = await asyncio.to_thread(alert_codec.decompress_snapshot, baseline.body)
+                snapshot = await asyncio.to_thread(decode_snapshot, data)
+            except (SnapshotError, ValueError) as exc:  # zstd raises a ValueError subclass
+                log.warning("baseline snapshot unreadable (%s); starting without it", exc)
+                baseline = None
+        return baseline, snapshot, await changes
+    finally:
+        changes.cancel()
+        await asyncio.gather(changes, return_exceptions=True)
+
+
+def _rebuild(
+    memory: AlertMemory,
+    changes: list[alert_codec.StoredChange],
+    server_rows: list[np.ndarray],
+    stale: tuple[float, float, np.ndarray],
+) -> None:
+    """The memory from its records, then without what no longer changes a decision (`stale`:
+    `AlertMemory.forget_stale`'s arguments)."""
+    for change, rows in zip(changes, server_rows, strict=True):
+        memory.apply(loaded_at(change, rows))
+    memory.forget_stale(*stale)
+
+
+async def _both(first: Awaitable[object], second: Awaitable[object]) -> None:
+    """Await both; when one fails, the other still finishes (threads cannot be cancelled, and
+    the caller's lock must not be released under them) before the failure is raised."""
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def checkpoint_if_due(ctx: ServiceContext) -> bool:

@@ -82,8 +82,8 @@ class Bot:
         await self.start()
 
     async def start(self) -> None:
-        await accounts.refresh_owners(self.ctx)
-        await alert_state.restore(self.ctx)
+        # as `gigaspot-bot run` starts: the rules registered while what is stored decodes
+        await alert_state.restore(self.ctx, accounts.refresh_owners(self.ctx))
 
     async def restart(self) -> None:
         self.ctx = self._context()
