@@ -243,3 +243,36 @@ async def _scenario(
         finally:
             await steady.close()
             await tested.close()
+
+
+async def test_a_failed_start_up_step_fails_the_restore_and_the_next_start_works() -> None:
+    """`restore` decodes what is stored while `meanwhile` registers the rules: a failure
+    there is raised (nothing left running), and a start after it restores as usual."""
+    document = generate_snapshot_dict(50, 1)
+    with tempfile.TemporaryDirectory() as folder:
+        bot = Bot(f"sqlite+aiosqlite:///{Path(folder) / 'bot.db'}", [T0], [7])
+        try:
+            await bot.create()
+            await bot.add_rule(1, "gpus>=1")
+            await bot.apply(json.dumps(document).encode(), "https://cdn/s_1.json")
+            before = await bot.announcements()
+            assert before  # the rule matched: the memory has entries, the baseline is stored
+
+            async def broken() -> None:
+                await asyncio.sleep(0)
+                raise OSError("database is locked")
+
+            bot.ctx = bot._context()
+            try:
+                await alert_state.restore(bot.ctx, broken())
+            except OSError as exc:
+                assert "locked" in str(exc)
+            else:
+                raise AssertionError("the failure of the start-up step was not raised")
+            await bot.restart()
+            assert bot.ctx.market.snapshot_url == "https://cdn/s_1.json"
+            assert len(bot.ctx.market.memory) > 0
+            await bot.apply(json.dumps(document).encode(), "https://cdn/s_2.json")
+            assert await bot.announcements() == before  # nothing announced twice
+        finally:
+            await bot.close()
