@@ -9,6 +9,10 @@ rules spent more time in the kernel and the garbage collector than in its own wo
   granted), each such array paid for failed compactions: about 0.4 s of system time;
 - glibc hands large freed blocks back to the kernel at once, so the next cycle's arrays
   fault their pages in again; keeping up to `_KEEP_FREED` bytes mapped lets them be reused;
+- numpy calls give up the GIL and take it back; while the event loop runs Python (answers
+  to a busy chat), each take-back by the matcher's thread waited up to Python's switch
+  interval, 5 ms: a 0.3 s update took 11 s beside a busy Python thread, about 1.7 s with
+  `SWITCH_INTERVAL` (`python -m tests.market.measure_switch_interval`);
 - Python's cyclic collector ran about 600 times during a first cycle (thousands of
   messages, states and rows are built) and rescanned every long-lived object (rules,
   interners, SQLAlchemy, the Telegram stack): rarer young collections, and `settle()`
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -2, -3, -8
 _KEEP_FREED = 256 << 20  # freed heap kept mapped, for reuse by the next arrays
 _MMAP_THRESHOLD = 32 << 20  # glibc's largest: blocks below come from the heap
+SWITCH_INTERVAL = 0.0005  # s; Python's default is 0.005 (see above)
 _YOUNG_THRESHOLD = 100_000  # allocations between young collections (Python's default: 700)
 _tuned = False  # settle() acts only in a process tune() set up (not in in-process tests)
 
@@ -59,6 +64,7 @@ def tune() -> None:
             mallopt(_M_TOP_PAD, 64 << 20)
     _, middle, old = gc.get_threshold()
     gc.set_threshold(_YOUNG_THRESHOLD, middle, old)
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def settle() -> None:
