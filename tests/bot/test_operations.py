@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from pathlib import Path
 
 import httpx
@@ -16,12 +15,7 @@ from bot.config import ConfigError, load_settings
 from bot.replicas import AlreadyRunning
 from tests.bot.conftest import ALICE, BotFactory
 from tests.fakes.clore_server import make_server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 async def test_metrics_and_health(bot_factory: BotFactory) -> None:

@@ -19,16 +19,11 @@ from tests.conftest import PostgresServer
 from tests.e2e.bot_process import OPERATOR_KEY, BotProcess
 from tests.fakes.clore_server import FakeClore, make_bid, make_server
 from tests.fakes.telegram_server import FakeTelegram
+from tests.ports import free_port
 
 USER, USER_KEY, CLORE_USER, RIVAL = 5001, "user-key-abc123", 42, 77
 SECRET = "webhook-secret_1"
 TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Replica:
