@@ -175,6 +175,11 @@ def test_the_other_replica_takes_over_and_nothing_is_repeated_or_lost(
         telegram.wait_for_edit(USER, outbid.message_id, timeout=TIMEOUT)
         edits = clore.calls_for("edit_gigaspot_orders")
         assert [c.body for c in edits] == [[{"order_id": 9001, "price": 20.5}]]
+        # The next snapshot shows the raised bid in front: the leader tells it once.
+        clore.publish()
+        telegram.wait_for_bot_message(
+            USER, where=lambda m: "is now the best bid" in m.text, timeout=TIMEOUT
+        )
         # Cancel asks first; its Yes, tapped twice, once on each replica: one cancel call.
         cancel = outbid.callback_data_for("Cancel")
         query = telegram.user_taps(USER, outbid.message_id, cancel, require_button=False)
@@ -187,15 +192,19 @@ def test_the_other_replica_takes_over_and_nothing_is_repeated_or_lost(
             query = telegram.user_taps(USER, outbid.message_id, yes, require_button=False)
             deliver(telegram, replica)
             telegram.wait_for_callback_answer(query, timeout=TIMEOUT)
-        clore.wait_for_calls(1, "cancel_orders", timeout=TIMEOUT)
+        # replied: the market no longer has the order (a tap is answered before the call)
+        clore.wait_for_calls(1, "cancel_orders", timeout=TIMEOUT, replied=True)
 
-        # A few more polls by the leader: nothing is announced again.
+        # The order left the market: told once. A few more polls: nothing is announced again.
         clore.publish()
+        telegram.wait_for_bot_message(
+            USER, where=lambda m: "has left the market" in m.text, timeout=TIMEOUT
+        )
         wait_polls(clore, 2)
         time.sleep(0.5)  # let a repeated message, if any, reach the fake
-        won = sent_with(telegram, "is now the best bid")  # the raised bid leads: told once
-        assert len(won) == 1
-        assert len(sent_with(telegram, "#200")) == 1 + len(sent_with(telegram, "Outbid")) + 1
+        assert len(sent_with(telegram, "is now the best bid")) == 1
+        assert len(sent_with(telegram, "has left the market")) == 1
+        assert len(sent_with(telegram, "#200")) == 1 + len(sent_with(telegram, "Outbid")) + 2
         assert len(sent_with(telegram, "#201")) == 1
         assert len(sent_with(telegram, "Outbid")) == 1
         assert len(clore.calls_for("edit_gigaspot_orders")) == 1
