@@ -11,7 +11,7 @@ rules spent more time in the kernel and the garbage collector than in its own wo
   fault their pages in again; keeping up to `_KEEP_FREED` bytes mapped lets them be reused;
 - numpy calls give up the GIL and take it back; while the event loop runs Python (answers
   to a busy chat), each take-back by the matcher's thread waited up to Python's switch
-  interval, 5 ms: a 0.3 s update took 11 s beside a busy Python thread, about 1.7 s with
+  interval, 5 ms: a 0.3 s update took 11.6 s beside a busy Python thread, 1.6 s with
   `SWITCH_INTERVAL` (`python -m tests.market.measure_switch_interval`);
 - Python's cyclic collector ran about 600 times during a first cycle (thousands of
   messages, states and rows are built) and rescanned every long-lived object (rules,
